@@ -1,5 +1,23 @@
-"""mousefear: behaviour vectors from fear-conditioning videos of mice."""
+"""mousefear: behaviour vectors from fear-conditioning videos of mice.
+
+The public API is the workflow of a project, each function taking the path of config.yaml first::
+
+    import mousefear
+    cfg = mousefear.create_project("fearcond", "alice", ["videos/m1_day1.mp4"], working_directory="~/projects")
+    mousefear.add_videos(cfg, ["videos/m1_day2.mp4"])
+
+Importing mousefear never imports torch or transformers; only the model backends do, when they run.
+"""
 
 from mousefear._version import __version__
+from mousefear.config import load_config, save_config
+from mousefear.project import add_videos, create_project, video_table
 
-__all__ = ["__version__"]
+__all__ = [
+    "__version__",
+    "add_videos",
+    "create_project",
+    "load_config",
+    "save_config",
+    "video_table",
+]

@@ -1,0 +1,132 @@
+"""The ``mousefear`` command line: a thin layer over the public functions.
+
+Each sub-command maps to one function of the Python API and takes the path of config.yaml first. Errors from
+bad input end the command with a one-line message on stderr and exit status 2; unexpected errors keep their
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from mousefear._version import __version__
+from mousefear.errors import MousefearError
+
+logger = logging.getLogger("mousefear")
+
+Runner = Callable[[argparse.Namespace], int]
+#: sub-command name -> (help text, function that adds its arguments to a parser and returns its runner)
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Runner]]] = {}
+
+
+def command(name: str, help: str):
+    """Register a sub-command: decorate the function that adds its arguments; it returns the runner."""
+
+    def deco(add_args: Callable[[argparse.ArgumentParser], Runner]):
+        COMMANDS[name] = (help, add_args)
+        return add_args
+
+    return deco
+
+
+@command("create-project", "create a project folder and register videos")
+def _create_project(p: argparse.ArgumentParser):
+    p.add_argument("project", help="project name (letters, digits, . _ -)")
+    p.add_argument("experimenter", help="experimenter name (letters, digits, . _ -)")
+    p.add_argument("videos", nargs="*", help="video files to register")
+    p.add_argument("-d", "--working-directory", default=None, help="folder in which the project folder is made")
+    p.add_argument("--copy", action="store_true", help="copy videos into the project instead of linking them")
+    p.add_argument("--date", default=None, help="date in the folder name, YYYY-MM-DD (default: today)")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.project import create_project
+
+        path = create_project(a.project, a.experimenter, a.videos, working_directory=a.working_directory,
+                              copy_videos=a.copy, date=a.date)
+        print(path)
+        return 0
+
+    return run
+
+
+@command("add-videos", "register more videos in a project")
+def _add_videos(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("videos", nargs="+", help="video files")
+    p.add_argument("--copy", action="store_true", help="copy videos into the project instead of linking them")
+    p.add_argument("--subject", default=None, help="subject of every video given (default: from video_pattern)")
+    p.add_argument("--session", default=None, help="session of every video given (default: from video_pattern)")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.project import add_videos
+
+        ids = add_videos(a.config, a.videos, copy=a.copy, subject=a.subject, session=a.session)
+        print(f"registered {len(ids)} video(s): {', '.join(ids)}")
+        return 0
+
+    return run
+
+
+@command("info", "show the project's video registry")
+def _info(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.config import load_config, project_root
+        from mousefear.project import video_table
+
+        cfg = load_config(a.config)
+        table = video_table(a.config)
+        proj = cfg["project"]
+        print(f"project {proj['name']} ({proj['experimenter']}, {proj['date']}) at {project_root(a.config)}")
+        print(f"behaviours: {', '.join(str(b['name']) for b in cfg['behaviors'])}")
+        if table.empty:
+            print("no videos registered")
+        else:
+            print(table.to_string(index=False))
+            print(f"{len(table)} video(s), {table['duration_s'].sum():.1f} s in all")
+        return 0
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="mousefear",
+        description="Behaviour vectors from fear-conditioning videos of mice with Qwen2.5-VL.",
+    )
+    parser.add_argument("--version", action="version", version=f"mousefear {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debugging details")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log only warnings and errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_text, add_args) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_run=add_args(p))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mousefear`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args._run(args) or 0)
+    except MousefearError as exc:
+        print(f"mousefear {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mousefear {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Shared fixtures: tiny synthetic videos with known content, fresh projects, the real-data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("MOUSEFEAR_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def shared_video(relative: str) -> Path:
+    """Path of a real video in ../shared/data, or skip the test with the reason."""
+    path = SHARED_DATA / relative
+    if not path.is_file():
+        pytest.skip(f"real data not available: {path} is missing (../shared/data is not beside the checkout)")
+    return path
+
+
+def write_video(path: Path, n_frames: int = 45, fps: float = 15.0, size: tuple[int, int] = (64, 48),
+                fourcc: str = "MJPG", moving: bool = True) -> Path:
+    """Write a small synthetic video: a dark square on a light floor, moving one pixel per frame.
+
+    Frame ``i`` has the square's left edge at ``x = 4 + i % (width - 16)`` (when ``moving``), so content is
+    known exactly for every frame.
+    """
+    w, h = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
+    assert writer.isOpened(), f"OpenCV cannot write {path}"
+    for i in range(n_frames):
+        frame = np.full((h, w, 3), 200, np.uint8)
+        x = 4 + (i % (w - 16) if moving else 0)
+        frame[h // 2 - 5:h // 2 + 5, x:x + 10] = 30
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+@pytest.fixture
+def make_video(tmp_path):
+    """Factory: ``make_video("m1_day1.avi", n_frames=..., fps=...)`` writes a synthetic video in tmp_path/src."""
+    src = tmp_path / "src"
+    src.mkdir(exist_ok=True)
+
+    def make(name: str = "m1_day1.avi", **kwargs) -> Path:
+        fourcc = "mp4v" if name.endswith(".mp4") else "MJPG"
+        kwargs.setdefault("fourcc", fourcc)
+        return write_video(src / name, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def project(tmp_path, make_video):
+    """A fresh project with one 3-second video m1_day1 (15 fps, 45 frames); returns config.yaml's path."""
+    import mousefear
+
+    video = make_video("m1_day1.avi")
+    return mousefear.create_project("fc", "tester", [video], working_directory=tmp_path / "projects",
+                                    date="2026-11-23")
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file below ``folder`` (links as their target path) -> content, to check nothing changed."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder).as_posix()
+        if p.is_symlink():
+            out[rel] = ("link:" + os.readlink(p)).encode()
+        elif p.is_file():
+            out[rel] = p.read_bytes()
+        else:
+            out[rel + "/"] = b""
+    return out

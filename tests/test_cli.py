@@ -1,0 +1,47 @@
+"""The command line: help, the project commands, one-line errors with non-zero exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mousefear.cli import COMMANDS, main
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_has_help(name, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([name, "--help"])
+    assert exit_.value.code == 0
+    assert "usage: mousefear " + name in capsys.readouterr().out
+
+
+def test_create_add_info(tmp_path, make_video, capsys):
+    v1 = make_video("m1_day1.avi")
+    v2 = make_video("m2_day1.avi", n_frames=30, fps=10.0)
+    assert main(["create-project", "fc", "bob", str(v1), "-d", str(tmp_path), "--date", "2026-11-23"]) == 0
+    cfg = tmp_path / "fc-bob-2026-11-23" / "config.yaml"
+    assert capsys.readouterr().out.strip() == str(cfg)
+    assert main(["add-videos", str(cfg), str(v2), "--subject", "m2", "--session", "d1"]) == 0
+    assert "registered 1 video(s): m2_day1" in capsys.readouterr().out
+    assert main(["info", str(cfg)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    header = out[2].split()
+    assert header[:7] == ["id", "subject", "session", "duration_s", "fps", "frames", "resolution"]
+    assert out[3].split()[:7] == ["m1_day1", "m1", "day1", "3.0", "15.0", "45", "64x48"]
+    assert out[4].split()[:7] == ["m2_day1", "m2", "d1", "3.0", "10.0", "30", "64x48"]
+    assert out[5] == "2 video(s), 6.0 s in all"
+
+
+def test_bad_input_is_one_line_and_nonzero(tmp_path, capsys):
+    missing = tmp_path / "nope.yaml"
+    assert main(["info", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("mousefear info: error: ") and "no such config file" in err
+
+
+def test_console_script_runs_as_module(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "mousefear.cli", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("mousefear ")
