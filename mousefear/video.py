@@ -146,3 +146,41 @@ def probe_video(path: str | os.PathLike, checksum: bool = True) -> VideoInfo:
         size_bytes=path.stat().st_size,
         sha256=sha256_file(path) if checksum else "",
     )
+
+
+@dataclass
+class Window:
+    """The unit a model sees: a stretch ``[start_frame, end_frame)`` of one video with its sampled frames.
+
+    Attributes
+    ----------
+    video_id : str
+        Id of the video in the project registry.
+    index : int
+        Window number in the video, from 0.
+    start_frame, end_frame : int
+        Frames covered, half-open ``[start_frame, end_frame)``.
+    frame_indices : np.ndarray
+        (n_sampled,) int64 indices of the sampled frames, ascending, inside ``[start_frame, end_frame)``.
+    frames : np.ndarray
+        (n_sampled, height, width, 3) uint8 RGB frames, cropped to the video's crop box; preprocessing may
+        replace them with (n_sampled, height', width', 3) uint8 RGB.
+    fps : float
+        Frame rate of the video (frames per second), for timing metadata.
+    partial : bool
+        True for a last window shorter than the window length.
+    """
+
+    video_id: str
+    index: int
+    start_frame: int
+    end_frame: int
+    frame_indices: np.ndarray
+    frames: np.ndarray
+    fps: float
+    partial: bool = False
+
+    @property
+    def timestamps(self) -> np.ndarray:
+        """(n_sampled,) float64 times of the sampled frames in seconds from the start of the video."""
+        return self.frame_indices / self.fps
