@@ -496,6 +496,7 @@ class _Boris:
         self.observations: dict[str, _Observation] = {}
         self.points: dict[str, int] = {}
         self.skipped = 0  # pieces in media other than the requested video
+        self.short = 0  # state events that cover no frame (shorter than half a frame)
         self.bouts: list[_Bout] = []
         self.subjects: set[str] = set()
 
@@ -582,8 +583,7 @@ class _Boris:
             if e > s:
                 self.bouts.append(_Bout(v.id, behavior, s, e, where))
             else:
-                self.points[f"{behavior} (shorter than a frame)"] = self.points.get(
-                    f"{behavior} (shorter than a frame)", 0) + 1
+                self.short += 1
 
     def check_subjects(self):
         named = {s for s in self.subjects if s.lower() not in _NO_FOCAL}
@@ -674,6 +674,9 @@ def _log_boris(table: _Table, b: _Boris) -> None:
     if b.points:
         logger.info("%s: ignored %d point event(s) (no duration): %s", table.path, sum(b.points.values()),
                     ", ".join(f"{k} x{n}" for k, n in sorted(b.points.items())))
+    if b.short:
+        logger.warning("%s: ignored %d state event(s) shorter than half a frame (they cover no frame)",
+                       table.path, b.short)
     if b.skipped:
         logger.info("%s: skipped %d event(s) in media files other than the requested video", table.path, b.skipped)
 
