@@ -93,6 +93,56 @@ def _info(p: argparse.ArgumentParser):
     return run
 
 
+@command("import-labels", "import human labels (per-frame, per-second, bouts, BORIS exports) into labels/")
+def _import_labels(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("file", help="label file: CSV/TSV table or BORIS tabular/aggregated events export")
+    p.add_argument("--video", default=None, help="video the labels belong to (id or file name)")
+    p.add_argument("--format", default=None,
+                   choices=["frames", "seconds", "bouts", "boris-tabular", "boris-aggregated"],
+                   help="format of the file (default: detected from its content)")
+    p.add_argument("--map", action="append", default=[], metavar="NAME=BEHAVIOR",
+                   help="map an external behaviour name to a project behaviour (NAME= ignores it); repeatable")
+    p.add_argument("--subject", default=None, help="BORIS subject to import when the export holds several")
+    p.add_argument("--unit", default=None, choices=["s", "frames"], help="unit of plain start/stop columns")
+    p.add_argument("--fill", default=None, help="behaviour for frames no bout covers (default: unlabelled)")
+    p.add_argument("--no-overwrite", action="store_true", help="refuse to replace existing label files")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.errors import LabelError
+        from mousefear.labels import import_labels
+
+        mapping = {}
+        for item in a.map:
+            if "=" not in item:
+                raise LabelError(f"--map: Expected NAME=BEHAVIOR, but got {item!r}")
+            name, behavior = item.split("=", 1)
+            mapping[name.strip()] = behavior.strip()
+        ids = import_labels(a.config, a.file, video=a.video, format=a.format, mapping=mapping,
+                            overwrite=not a.no_overwrite, subject=a.subject, unit=a.unit, fill=a.fill)
+        print(f"labels written for {len(ids)} video(s): {', '.join(ids)}")
+        return 0
+
+    return run
+
+
+@command("export-labels", "export human labels or a run's predictions for BORIS or as bouts/frames")
+def _export_labels(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("video", help="registered video (id or file name)")
+    p.add_argument("--run", default=None, help="export this run's predictions (default: the human labels)")
+    p.add_argument("--format", default="boris", choices=["boris", "bouts", "frames"], help="table to write")
+    p.add_argument("--out", default=None, help="output file (default: labels/exports/...)")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.labels import export_labels
+
+        print(export_labels(a.config, a.video, run=a.run, format=a.format, out=a.out))
+        return 0
+
+    return run
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     parser = argparse.ArgumentParser(
