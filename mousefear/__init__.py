@@ -11,13 +11,16 @@ Importing mousefear never imports torch or transformers; only the model backends
 
 from mousefear._version import __version__
 from mousefear.config import load_config, save_config
+from mousefear.evaluate import compare_runs, evaluate
 from mousefear.labels import export_labels, import_labels
 from mousefear.project import add_videos, create_project, video_table
 
 __all__ = [
     "__version__",
     "add_videos",
+    "compare_runs",
     "create_project",
+    "evaluate",
     "export_labels",
     "import_labels",
     "load_config",

@@ -126,6 +126,26 @@ def _import_labels(p: argparse.ArgumentParser):
     return run
 
 
+@command("evaluate", "compare a run's behaviour vectors with the human labels and write its report")
+def _evaluate(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--run", default=None, help="run to evaluate (default: classification.run, else the only or "
+                   "the newest run)")
+    p.add_argument("--videos", nargs="+", default=None, help="video ids to evaluate (default: all of the run)")
+    p.add_argument("--by", nargs="+", default=None, choices=("subject", "session"),
+                   help="also break the scores down by subject and/or session (default: evaluation.by)")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.evaluate import evaluate
+
+        result = evaluate(a.config, run=a.run, videos=a.videos, by=a.by)
+        print(result.summary())
+        print(f"report: {result.report_path}")
+        return 0
+
+    return run
+
+
 @command("export-labels", "export human labels or a run's predictions for BORIS or as bouts/frames")
 def _export_labels(p: argparse.ArgumentParser):
     p.add_argument("config", help="config.yaml of the project (or the project folder)")
@@ -138,6 +158,24 @@ def _export_labels(p: argparse.ArgumentParser):
         from mousefear.labels import export_labels
 
         print(export_labels(a.config, a.video, run=a.run, format=a.format, out=a.out))
+        return 0
+
+    return run
+
+
+@command("compare-runs", "put the evaluated runs of a project side by side")
+def _compare_runs(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--runs", nargs="+", default=None, help="runs to compare (default: every evaluated run)")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.evaluate import compare_runs
+        from mousefear.project import project_paths
+
+        table = compare_runs(a.config, runs=a.runs)
+        cols = [c for c in table.columns if c.startswith("f1_")] + ["macro_f1", "mcc", "kappa"]
+        print(table[cols].to_string(float_format=lambda v: f"{v:.3f}", na_rep="n/a"))
+        print(f"table: {project_paths(a.config).evaluation() / 'comparison.csv'}")
         return 0
 
     return run
