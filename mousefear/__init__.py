@@ -12,6 +12,14 @@ Importing mousefear never imports torch or transformers; only the model backends
 from mousefear._version import __version__
 from mousefear.config import load_config, save_config
 from mousefear.evaluate import compare_runs, evaluate
+from mousefear.exemplars import (
+    exemplar_frames,
+    extract_exemplars,
+    label_exemplars,
+    labelled_exemplars,
+    read_exemplar_index,
+    write_exemplar_index,
+)
 from mousefear.labels import export_labels, import_labels
 from mousefear.project import add_videos, create_project, video_table
 
@@ -23,7 +31,13 @@ __all__ = [
     "evaluate",
     "export_labels",
     "import_labels",
+    "exemplar_frames",
+    "extract_exemplars",
+    "label_exemplars",
+    "labelled_exemplars",
     "load_config",
+    "read_exemplar_index",
     "save_config",
     "video_table",
+    "write_exemplar_index",
 ]
