@@ -10,14 +10,18 @@ Importing mousefear never imports torch or transformers; only the model backends
 """
 
 from mousefear._version import __version__
+from mousefear.calibration import calibrate_motion
 from mousefear.config import load_config, save_config
 from mousefear.project import add_videos, create_project, video_table
+from mousefear.summary import summarize
 
 __all__ = [
     "__version__",
     "add_videos",
+    "calibrate_motion",
     "create_project",
     "load_config",
     "save_config",
+    "summarize",
     "video_table",
 ]
