@@ -10,6 +10,7 @@ Importing mousefear never imports torch or transformers; only the model backends
 """
 
 from mousefear._version import __version__
+from mousefear.calibration import calibrate_motion
 from mousefear.config import load_config, save_config
 from mousefear.evaluate import compare_runs, evaluate
 from mousefear.exemplars import (
@@ -22,11 +23,13 @@ from mousefear.exemplars import (
 )
 from mousefear.labels import export_labels, import_labels
 from mousefear.project import add_videos, create_project, video_table
+from mousefear.summary import summarize
 
 __all__ = [
     "__version__",
     "add_videos",
     "compare_runs",
+    "calibrate_motion",
     "create_project",
     "evaluate",
     "export_labels",
@@ -38,6 +41,7 @@ __all__ = [
     "load_config",
     "read_exemplar_index",
     "save_config",
+    "summarize",
     "video_table",
     "write_exemplar_index",
 ]

@@ -126,6 +126,22 @@ def _import_labels(p: argparse.ArgumentParser):
     return run
 
 
+@command("summarize", "fear-conditioning summary per subject x session x epoch (epochs.csv + plot)")
+def _summarize(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--run", default=None, help="run under behavior-vectors/ (default: the only one)")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.summary import find_run, summarize
+
+        table = summarize(a.config, run=a.run)
+        _, folder = find_run(a.config, a.run)
+        print(f"{len(table)} epoch row(s) written to {folder / 'epochs.csv'} and {folder / 'freezing_timecourse.png'}")
+        return 0
+
+    return run
+
+
 @command("evaluate", "compare a run's behaviour vectors with the human labels and write its report")
 def _evaluate(p: argparse.ArgumentParser):
     p.add_argument("config", help="config.yaml of the project (or the project folder)")
@@ -214,6 +230,32 @@ def _label_exemplars(p: argparse.ArgumentParser):
         print(table.to_string(index=False))
         missing = table.attrs.get("missing", [])
         print(f"no labelled exemplar: {', '.join(missing)}" if missing else "every behaviour has a labelled exemplar")
+        return 0
+
+    return run
+
+
+@command("calibrate-motion", "calibrate the motion baseline from an empty chamber or from labelled frames")
+def _calibrate_motion(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--empty-video", default=None, help="recording of the empty chamber: sets pixel_cutoff")
+    how.add_argument("--from-labels", action="store_true",
+                     help="choose freeze_threshold and min_freeze_seconds from the labelled frames")
+    p.add_argument("--run", default=None, help="run name for evaluation/<run>/calibration/ (default: motion)")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.calibration import calibrate_motion
+
+        res = calibrate_motion(a.config, empty_video=a.empty_video, run=a.run, from_labels=a.from_labels)
+        for key, value in res.values.items():
+            print(f"classification.motion.{key}: {res.previous[key]} -> {value}")
+        if res.grid is not None:
+            print(f"freezing F1 on the labelled frames: {res.f1:.3f}")
+        if res.heldout is not None:
+            print(f"leave-one-video-out F1: {res.heldout['f1_heldout'].mean():.3f}")
+        for f in res.files:
+            print(f"wrote {f}")
         return 0
 
     return run
