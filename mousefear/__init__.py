@@ -11,13 +11,16 @@ Importing mousefear never imports torch or transformers; only the model backends
 
 from mousefear._version import __version__
 from mousefear.config import load_config, save_config
+from mousefear.gui import label_exemplars_gui, review_predictions_gui
 from mousefear.project import add_videos, create_project, video_table
 
 __all__ = [
     "__version__",
     "add_videos",
     "create_project",
+    "label_exemplars_gui",
     "load_config",
+    "review_predictions_gui",
     "save_config",
     "video_table",
 ]
