@@ -7,7 +7,7 @@ const state = {
   candidates: [],
   summary: null,
   current: 0,
-  saving: false,
+  pending: 0,      // answers not saved yet
 };
 let player = null;
 
@@ -118,34 +118,47 @@ function nextOpen(from) {
   return null;
 }
 
-async function answer(name) {
-  const c = state.candidates[state.current];
-  if (!c || state.saving) return;
-  state.saving = true;
+// Answers are shown at once and the page moves on; the saves run one after the other in the background, in
+// the order given. A save that fails is undone on the page, which goes back to that candidate.
+let saveQueue = Promise.resolve();
+
+function answer(name) {
+  const i = state.current;
+  const c = state.candidates[i];
+  if (!c) return;
+  const before = { ...c };
+  const isBehavior = state.behaviors.some((b) => b.name === name);
+  state.candidates[i] = { ...c, answer: name, label: isBehavior ? name : "", label_source: isBehavior ? "person" : "" };
   const status = document.getElementById("status");
+  const next = nextOpen(i);
+  if (next === null) renderCandidate(); else select(next);
+  renderStrip();
+  state.pending = (state.pending || 0) + 1;
   status.classList.remove("saved");
   status.textContent = "saving…";
-  try {
-    const res = await MF.postJSON("/api/label/answer", { id: c.id, answer: name });
-    state.candidates[state.current] = res.candidate;
-    state.summary = res.summary;
-    MF.clearError();
-    renderProgress();
-    const next = nextOpen(state.current);
-    if (next === null) {
-      renderCandidate();
-      status.textContent = `Saved ${name}. Every candidate has an answer.`;
-    } else {
-      select(next);
-      status.textContent = `Saved ${name} for ${c.id}.`;
+  saveQueue = saveQueue.then(async () => {
+    try {
+      const res = await MF.postJSON("/api/label/answer", { id: c.id, answer: name });
+      const j = state.candidates.findIndex((x) => x.id === c.id);
+      state.candidates[j] = res.candidate;
+      state.summary = res.summary;
+      MF.clearError();
+      renderProgress();
+      status.textContent = next === null && state.pending === 1
+        ? `Saved ${name} for ${c.id}. Every candidate has an answer.` : `Saved ${name} for ${c.id}.`;
+      status.classList.add("saved");
+    } catch (err) {
+      const j = state.candidates.findIndex((x) => x.id === c.id);
+      state.candidates[j] = before;
+      status.textContent = "";
+      MF.showError(`Not saved (${c.id}: ${name}): ${err.message}`);
+      select(j);
+      renderStrip();
+    } finally {
+      state.pending -= 1;
+      document.body.dataset.pending = String(state.pending);
     }
-    status.classList.add("saved");
-  } catch (err) {
-    status.textContent = "";
-    MF.showError(`Not saved: ${err.message}`);
-  } finally {
-    state.saving = false;
-  }
+  });
 }
 
 function onKey(ev) {

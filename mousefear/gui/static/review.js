@@ -17,7 +17,7 @@ const st = {
 };
 let player = null;
 
-function top(i) {
+function topProb(i) {
   const p = st.data.windows.probability[i];
   let best = null;
   for (const v of p) if (v !== null && (best === null || v > best)) best = v;
@@ -37,7 +37,7 @@ function isCorrected(i, set) {
 function uncertainOrder() {
   const n = st.data.windows.start.length;
   const idx = [...Array(n).keys()];
-  const key = (i) => { const t = top(i); return t === null ? -1 : t; };
+  const key = (i) => { const t = topProb(i); return t === null ? -1 : t; };
   idx.sort((a, b) => key(a) - key(b) || a - b);
   return idx;
 }
@@ -91,7 +91,7 @@ function drawEthogram() {
   const w = d.windows;
   for (let i = 0; i < w.start.length; i++) {
     if (!w.label[i]) continue;
-    const t = top(i);
+    const t = topProb(i);
     const r = MF.svg("rect", {
       x: x(w.start[i]), y: ROWS.pred[0], width: Math.max(0.5, x(w.end[i]) - x(w.start[i])), height: ROWS.pred[1],
       fill: col(w.label[i]), "fill-opacity": t === null ? 1 : (0.35 + 0.65 * t).toFixed(3),
@@ -188,7 +188,7 @@ function select(i) {
   const v = encodeURIComponent(st.data.video);
   player.load(frames.map((f) => `/api/review/frame?video=${v}&frame=${f}`),
     frames.map((f) => `frame ${f}, ${MF.time(f / fps)}`), (1000 * step) / fps);
-  const t = top(st.sel);
+  const t = topProb(st.sel);
   document.getElementById("window-title").textContent =
     `Window ${st.sel + 1} of ${w.start.length}: ${MF.time(s / fps)}–${MF.time(e / fps)} (frames ${s}–${e - 1})`;
   const probs = document.getElementById("probs");
@@ -240,7 +240,7 @@ function renderQueue() {
   document.getElementById("uncertain-summary").textContent =
     `${w.start.length - open.length} of ${w.start.length} windows reviewed`;
   for (const i of order.slice(0, 40)) {
-    const t = top(i);
+    const t = topProb(i);
     const sw = MF.el("span", { class: "badge", text: w.label[i] || "?" });
     sw.style.background = MF.color(st.behaviors, w.label[i]);
     const btn = MF.el("button", { onclick: () => { st.fromQueue = true; select(i); }, "data-window": String(i) },
