@@ -11,6 +11,14 @@ Importing mousefear never imports torch or transformers; only the model backends
 
 from mousefear._version import __version__
 from mousefear.config import load_config, save_config
+from mousefear.exemplars import (
+    exemplar_frames,
+    extract_exemplars,
+    label_exemplars,
+    labelled_exemplars,
+    read_exemplar_index,
+    write_exemplar_index,
+)
 from mousefear.gui import label_exemplars_gui, review_predictions_gui
 from mousefear.project import add_videos, create_project, video_table
 
@@ -18,9 +26,15 @@ __all__ = [
     "__version__",
     "add_videos",
     "create_project",
+    "exemplar_frames",
+    "extract_exemplars",
+    "label_exemplars",
     "label_exemplars_gui",
+    "labelled_exemplars",
     "load_config",
+    "read_exemplar_index",
     "review_predictions_gui",
     "save_config",
     "video_table",
+    "write_exemplar_index",
 ]
