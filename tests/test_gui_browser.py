@@ -14,7 +14,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from test_gui import BEHAVIORS, RUN, VIDEO, build_project, read_index
 
 CHROMIUM = Path("/usr/bin/chromium")
