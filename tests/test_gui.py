@@ -384,6 +384,20 @@ def test_answers_are_saved_at_once_and_resume_at_first_open_candidate(client, pr
     assert body["summary"]["counts"]["freezing"] == 0
 
 
+def test_pages_lists_what_the_server_has(client, proj):
+    assert client.get_json("/api/pages") == {"pages": ["/label", "/review"]}
+    from mousefear.gui import start_labelling
+
+    shutil.rmtree(proj.parent / "behavior-vectors" / RUN)
+    srv = start_labelling(proj)  # nothing classified: no review page, the labelling page still works
+    try:
+        c = Client(srv.port)
+        assert c.get_json("/api/pages") == {"pages": ["/label"]}
+        assert c.get("/review")[0] == 404
+    finally:
+        srv.stop()
+
+
 def test_labelling_needs_exemplars(tmp_path, make_video):
     import mousefear
     from mousefear.errors import ProjectError

@@ -167,6 +167,9 @@ class GuiServer(ThreadingHTTPServer):
     def route_get(self, path: str, query: dict[str, str]) -> Response:
         if path == "/":
             return Response.redirect(self.start_page)
+        if path == "/api/pages":  # which pages this server has (the pages hide links to the others)
+            pages = [p for p in ("/label", "/review") if any(p in app.get_routes for app in self.apps)]
+            return Response.json({"pages": pages})
         if path.startswith("/static/"):
             name = path[len("/static/"):]
             file = self.static_files.get(name)

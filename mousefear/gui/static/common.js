@@ -102,6 +102,16 @@ const MF = {
     setSpeed(s) { this.speed = s; if (this.playing) this.startTimer(); }
   },
 
+  // Hide the links to pages this server does not have (no exemplars yet, or nothing classified yet).
+  async hideMissingPages() {
+    try {
+      const { pages } = await MF.getJSON("/api/pages");
+      for (const a of document.querySelectorAll("header nav a")) {
+        if (!pages.includes(new URL(a.href).pathname)) a.classList.add("hidden");
+      }
+    } catch (err) { /* links stay */ }
+  },
+
   // Whether a key event comes from a form field (where keys must not answer).
   inField(ev) {
     const t = ev.target;

@@ -188,6 +188,7 @@ async function init() {
     ev.target.blur();
   });
   document.addEventListener("keydown", onKey);
+  MF.hideMissingPages();
   try {
     const data = await MF.getJSON("/api/label/state");
     state.behaviors = data.behaviors;

@@ -343,6 +343,7 @@ async function init() {
   document.getElementById("zoom").addEventListener("change", (ev) => { drawEthogram(); ev.target.blur(); });
   window.addEventListener("resize", () => { if (st.data) drawEthogram(); });
   document.addEventListener("keydown", onKey);
+  MF.hideMissingPages();
   try {
     const info = await MF.getJSON("/api/review/runs");
     st.runs = info.runs;
