@@ -21,6 +21,7 @@ from mousefear.exemplars import (
     read_exemplar_index,
     write_exemplar_index,
 )
+from mousefear.gui import label_exemplars_gui, review_predictions_gui
 from mousefear.labels import export_labels, import_labels
 from mousefear.project import add_videos, create_project, video_table
 from mousefear.summary import summarize
@@ -37,9 +38,11 @@ __all__ = [
     "exemplar_frames",
     "extract_exemplars",
     "label_exemplars",
+    "label_exemplars_gui",
     "labelled_exemplars",
     "load_config",
     "read_exemplar_index",
+    "review_predictions_gui",
     "save_config",
     "summarize",
     "video_table",

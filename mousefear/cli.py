@@ -261,6 +261,44 @@ def _calibrate_motion(p: argparse.ArgumentParser):
     return run
 
 
+def _add_server_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--open", action="store_true", help="open the page in the default web browser")
+
+
+@command("label", "label candidate exemplars in a browser page (local server, until Ctrl-C)")
+def _label(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    _add_server_args(p)
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.gui import make_labelling_server
+
+        server = make_labelling_server(a.config, port=a.port)
+        print(f"Labelling page: {server.url}  (press Ctrl-C to stop)", flush=True)
+        server.run_until_interrupted(open_browser=a.open)
+        return 0
+
+    return run
+
+
+@command("review", "review and correct a run's predictions in a browser page (local server, until Ctrl-C)")
+def _review(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--run", default=None, help="run to review (default: the one with the newest vector file)")
+    p.add_argument("--video", default=None, help="video id to open first (default: the run's first video)")
+    _add_server_args(p)
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.gui import make_review_server
+
+        server = make_review_server(a.config, run=a.run, video=a.video, port=a.port)
+        print(f"Review page: {server.url}  (press Ctrl-C to stop)", flush=True)
+        server.run_until_interrupted(open_browser=a.open)
+        return 0
+
+    return run
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     parser = argparse.ArgumentParser(
