@@ -93,7 +93,8 @@ def behavior_colors(behaviors: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def _new_figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
+    """A matplotlib Figure of ``width`` x ``height`` inches on the Agg canvas (no pyplot, no global state)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -198,7 +199,7 @@ def plot_ethogram(
     if not (isinstance(fps, int | float) and math.isfinite(fps) and fps > 0):
         raise ValueError(f"Expected fps to be a positive number, but got {fps!r}")
     if ax_or_fig is None:
-        fig = _new_figure(12, 3.2)
+        fig = new_figure(12, 3.2)
         ax = fig.add_subplot()
     elif hasattr(ax_or_fig, "add_subplot"):
         fig = ax_or_fig
@@ -310,7 +311,7 @@ def plot_confusion(ax_or_fig: Axes | Figure | None, counts: pd.DataFrame, title:
     """
     k, m = counts.shape
     if ax_or_fig is None:
-        fig = _new_figure(1.6 + 0.95 * m, 1.2 + 0.8 * k)
+        fig = new_figure(1.6 + 0.95 * m, 1.2 + 0.8 * k)
         ax = fig.add_subplot()
     elif hasattr(ax_or_fig, "add_subplot"):
         fig, ax = ax_or_fig, ax_or_fig.add_subplot()
@@ -349,7 +350,7 @@ def plot_percent_time(ax_or_fig: Axes | Figure | None, table: pd.DataFrame, beha
         :meth:`mousefear.evaluate.Evaluation.percent_time`.
     """
     if ax_or_fig is None:
-        fig = _new_figure(5.2, 4.2)
+        fig = new_figure(5.2, 4.2)
         ax = fig.add_subplot()
     elif hasattr(ax_or_fig, "add_subplot"):
         fig, ax = ax_or_fig, ax_or_fig.add_subplot()
@@ -388,7 +389,7 @@ def plot_comparison(ax_or_fig: Axes | Figure | None, table: pd.DataFrame, metric
     metrics = [m for m in metrics if m in table.columns]
     runs = [str(r) for r in table.index]
     if ax_or_fig is None:
-        fig = _new_figure(max(6.0, 1.0 + 0.35 * len(metrics) * max(1, len(runs))), 3.8)
+        fig = new_figure(max(6.0, 1.0 + 0.35 * len(metrics) * max(1, len(runs))), 3.8)
         ax = fig.add_subplot()
     elif hasattr(ax_or_fig, "add_subplot"):
         fig, ax = ax_or_fig, ax_or_fig.add_subplot()

@@ -28,13 +28,13 @@ import numpy as np
 import pandas as pd
 
 from mousefear import config as _config
-from mousefear._io import atomic_path, atomic_write_text
+from mousefear._io import atomic_write_text
 from mousefear.errors import ConfigError, ProjectError, VectorFileError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["epoch_table", "epochs_for_session", "find_run", "plot_freezing_timecourse", "summarize",
-           "summarize_epochs"]
+__all__ = ["epoch_table", "epochs_for_session", "find_run", "plot_freezing_timecourse", "plot_session_ethograms",
+           "summarize", "summarize_epochs"]
 
 #: Columns of epochs.csv before the per-behaviour percentages.
 BASE_COLUMNS = ("run", "video_id", "subject", "session", "epoch_index", "epoch", "start_s", "end_s",
@@ -221,7 +221,8 @@ def summarize(config: str | os.PathLike, run: str | None = None, plot: bool = Tr
     run
         Run name (a folder of ``behavior-vectors/``); None = the only run there.
     plot
-        Also write ``freezing_timecourse.png``.
+        Also write ``freezing_timecourse.png`` and the per-subject ethograms with the epochs shaded
+        (:func:`plot_session_ethograms`).
 
     Returns
     -------
@@ -252,6 +253,7 @@ def summarize(config: str | os.PathLike, run: str | None = None, plot: bool = Tr
     logger.info("Wrote %s (%d rows)", out, len(table))
     if plot:
         plot_freezing_timecourse(table, folder / "freezing_timecourse.png")
+        plot_session_ethograms(config, run, cfg)
     return table
 
 
@@ -273,10 +275,7 @@ def plot_freezing_timecourse(table: pd.DataFrame, path: str | os.PathLike) -> Pa
     path
         PNG file to write (atomically).
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from mousefear.report import new_figure, save_figure
 
     order = _natural_order(table["session"])
     keyed = table.assign(sidx=table["session"].map(order))
@@ -286,7 +285,8 @@ def plot_freezing_timecourse(table: pd.DataFrame, path: str | os.PathLike) -> Pa
     keyed["_x"] = [step_of[(s, e)] for s, e in zip(keyed["sidx"], keyed["epoch_index"], strict=True)]
     per_subject = keyed.groupby(["subject", "_x"])["freezing_percent"].mean().unstack("_x")
     per_subject = per_subject.reindex(columns=range(len(steps)))
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.7 * len(steps) + 2), 3.8))
+    fig = new_figure(max(5.0, 0.7 * len(steps) + 2), 3.8)
+    ax = fig.add_subplot()
     xs = np.arange(len(steps))
     for subject, row in per_subject.iterrows():
         ax.plot(xs, row.to_numpy(float), "-o", lw=0.8, ms=3, alpha=0.45, label=str(subject))
@@ -307,10 +307,55 @@ def plot_freezing_timecourse(table: pd.DataFrame, path: str | os.PathLike) -> Pa
             ax.axvline(i - 0.5, color="0.8", lw=0.8)
     if per_subject.shape[0] <= 12:
         ax.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
+    path = save_figure(fig, path, dpi=120)
     logger.info("Wrote %s", path)
     return path
+
+
+def plot_session_ethograms(config: str | os.PathLike, run: str | None = None, cfg: Mapping | None = None) -> list[Path]:
+    """Per-session ethograms of a run with the protocol's epochs shaded.
+
+    One PNG per subject, ``behavior-vectors/<run>/ethograms_<subject>.png``, with one panel per session (in
+    natural order): the predicted behaviour along time (seconds), the probabilities beneath, the human labels
+    where ``labels/<video_id>.csv`` exists, and the epochs of the session's protocol shaded and named.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    from mousefear.labels import read_label_file
+    from mousefear.project import project_paths
+    from mousefear.report import new_figure, plot_ethogram, save_figure
+    from mousefear.vectors import read_vector
+
+    cfg = _config.load_config(config) if cfg is None else cfg
+    run, folder = find_run(config, run)
+    paths = project_paths(config)
+    by_subject: dict[str, list[tuple[str, Path]]] = {}
+    for h5 in sorted(folder.glob("*.h5")):
+        vec = read_vector(h5)
+        by_subject.setdefault(str(vec.attrs["subject"]), []).append((str(vec.attrs["session"]), h5))
+    written = []
+    for subject, items in sorted(by_subject.items(), key=lambda kv: _natural_key(kv[0])):
+        items.sort(key=lambda it: _natural_key(it[0]))
+        fig = new_figure(12.0, 2.6 * len(items))
+        axes = fig.subplots(len(items), 1, squeeze=False)[:, 0]
+        for ax, (session, h5) in zip(axes, items, strict=True):
+            vec = read_vector(h5)
+            behaviors = list(vec.attrs["behaviors"])
+            _, epochs = epochs_for_session(cfg["protocol"], session)
+            label_file = paths.label_file(str(vec.attrs["video_id"]))
+            human = read_label_file(label_file, behaviors, len(vec)) if label_file.is_file() else None
+            plot_ethogram(ax, vec["label"].to_numpy(dtype=object), vec[behaviors], behaviors,
+                          float(vec.attrs["fps"]), human=human,
+                          epochs=[(e["name"], float(e["start"]), float(e["end"])) for e in epochs],
+                          title=f"{subject} · {session or '(no session)'} · {vec.attrs['video_id']}")
+        out = save_figure(fig, folder / f"ethograms_{_safe_name(subject)}.png", dpi=100)
+        logger.info("Wrote %s", out)
+        written.append(out)
+    return written
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text) or "subject"

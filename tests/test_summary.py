@@ -118,7 +118,19 @@ def test_summarize_project_writes_epochs_csv_and_plot(project):
     assert math.isnan(csv.freezing_latency_s[0]) and csv.end_s[0] == 3.0
     png = (run / "freezing_timecourse.png").read_bytes()
     assert png.startswith(b"\x89PNG")
+    # one ethogram figure per subject, one 2.6-inch panel per session (100 dpi)
+    assert sorted(p.name for p in run.glob("ethograms_*.png")) == ["ethograms_m1.png", "ethograms_m2.png"]
+    assert _png_size(run / "ethograms_m1.png") == (1200, 780)
+    assert _png_size(run / "ethograms_m2.png") == (1200, 260)
     assert not list(run.glob(".*tmp*"))
+
+
+def _png_size(path):
+    import struct
+
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG")
+    return struct.unpack(">II", data[16:24])
 
 
 def test_run_selection_errors(project):
