@@ -19,12 +19,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import EllipsisType
+from typing import TYPE_CHECKING
 
 from ruamel.yaml.comments import CommentedMap
 
 from mousefear import config as _config
 from mousefear.errors import ProjectError, VideoError
 from mousefear.video import VIDEO_EXTENSIONS, VideoInfo, probe_video
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -378,7 +382,7 @@ def _link_or_copy(src: Path, dest: Path, copy: bool) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def video_table(config: str | os.PathLike):
+def video_table(config: str | os.PathLike) -> pd.DataFrame:
     """The video registry as a pandas DataFrame (id, subject, session, duration_s, fps, frames, resolution)."""
     import pandas as pd
 
