@@ -10,14 +10,18 @@ Importing mousefear never imports torch or transformers; only the model backends
 """
 
 from mousefear._version import __version__
+from mousefear.classify import classify_videos
 from mousefear.config import load_config, save_config
 from mousefear.project import add_videos, create_project, video_table
+from mousefear.vectors import read_vector
 
 __all__ = [
     "__version__",
     "add_videos",
+    "classify_videos",
     "create_project",
     "load_config",
+    "read_vector",
     "save_config",
     "video_table",
 ]
