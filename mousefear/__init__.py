@@ -12,6 +12,14 @@ Importing mousefear never imports torch or transformers; only the model backends
 from mousefear._version import __version__
 from mousefear.classify import classify_videos
 from mousefear.config import load_config, save_config
+from mousefear.exemplars import (
+    exemplar_frames,
+    extract_exemplars,
+    label_exemplars,
+    labelled_exemplars,
+    read_exemplar_index,
+    write_exemplar_index,
+)
 from mousefear.project import add_videos, create_project, video_table
 from mousefear.vectors import read_vector
 
@@ -20,8 +28,14 @@ __all__ = [
     "add_videos",
     "classify_videos",
     "create_project",
+    "exemplar_frames",
+    "extract_exemplars",
+    "label_exemplars",
+    "labelled_exemplars",
     "load_config",
+    "read_exemplar_index",
     "read_vector",
     "save_config",
     "video_table",
+    "write_exemplar_index",
 ]

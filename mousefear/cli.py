@@ -93,6 +93,44 @@ def _info(p: argparse.ArgumentParser):
     return run
 
 
+@command("extract-exemplars", "pick candidate example windows for a person to label")
+def _extract_exemplars(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--videos", nargs="+", default=None, help="video ids to use (default: every registered video)")
+    p.add_argument("--n-per-video", type=int, default=None, help="candidates per video (default: from config.yaml)")
+    p.add_argument("--method", choices=("kmeans", "uniform", "motion"), default=None,
+                   help="how candidates are picked (default: exemplars.method of config.yaml)")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.exemplars import extract_exemplars, read_exemplar_index
+        from mousefear.project import project_paths
+
+        added = extract_exemplars(a.config, videos=a.videos, n_per_video=a.n_per_video, method=a.method)
+        total = len(read_exemplar_index(a.config))
+        folder = project_paths(a.config).exemplars
+        print(f"added {len(added)} candidate(s) ({total} in all) to {folder / 'index.csv'}")
+        print("label them in the label column of index.csv (look at <id>/sheet.png), then run label-exemplars")
+        return 0
+
+    return run
+
+
+@command("label-exemplars", "label candidates from labels/ and count labelled exemplars per behaviour")
+def _label_exemplars(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.exemplars import label_exemplars
+
+        table = label_exemplars(a.config)
+        print(table.to_string(index=False))
+        missing = table.attrs.get("missing", [])
+        print(f"no labelled exemplar: {', '.join(missing)}" if missing else "every behaviour has a labelled exemplar")
+        return 0
+
+    return run
+
+
 @command("classify", "classify every window of the videos and write behaviour vectors")
 def _classify(p: argparse.ArgumentParser):
     p.add_argument("config", help="config.yaml of the project (or the project folder)")

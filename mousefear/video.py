@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
+from types import EllipsisType
+from typing import Any
 
 import cv2
 import numpy as np
 
 from mousefear._io import sha256_file
-from mousefear.errors import VideoError
+from mousefear.errors import ConfigError, VideoError
 
 logger = logging.getLogger(__name__)
 
@@ -184,3 +189,361 @@ class Window:
     def timestamps(self) -> np.ndarray:
         """(n_sampled,) float64 times of the sampled frames in seconds from the start of the video."""
         return self.frame_indices / self.fps
+
+    @property
+    def start_seconds(self) -> float:
+        """Start of the window in seconds from the start of the video."""
+        return self.start_frame / self.fps
+
+    @property
+    def end_seconds(self) -> float:
+        """End of the window (exclusive) in seconds from the start of the video."""
+        return self.end_frame / self.fps
+
+
+# ------------------------------------------------------------------------------------------------------ windows
+def _exact(value: float) -> Fraction:
+    """``value`` as the exact fraction of its shortest decimal form (29.97 -> 2997/100)."""
+    return Fraction(repr(float(value)))
+
+
+def _round_half_up(value: Fraction) -> int:
+    return math.floor(value + Fraction(1, 2))
+
+
+def _window_edges(n_frames: int, fps: float, window_seconds: float,
+                  stride_seconds: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Window starts and nominal (unclipped) ends, both (n_windows,) int64."""
+    stride_seconds = window_seconds if stride_seconds is None else stride_seconds
+    if not (isinstance(n_frames, int | np.integer) and n_frames >= 0):
+        raise ValueError(f"Expected n_frames to be a whole number >= 0, but got {n_frames!r}")
+    for name, value in (("fps", fps), ("window_seconds", window_seconds), ("stride_seconds", stride_seconds)):
+        if not (isinstance(value, int | float | np.number) and math.isfinite(value) and value > 0):
+            raise ConfigError(f"Expected {name} to be a positive number, but got {value!r}")
+    fps_q, win_q, stride_q = _exact(fps), _exact(window_seconds), _exact(stride_seconds)
+    if _round_half_up(win_q * fps_q) < 1 or _round_half_up(stride_q * fps_q) < 1:
+        raise ConfigError(
+            f"Expected window_seconds and stride_seconds to span at least one frame at {fps} fps, but got "
+            f"window_seconds={window_seconds}, stride_seconds={stride_seconds}"
+        )
+    starts: list[int] = []
+    ends: list[int] = []
+    k = 0
+    while True:
+        offset = k * stride_q * fps_q
+        start = _round_half_up(offset)
+        if start >= n_frames:
+            break
+        starts.append(start)
+        ends.append(_round_half_up(offset + win_q * fps_q))
+        k += 1
+    return np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+
+
+def window_bounds(n_frames: int, fps: float, window_seconds: float = 1.0,
+                  stride_seconds: float | None = None) -> np.ndarray:
+    """Frame bounds of the windows of a video.
+
+    Window ``k`` starts at frame ``round(k * stride_seconds * fps)`` and ends (exclusive) at
+    ``round((k * stride_seconds + window_seconds) * fps)``, clipped to ``n_frames``. Both are computed from ``k``
+    in exact rational arithmetic on the decimal values given (29.97 is 2997/100, not its binary
+    approximation) and rounded half up, so there is no drift however long the video, and with
+    ``stride_seconds == window_seconds`` each window ends exactly where the next starts. Every window that starts
+    before ``n_frames`` is included; those cut short by the end of the video are *partial*
+    (see :func:`window_partial`).
+
+    Parameters
+    ----------
+    n_frames
+        Frames of the video (counted by decoding).
+    fps
+        Frames per second.
+    window_seconds
+        Length of a window in seconds.
+    stride_seconds
+        Seconds between the starts of consecutive windows (None = ``window_seconds``: back to back). Smaller than
+        the window gives overlapping windows, larger leaves gaps.
+
+    Returns
+    -------
+    np.ndarray
+        (n_windows, 2) int64 ``[start_frame, end_frame)`` per window.
+
+    Raises
+    ------
+    ConfigError
+        A length that is not a positive number, or a window or stride shorter than one frame.
+    """
+    starts, ends = _window_edges(n_frames, fps, window_seconds, stride_seconds)
+    return np.stack([starts, np.minimum(ends, n_frames)], axis=1).reshape(-1, 2)
+
+
+def window_partial(n_frames: int, fps: float, window_seconds: float = 1.0,
+                   stride_seconds: float | None = None) -> np.ndarray:
+    """(n_windows,) bool: which windows of :func:`window_bounds` are cut short by the end of the video."""
+    _, ends = _window_edges(n_frames, fps, window_seconds, stride_seconds)
+    return ends > n_frames
+
+
+def sample_indices(start: int, end: int, k: int) -> np.ndarray:
+    """Frames sampled evenly inside ``[start, end)``: the centres of ``k`` equal sub-intervals.
+
+    Frame ``j`` (``j = 0 .. k-1``) is ``start + floor((2j + 1) * (end - start) / (2k))``, in integer
+    arithmetic. There are always exactly ``k`` indices, ascending: when the window holds fewer than ``k``
+    frames (a short partial window), frames repeat, each as evenly as possible, so every window shows the
+    model the same number of images.
+
+    Parameters
+    ----------
+    start, end
+        Half-open frame range, ``end > start``.
+    k
+        Number of frames to sample, >= 1.
+
+    Returns
+    -------
+    np.ndarray
+        (k,) int64 frame indices.
+    """
+    start, end, k = int(start), int(end), int(k)
+    if end <= start:
+        raise ValueError(f"Expected end > start, but got start={start}, end={end}")
+    if k < 1:
+        raise ValueError(f"Expected k >= 1 frames per window, but got {k}")
+    j = np.arange(k, dtype=np.int64)
+    return start + ((2 * j + 1) * (end - start)) // (2 * k)
+
+
+def _crop_box(crop: Any, width: int | None, height: int | None, source: str) -> tuple[int, int, int, int] | None:
+    if crop is None:
+        return None
+    try:
+        x, y, w, h = (int(c) for c in crop)
+    except (TypeError, ValueError):
+        raise VideoError(f"{source}: Expected a crop box (x, y, width, height), but got {crop!r}") from None
+    if x < 0 or y < 0 or w <= 0 or h <= 0 or (width and x + w > width) or (height and y + h > height):
+        raise VideoError(f"{source}: Expected a crop box (x, y, width, height) inside the {width}x{height} frame, "
+                         f"but got {crop!r}")
+    return x, y, w, h
+
+
+def _to_rgb(frame_bgr: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
+    """Crop a decoded BGR frame and convert it to a new contiguous RGB array."""
+    if box is not None:
+        x, y, w, h = box
+        frame_bgr = frame_bgr[y:y + h, x:x + w]
+    return cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+
+
+def iter_frames(path: str | os.PathLike, crop: tuple[int, int, int, int] | None = None) -> Iterator[np.ndarray]:
+    """Every frame of a video, in order, one at a time.
+
+    Parameters
+    ----------
+    path
+        Video file.
+    crop
+        ``(x, y, width, height)`` box to cut each frame to (None = whole frame).
+
+    Yields
+    ------
+    np.ndarray
+        (height, width, 3) uint8 RGB frame (a new array each time).
+    """
+    with open_video(path) as cap:
+        box = _crop_box(crop, int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                        str(path))
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                return
+            yield _to_rgb(frame, box)
+
+
+class WindowStream(Iterator[Window]):
+    """Iterator over the windows of one video, decoding the file once, front to back.
+
+    Made by :func:`iter_windows`. Besides yielding :class:`Window` objects it tells how the stream ended:
+
+    Attributes
+    ----------
+    video_id : str
+    path : Path
+    fps : float
+    n_frames : int
+        Frames the video is registered with.
+    bounds : np.ndarray
+        (n_windows, 2) int64 bounds of every window of the video (:func:`window_bounds`).
+    status : str
+        ``"pending"`` (not started), ``"running"``, ``"complete"`` (every requested window yielded) or
+        ``"truncated"`` (decoding stopped early; see ``stopped_at``).
+    stopped_at : int or None
+        When truncated: the first frame that could not be decoded (the file holds frames ``0 .. stopped_at-1``).
+    n_yielded : int
+        Windows yielded so far.
+    """
+
+    def __init__(self, path: Path, video_id: str, fps: float, n_frames: int, window_seconds: float,
+                 stride_seconds: float | None, frames_per_window: int, crop: tuple[int, int, int, int] | None,
+                 start_window: int, select: Iterable[int] | None):
+        self.path = path
+        self.video_id = video_id
+        self.fps = float(fps)
+        self.n_frames = int(n_frames)
+        starts, ends = _window_edges(self.n_frames, self.fps, window_seconds, stride_seconds)
+        self.bounds = np.stack([starts, np.minimum(ends, self.n_frames)], axis=1).reshape(-1, 2)
+        self._partial = ends > self.n_frames
+        if int(frames_per_window) < 1:
+            raise ConfigError(f"Expected frames_per_window to be a whole number >= 1, but got {frames_per_window!r}")
+        self.frames_per_window = int(frames_per_window)
+        self.crop = crop
+        if start_window < 0:
+            raise ValueError(f"Expected start_window >= 0, but got {start_window}")
+        wanted = range(int(start_window), len(self.bounds))
+        if select is not None:
+            chosen = sorted({int(k) for k in select})
+            bad = [k for k in chosen if not 0 <= k < len(self.bounds)]
+            if bad:
+                raise ValueError(f"{path}: Expected window numbers in 0..{len(self.bounds) - 1}, but got {bad}")
+            wanted = [k for k in chosen if k >= start_window]
+        self.windows = list(wanted)
+        self.status = "pending"
+        self.stopped_at: int | None = None
+        self.n_yielded = 0
+        self._gen = self._run()
+
+    def __len__(self) -> int:
+        """Number of windows the stream yields when the file decodes completely."""
+        return len(self.windows)
+
+    def __iter__(self) -> WindowStream:
+        return self
+
+    def __next__(self) -> Window:
+        return next(self._gen)
+
+    def close(self) -> None:
+        """Stop early and release the video file."""
+        self._gen.close()
+
+    def _run(self) -> Iterator[Window]:
+        self.status = "running"
+        todo = self.windows
+        if not todo:
+            self.status = "complete"
+            return
+        with open_video(self.path) as cap:
+            box = _crop_box(self.crop, int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                            int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), str(self.path))
+            active: deque[tuple[int, np.ndarray]] = deque()  # windows whose first frame has been reached
+            refcount: dict[int, int] = {}  # frame -> active windows that still need it
+            cache: dict[int, np.ndarray] = {}  # sampled frames kept until every window using them is out
+            next_add = 0
+            frame = 0
+            while next_add < len(todo) or active:
+                # skip to the next window's first frame when nothing in between is needed
+                while next_add < len(todo) and int(self.bounds[todo[next_add], 0]) <= frame:
+                    k = todo[next_add]
+                    idx = sample_indices(self.bounds[k, 0], self.bounds[k, 1], self.frames_per_window)
+                    active.append((k, idx))
+                    for i in np.unique(idx).tolist():
+                        refcount[i] = refcount.get(i, 0) + 1
+                    next_add += 1
+                if not cap.grab():
+                    self._truncated(frame)
+                    return
+                if frame in refcount:
+                    ok, img = cap.retrieve()
+                    if not ok:
+                        self._truncated(frame)
+                        return
+                    cache[frame] = _to_rgb(img, box)
+                while active and int(active[0][1][-1]) <= frame:
+                    k, idx = active.popleft()
+                    frames = np.stack([cache[i] for i in idx.tolist()])
+                    for i in np.unique(idx).tolist():
+                        refcount[i] -= 1
+                        if refcount[i] == 0:
+                            del refcount[i]
+                            del cache[i]
+                    self.n_yielded += 1
+                    yield Window(video_id=self.video_id, index=int(k), start_frame=int(self.bounds[k, 0]),
+                                 end_frame=int(self.bounds[k, 1]), frame_indices=idx, frames=frames, fps=self.fps,
+                                 partial=bool(self._partial[k]))
+                frame += 1
+        self.status = "complete"
+
+    def _truncated(self, frame: int) -> None:
+        self.status = "truncated"
+        self.stopped_at = frame
+        logger.warning("%s: decoding stopped at frame %d, but the video is registered with %d frames; "
+                       "%d of %d windows were produced (the file is probably truncated)",
+                       self.path, frame, self.n_frames, self.n_yielded, len(self.windows))
+
+
+def iter_windows(
+    video: Any,
+    window_seconds: float = 1.0,
+    stride_seconds: float | None = None,
+    frames_per_window: int = 4,
+    crop: tuple[int, int, int, int] | None | EllipsisType = ...,
+    start_window: int = 0,
+    *,
+    fps: float | None = None,
+    n_frames: int | None = None,
+    video_id: str | None = None,
+    select: Iterable[int] | None = None,
+) -> WindowStream:
+    """Stream the windows of a video, decoding it once, front to back.
+
+    Frames that no window samples are only grabbed (the cheap half of decoding); sampled frames are retrieved,
+    cropped and converted to RGB. Only the sampled frames of windows still in progress are kept, so memory stays
+    flat however long the video is, and with overlapping windows (stride < window) every frame is still decoded
+    once. Windows come out in order.
+
+    Parameters
+    ----------
+    video
+        A registered :class:`mousefear.project.Video` (its path, id, fps, frame count and crop box are used), or
+        the path of a video file together with ``fps`` and ``n_frames`` (probed by decoding when not given).
+    window_seconds, stride_seconds
+        Window length and the step between window starts, in seconds (see :func:`window_bounds`).
+    frames_per_window
+        Frames sampled evenly inside each window (see :func:`sample_indices`).
+    crop
+        ``(x, y, width, height)`` box the frames are cut to; ``None`` = the whole frame; left out = the registry's
+        crop box for a registered video, the whole frame for a path.
+    start_window
+        First window to yield; earlier frames are skipped by grabbing (a resumed run starts here).
+    fps, n_frames, video_id
+        For a path: its frame rate, decoded frame count and id (default: the file stem).
+    select
+        Yield only these window numbers (ascending order; frames of the others are only grabbed).
+
+    Returns
+    -------
+    WindowStream
+        An iterator of :class:`Window` (frames (frames_per_window, h, w, 3) uint8 RGB). When the file decodes
+        fewer frames than ``n_frames`` the stream yields every window whose sampled frames decoded, logs a
+        warning, and sets ``status = "truncated"`` and ``stopped_at`` to the first missing frame.
+    """
+    from mousefear.project import Video  # local: project imports this module
+
+    if isinstance(video, Video):
+        path, vid, fps_, n = video.path, video.id, video.fps, video.n_frames
+        box = video.crop if crop is ... else crop
+    elif isinstance(video, str | os.PathLike):
+        path = Path(video)
+        vid = video_id or path.stem
+        if fps is None or n_frames is None:
+            logger.info("%s: fps or frame count not given; probing the file (one extra decoding pass)", path)
+            info = probe_video(path, checksum=False)
+            fps_ = info.fps if fps is None else fps
+            n = info.n_frames if n_frames is None else n_frames
+        else:
+            fps_, n = fps, n_frames
+        box = None if crop is ... else crop
+    else:
+        raise TypeError(f"Expected a registered Video or a path, but got {type(video).__name__}")
+    return WindowStream(Path(path), vid, fps_, int(n), window_seconds, stride_seconds, frames_per_window, box,
+                        int(start_window), select)
