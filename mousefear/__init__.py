@@ -10,8 +10,10 @@ Importing mousefear never imports torch or transformers; only the model backends
 """
 
 from mousefear._version import __version__
+from mousefear.calibration import calibrate_motion
 from mousefear.classify import classify_videos
 from mousefear.config import load_config, save_config
+from mousefear.evaluate import compare_runs, evaluate
 from mousefear.exemplars import (
     exemplar_frames,
     extract_exemplars,
@@ -20,14 +22,21 @@ from mousefear.exemplars import (
     read_exemplar_index,
     write_exemplar_index,
 )
+from mousefear.labels import export_labels, import_labels
 from mousefear.project import add_videos, create_project, video_table
+from mousefear.summary import summarize
 from mousefear.vectors import read_vector
 
 __all__ = [
     "__version__",
     "add_videos",
     "classify_videos",
+    "compare_runs",
+    "calibrate_motion",
     "create_project",
+    "evaluate",
+    "export_labels",
+    "import_labels",
     "exemplar_frames",
     "extract_exemplars",
     "label_exemplars",
@@ -36,6 +45,7 @@ __all__ = [
     "read_exemplar_index",
     "read_vector",
     "save_config",
+    "summarize",
     "video_table",
     "write_exemplar_index",
 ]

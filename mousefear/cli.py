@@ -93,6 +93,110 @@ def _info(p: argparse.ArgumentParser):
     return run
 
 
+@command("import-labels", "import human labels (per-frame, per-second, bouts, BORIS exports) into labels/")
+def _import_labels(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("file", help="label file: CSV/TSV table or BORIS tabular/aggregated events export")
+    p.add_argument("--video", default=None, help="video the labels belong to (id or file name)")
+    p.add_argument("--format", default=None,
+                   choices=["frames", "seconds", "bouts", "boris-tabular", "boris-aggregated"],
+                   help="format of the file (default: detected from its content)")
+    p.add_argument("--map", action="append", default=[], metavar="NAME=BEHAVIOR",
+                   help="map an external behaviour name to a project behaviour (NAME= ignores it); repeatable")
+    p.add_argument("--subject", default=None, help="BORIS subject to import when the export holds several")
+    p.add_argument("--unit", default=None, choices=["s", "frames"], help="unit of plain start/stop columns")
+    p.add_argument("--fill", default=None, help="behaviour for frames no bout covers (default: unlabelled)")
+    p.add_argument("--no-overwrite", action="store_true", help="refuse to replace existing label files")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.errors import LabelError
+        from mousefear.labels import import_labels
+
+        mapping = {}
+        for item in a.map:
+            if "=" not in item:
+                raise LabelError(f"--map: Expected NAME=BEHAVIOR, but got {item!r}")
+            name, behavior = item.split("=", 1)
+            mapping[name.strip()] = behavior.strip()
+        ids = import_labels(a.config, a.file, video=a.video, format=a.format, mapping=mapping,
+                            overwrite=not a.no_overwrite, subject=a.subject, unit=a.unit, fill=a.fill)
+        print(f"labels written for {len(ids)} video(s): {', '.join(ids)}")
+        return 0
+
+    return run
+
+
+@command("summarize", "fear-conditioning summary per subject x session x epoch (epochs.csv + plot)")
+def _summarize(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--run", default=None, help="run under behavior-vectors/ (default: the only one)")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.summary import find_run, summarize
+
+        table = summarize(a.config, run=a.run)
+        _, folder = find_run(a.config, a.run)
+        print(f"{len(table)} epoch row(s) written to {folder / 'epochs.csv'} and {folder / 'freezing_timecourse.png'}")
+        return 0
+
+    return run
+
+
+@command("evaluate", "compare a run's behaviour vectors with the human labels and write its report")
+def _evaluate(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--run", default=None, help="run to evaluate (default: classification.run, else the only or "
+                   "the newest run)")
+    p.add_argument("--videos", nargs="+", default=None, help="video ids to evaluate (default: all of the run)")
+    p.add_argument("--by", nargs="+", default=None, choices=("subject", "session"),
+                   help="also break the scores down by subject and/or session (default: evaluation.by)")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.evaluate import evaluate
+
+        result = evaluate(a.config, run=a.run, videos=a.videos, by=a.by)
+        print(result.summary())
+        print(f"report: {result.report_path}")
+        return 0
+
+    return run
+
+
+@command("export-labels", "export human labels or a run's predictions for BORIS or as bouts/frames")
+def _export_labels(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("video", help="registered video (id or file name)")
+    p.add_argument("--run", default=None, help="export this run's predictions (default: the human labels)")
+    p.add_argument("--format", default="boris", choices=["boris", "bouts", "frames"], help="table to write")
+    p.add_argument("--out", default=None, help="output file (default: labels/exports/...)")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.labels import export_labels
+
+        print(export_labels(a.config, a.video, run=a.run, format=a.format, out=a.out))
+        return 0
+
+    return run
+
+
+@command("compare-runs", "put the evaluated runs of a project side by side")
+def _compare_runs(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--runs", nargs="+", default=None, help="runs to compare (default: every evaluated run)")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.evaluate import compare_runs
+        from mousefear.project import project_paths
+
+        table = compare_runs(a.config, runs=a.runs)
+        cols = [c for c in table.columns if c.startswith("f1_")] + ["macro_f1", "mcc", "kappa"]
+        print(table[cols].to_string(float_format=lambda v: f"{v:.3f}", na_rep="n/a"))
+        print(f"table: {project_paths(a.config).evaluation() / 'comparison.csv'}")
+        return 0
+
+    return run
+
+
 @command("extract-exemplars", "pick candidate example windows for a person to label")
 def _extract_exemplars(p: argparse.ArgumentParser):
     p.add_argument("config", help="config.yaml of the project (or the project folder)")
@@ -147,6 +251,32 @@ def _classify(p: argparse.ArgumentParser):
         name = classify_videos(a.config, videos=a.videos, run=a.run, overwrite=a.overwrite,
                                progress=not a.no_progress)
         print(f"run {name}: {project_paths(a.config).vectors(name)}")
+        return 0
+
+    return run
+
+
+@command("calibrate-motion", "calibrate the motion baseline from an empty chamber or from labelled frames")
+def _calibrate_motion(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--empty-video", default=None, help="recording of the empty chamber: sets pixel_cutoff")
+    how.add_argument("--from-labels", action="store_true",
+                     help="choose freeze_threshold and min_freeze_seconds from the labelled frames")
+    p.add_argument("--run", default=None, help="run name for evaluation/<run>/calibration/ (default: motion)")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.calibration import calibrate_motion
+
+        res = calibrate_motion(a.config, empty_video=a.empty_video, run=a.run, from_labels=a.from_labels)
+        for key, value in res.values.items():
+            print(f"classification.motion.{key}: {res.previous[key]} -> {value}")
+        if res.grid is not None:
+            print(f"freezing F1 on the labelled frames: {res.f1:.3f}")
+        if res.heldout is not None:
+            print(f"leave-one-video-out F1: {res.heldout['f1_heldout'].mean():.3f}")
+        for f in res.files:
+            print(f"wrote {f}")
         return 0
 
     return run

@@ -318,6 +318,8 @@ SCHEMA: dict[str, Check] = {
     "classification.motion.flee_speed": _optional(_positive_number),
     "classification.motion.flee_speed_unit": _choice("cm/s", "body_lengths/s"),
     "classification.motion.animal": _choice("dark", "bright"),
+    "classification.motion.analysis_width": _int_at_least(16),
+    "classification.motion.max_repeat_frames": _int_at_least(0),
     "evaluation.bout_iou": _fraction,
     "evaluation.by": _list_of(("subject", "session")),
     "protocol": _mapping,

@@ -109,3 +109,81 @@ def check_probabilities(p: np.ndarray, n_behaviors: int) -> np.ndarray:
     if not np.isfinite(p).all() or (p < 0).any() or abs(p.sum() - 1.0) > 1e-4:
         raise ValueError(f"Expected probabilities >= 0 summing to 1, but got {p.tolist()}")
     return p
+
+
+@dataclass
+class VideoResult:
+    """What a frame backend says about one whole video.
+
+    Attributes
+    ----------
+    frame_probabilities : np.ndarray
+        (n_frames, n_behaviors) float32 probability per frame and behaviour (rows sum to 1), in the order of
+        the backend's behaviours.
+    frame_label : np.ndarray
+        (n_frames,) int16 index of the behaviour decided for each frame (the argmax of its row).
+    start_frame, end_frame : np.ndarray
+        (n_windows,) int64 half-open frame ranges ``[start_frame, end_frame)`` of the windows asked for.
+    probabilities : np.ndarray
+        (n_windows, n_behaviors) float32 per-window probabilities: the mean of the frame probabilities of the
+        frames each window covers.
+    signals : dict of str to np.ndarray
+        Per-frame measurements behind the decision, each (n_frames,) float32 (for the motion backend: changed
+        pixels, speed, ...); the pipeline may store them next to the behaviour vector.
+    info : dict
+        Per-video facts worth keeping (for example the body length the speed unit was derived from).
+    """
+
+    frame_probabilities: np.ndarray
+    frame_label: np.ndarray
+    start_frame: np.ndarray
+    end_frame: np.ndarray
+    probabilities: np.ndarray
+    signals: dict[str, np.ndarray] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.frame_label.shape[0])
+
+    @property
+    def n_windows(self) -> int:
+        return int(self.start_frame.shape[0])
+
+
+def window_means(
+    frame_probabilities: np.ndarray, window_bounds: Sequence[tuple[int, int]] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-window probabilities as the mean of the frame probabilities inside each window.
+
+    Parameters
+    ----------
+    frame_probabilities
+        (n_frames, n_behaviors) float probabilities per frame.
+    window_bounds
+        (n_windows, 2) ``[start_frame, end_frame)`` pairs with ``0 <= start < end <= n_frames``.
+
+    Returns
+    -------
+    start_frame, end_frame : np.ndarray
+        (n_windows,) int64.
+    probabilities : np.ndarray
+        (n_windows, n_behaviors) float32 means.
+
+    Raises
+    ------
+    ValueError
+        A window is empty or reaches outside the video.
+    """
+    n_frames = frame_probabilities.shape[0]
+    bounds = np.asarray(window_bounds, dtype=np.int64).reshape(-1, 2)
+    start, end = bounds[:, 0].copy(), bounds[:, 1].copy()
+    bad = np.flatnonzero(~((start >= 0) & (start < end) & (end <= n_frames)))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"Expected windows with 0 <= start_frame < end_frame <= {n_frames}, but window {i} is "
+                         f"[{start[i]}, {end[i]})")
+    cum = np.zeros((n_frames + 1, frame_probabilities.shape[1]), dtype=np.float64)
+    np.cumsum(frame_probabilities, axis=0, out=cum[1:])
+    probs = (cum[end] - cum[start]) / (end - start)[:, None]
+    return start, end, probs.astype(np.float32)

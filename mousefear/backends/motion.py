@@ -1,0 +1,696 @@
+"""Classical motion baseline: pixel-change freezing detector with a speed rule for fleeing (no model weights).
+
+What it does with every frame of a video, in one streaming pass (memory does not grow with the video):
+
+1. cut the frame to the video's crop box, convert it to grey, shrink it to ``analysis_width`` pixels wide
+   (aspect ratio kept; never enlarged) and blur it with a ``blur_kernel`` x ``blur_kernel`` Gaussian (in
+   pixels of the shrunk frame);
+2. count the pixels whose grey level changed by more than ``pixel_cutoff`` since the previous frame; the
+   *change* of the frame is that count divided by the number of pixels of the shrunk crop (a fraction, so the
+   thresholds do not depend on the resolution);
+3. find the animal as the largest connected blob darker (``animal="dark"``) or brighter than the frame's
+   median grey level by at least ``animal_contrast`` grey levels that does not touch the crop's edge (walls
+   and arena rims do: set the crop to the arena floor); keep its centroid, area and major axis. Blobs smaller
+   than a third or larger than three times the median blob area of the video are rejected (the animal merged
+   with a wall, a speck of dirt) and the centroid is interpolated over them.
+
+Repeated frames. Videos converted to a higher frame rate repeat frames (the tracktor video repeats about 60 %
+of them): such a frame shows no change although the animal is walking. A frame is a *repeat* when fewer than
+``repeat_tolerance`` (fraction) of its pixels differ by more than ``repeat_level`` grey levels from the
+previous frame. A run of at most ``max_repeat_frames`` consecutive repeats is treated as a frame-rate
+artefact: each repeat gets the change of the next real frame (which measures the movement since the last
+distinct frame), or of the previous one at the end of the video. Longer runs are real stillness (a still
+animal filmed by a noise-free camera repeats frames too) and keep their change of ~0.
+
+Decisions, per frame, in this order:
+
+- **freezing**: the change stays below ``freeze_threshold`` for at least ``min_freeze_seconds`` (rounded to
+  frames with the video's fps; every frame of such a run is freezing);
+- **fleeing**: otherwise, when ``flee_speed`` is set, the animal's speed exceeds it and the frame's change
+  is at least ``freeze_threshold`` (a jump of the blob without changed pixels is not a dash). The speed is the
+  distance between the (5-frame median-filtered) centroids ``speed_window_seconds / 2`` before and after the
+  frame, divided by the time between them, so repeated frames do not make it jump. ``flee_speed_unit`` is
+  ``cm/s`` (needs the video's ``pixels_per_cm``) or ``body_lengths/s`` (body length = median major axis of the
+  blob over the video);
+- **exploring**: everything else.
+
+Grooming, rearing and any other class are not modelled: their probability is 0 (listed under
+``describe()["settings"]["not_modelled"]``). The behaviours must include ``freezing`` and ``exploring``
+(:class:`~mousefear.errors.ConfigError` otherwise); without ``fleeing`` in the behaviours, or with
+``flee_speed`` null, fast movement is exploring.
+
+Probabilities. The decided class gets a confidence ``c`` between 0.55 (at the decision boundary) and 1 (far
+from it); the rest, ``1 - c``, is shared equally by the other modelled classes, so the argmax is always the
+rule's decision. For freezing ``c = 0.55 + 0.45 * (1 - change / freeze_threshold)``; for exploring
+``c = 0.55 + 0.45 * (1 - freeze_threshold / change)`` (0.55 for a still stretch too short to be freezing),
+capped by the fleeing margin ``0.55 + 0.45 * (1 - speed / flee_speed)``; for fleeing
+``c = 0.55 + 0.45 * (1 - flee_speed / speed)``. Window probabilities are the means of their frames'.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from mousefear.backends.base import Backend, VideoResult, window_means
+from mousefear.errors import ConfigError, VideoError
+from mousefear.video import open_video
+
+logger = logging.getLogger(__name__)
+
+#: Behaviours the motion rule can tell apart.
+MODELLED = ("freezing", "exploring", "fleeing")
+#: Lowest confidence of a decision (at the boundary of the rule).
+MIN_CONFIDENCE = 0.55
+
+__all__ = [
+    "MODELLED",
+    "MotionBackend",
+    "decide",
+    "deduplicate_change",
+    "freezing_runs",
+    "measure_motion",
+    "speed_from_centroids",
+]
+
+
+def _check(ok: bool, what: str, value: Any) -> None:
+    if not ok:
+        raise ValueError(f"Expected {what}, but got {value!r}")
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# ----------------------------------------------------------------------------------------------- measurement
+def analysis_size(crop_width: int, crop_height: int, analysis_width: int) -> tuple[int, int]:
+    """(width, height) in pixels of the shrunk crop: ``analysis_width`` wide at most, aspect ratio kept."""
+    if crop_width <= analysis_width:
+        return crop_width, crop_height
+    return analysis_width, max(1, round(crop_height * analysis_width / crop_width))
+
+
+def measure_motion(
+    path: str | os.PathLike,
+    *,
+    crop: Sequence[int] | None = None,
+    n_frames: int | None = None,
+    pixel_cutoff: float = 20.0,
+    blur_kernel: int = 5,
+    analysis_width: int = 320,
+    animal: str = "dark",
+    animal_contrast: float = 40.0,
+    repeat_level: float = 3.0,
+    repeat_tolerance: float = 1e-4,
+    locate_animal: bool = True,
+    difference_histogram: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Stream a video once and measure, per frame, the pixel change and the animal's blob.
+
+    Parameters
+    ----------
+    path
+        Video file.
+    crop
+        ``(x, y, width, height)`` in pixels of the full frame; None = the whole frame.
+    n_frames
+        Frame count of the video (counted by decoding, from the registry); when given, a video that decodes
+        to another count is an error.
+    pixel_cutoff
+        Grey-level change (0-255) above which a pixel counts as changed.
+    blur_kernel
+        Side of the Gaussian blur in pixels of the shrunk frame (odd; 0 = none).
+    analysis_width
+        Width in pixels the crop is shrunk to before differencing (never enlarged).
+    animal, animal_contrast
+        ``"dark"`` or ``"bright"``: the animal's blob is made of pixels at least ``animal_contrast`` grey levels
+        darker (brighter) than the frame's median.
+    repeat_level, repeat_tolerance
+        A frame is a repeat of the previous one when less than ``repeat_tolerance`` of its pixels differ by
+        more than ``repeat_level`` grey levels.
+    locate_animal
+        Find the animal's blob (False skips it: faster, for calibration).
+    difference_histogram
+        Also return the 256-bin histogram of the absolute grey-level differences of all pixels between
+        consecutive frames that are not exact repeats (for calibration from an empty chamber).
+    progress
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    dict
+        ``changed_pixels`` (n_frames,) int64 count of changed pixels in the shrunk crop (frame 0: 0);
+        ``raw_change`` (n_frames,) float64 that count divided by the crop's pixels (frame 0: copied from frame
+        1); ``repeat`` (n_frames,) bool; ``centroid_x``, ``centroid_y`` (n_frames,) float64 in pixels of the
+        full frame (NaN where no blob); ``major_axis`` (n_frames,) float64 in pixels of the full frame and
+        ``blob_area`` (n_frames,) float64 in square pixels of the full frame (NaN where no blob); ``fps``,
+        ``n_frames``, ``analysis_size`` (width, height), ``scale`` (full-frame pixels per analysis pixel);
+        ``histogram`` (256,) int64 when asked for.
+
+    Raises
+    ------
+    VideoError
+        The video cannot be opened, the crop lies outside its frames, or it decodes to a frame count other
+        than ``n_frames``.
+    """
+    from tqdm.auto import tqdm
+
+    path = Path(path)
+    changed: list[int] = []
+    repeats: list[bool] = []
+    cx: list[float] = []
+    cy: list[float] = []
+    major: list[float] = []
+    areas: list[float] = []
+    hist = np.zeros(256, dtype=np.int64)
+    ksize = int(blur_kernel)
+    with open_video(path) as cap:
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        ok, frame = cap.read()
+        if not ok:
+            raise VideoError(f"{path}: no frame could be decoded (not a video, or damaged)")
+        fh, fw = frame.shape[:2]
+        x, y, w, h = (0, 0, fw, fh) if crop is None else (int(c) for c in crop)
+        if not (x >= 0 and y >= 0 and w > 0 and h > 0 and x + w <= fw and y + h <= fh):
+            raise VideoError(f"{path}: Expected a crop box inside the {fw}x{fh} frame, but got {list(crop or [])}")
+        aw, ah = analysis_size(w, h, int(analysis_width))
+        scale = w / aw
+        n_pix = aw * ah
+        repeat_max_pixels = repeat_tolerance * n_pix
+        prev: np.ndarray | None = None
+        bar = tqdm(total=n_frames, desc=f"motion {path.stem}", unit="frame", disable=not progress, leave=False)
+        try:
+            while ok:
+                gray = cv2.cvtColor(frame[y:y + h, x:x + w], cv2.COLOR_BGR2GRAY)
+                if (aw, ah) != (w, h):
+                    gray = cv2.resize(gray, (aw, ah), interpolation=cv2.INTER_AREA)
+                if ksize > 1:
+                    gray = cv2.GaussianBlur(gray, (ksize, ksize), 0)
+                if prev is None:
+                    changed.append(0)
+                    repeats.append(False)
+                else:
+                    diff = cv2.absdiff(gray, prev)
+                    changed.append(int(np.count_nonzero(diff > pixel_cutoff)))
+                    n_level = int(np.count_nonzero(diff > repeat_level))
+                    repeats.append(n_level < repeat_max_pixels)
+                    if difference_histogram and n_level > 0:  # exact repeats carry no camera noise
+                        hist += np.bincount(diff.ravel(), minlength=256)
+                prev = gray
+                if locate_animal:
+                    bx, by, bl, ba = _locate(gray, animal, animal_contrast)
+                    cx.append(x + (bx + 0.5) * scale - 0.5)
+                    cy.append(y + (by + 0.5) * scale - 0.5)
+                    major.append(bl * scale)
+                    areas.append(ba * scale * scale)
+                bar.update(1)
+                ok, frame = cap.read()
+        finally:
+            bar.close()
+    n = len(changed)
+    if n_frames is not None and n != n_frames:
+        raise VideoError(f"{path}: Expected {n_frames} frames (the registry's count), but {n} decode; the file "
+                         "changed since it was registered?")
+    counts = np.asarray(changed, dtype=np.int64)
+    raw = counts / float(n_pix)
+    if n > 1:
+        raw[0] = raw[1]
+    nan = np.full(n, np.nan)
+    out: dict[str, Any] = {
+        "changed_pixels": counts,
+        "raw_change": raw,
+        "repeat": np.asarray(repeats, dtype=bool),
+        "centroid_x": np.asarray(cx, dtype=np.float64) if locate_animal else nan,
+        "centroid_y": np.asarray(cy, dtype=np.float64) if locate_animal else nan.copy(),
+        "major_axis": np.asarray(major, dtype=np.float64) if locate_animal else nan.copy(),
+        "blob_area": np.asarray(areas, dtype=np.float64) if locate_animal else nan.copy(),
+        "fps": fps,
+        "n_frames": n,
+        "analysis_size": (aw, ah),
+        "scale": scale,
+    }
+    if difference_histogram:
+        out["histogram"] = hist
+    return out
+
+
+def _locate(gray: np.ndarray, animal: str, contrast: float) -> tuple[float, float, float, float]:
+    """Centroid (x, y), major axis and area of the largest blob not touching the edge, in analysis px (or NaN)."""
+    background = float(np.median(gray[::4, ::4]))  # every 16th pixel gives the median to a grey level or so
+    if animal == "dark":
+        mask = (gray < background - contrast).astype(np.uint8)
+    else:
+        mask = (gray > background + contrast).astype(np.uint8)
+    n, labels, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n <= 1:
+        return math.nan, math.nan, math.nan, math.nan
+    hgt, wid = gray.shape
+    left, top, bw, bh, area = (stats[1:, i] for i in range(5))
+    touches = (left == 0) | (top == 0) | (left + bw >= wid) | (top + bh >= hgt)
+    inner = np.flatnonzero(~touches)
+    if not inner.size:  # only walls and rims (or an animal merged with them): no position this frame
+        return math.nan, math.nan, math.nan, math.nan
+    pick = int(inner[np.argmax(area[inner])])
+    comp = pick + 1
+    mx, my = centroids[comp]
+    roi = (labels[top[pick]:top[pick] + bh[pick], left[pick]:left[pick] + bw[pick]] == comp).astype(np.uint8)
+    m = cv2.moments(roi, binaryImage=True)
+    if m["m00"] <= 0:
+        return math.nan, math.nan, math.nan, math.nan
+    a, b, c = m["mu20"] / m["m00"], m["mu02"] / m["m00"], m["mu11"] / m["m00"]
+    lam = (a + b) / 2 + math.sqrt(((a - b) / 2) ** 2 + c * c)
+    return float(mx), float(my), 4.0 * math.sqrt(max(lam, 0.0)), float(area[pick])
+
+
+# ------------------------------------------------------------------------------------------------ signals
+def deduplicate_change(raw_change: np.ndarray, repeat: np.ndarray, max_repeat_frames: int) -> np.ndarray:
+    """Replace the change of short runs of repeated frames by the change of the next real frame.
+
+    Parameters
+    ----------
+    raw_change
+        (n_frames,) float change of each frame against the previous one.
+    repeat
+        (n_frames,) bool, True where a frame repeats the previous one.
+    max_repeat_frames
+        Runs of at most this many consecutive repeats are frame-rate artefacts; longer runs are stillness and
+        keep their values.
+
+    Returns
+    -------
+    np.ndarray
+        (n_frames,) float64 change with the artefacts filled: each frame of a short run gets the change of the
+        first frame after the run (the movement since the last distinct frame), or of the frame before the run
+        when the run ends the video. A run at the very start keeps its values.
+    """
+    change = np.asarray(raw_change, dtype=np.float64).copy()
+    rep = np.asarray(repeat, dtype=bool)
+    n = change.size
+    if n == 0 or max_repeat_frames <= 0:
+        return change
+    edges = np.diff(np.concatenate(([0], rep.astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    for s, e in zip(starts, ends, strict=True):
+        if e - s > max_repeat_frames:
+            continue
+        if e < n:
+            change[s:e] = change[e]
+        elif s > 0:
+            change[s:e] = change[s - 1]
+    return change
+
+
+def freezing_runs(change: np.ndarray, threshold: float, min_frames: int) -> np.ndarray:
+    """Frames in runs where ``change < threshold`` for at least ``min_frames`` consecutive frames.
+
+    Parameters
+    ----------
+    change
+        (n_frames,) float change per frame (fraction of changed pixels).
+    threshold
+        Freezing while the change is strictly below this.
+    min_frames
+        Shortest run, in frames, that counts (values below 1 count as 1).
+
+    Returns
+    -------
+    np.ndarray
+        (n_frames,) bool, True for frames of a long enough run.
+    """
+    still = np.asarray(change) < threshold
+    out = np.zeros(still.size, dtype=bool)
+    if not still.any():
+        return out
+    edges = np.diff(np.concatenate(([0], still.astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    keep = (ends - starts) >= max(1, int(min_frames))
+    for s, e in zip(starts[keep], ends[keep], strict=True):
+        out[s:e] = True
+    return out
+
+
+def _median5(values: np.ndarray) -> np.ndarray:
+    if values.size < 5:
+        return values.copy()
+    padded = np.concatenate((values[:1].repeat(2), values, values[-1:].repeat(2)))
+    return np.median(np.lib.stride_tricks.sliding_window_view(padded, 5), axis=1)
+
+
+def speed_from_centroids(cx: np.ndarray, cy: np.ndarray, fps: float, window_seconds: float = 0.2) -> np.ndarray:
+    """Speed of the animal in full-frame pixels per second from per-frame centroids.
+
+    Missing centroids (NaN) are filled by linear interpolation (held at the ends); both coordinates are
+    median-filtered over 5 frames (a blob picked wrongly in one frame does not make a dash); the speed at a
+    frame is the distance between the centroids ``h = max(1, round(window_seconds * fps / 2))`` frames before
+    and after it, divided by the time between them (clamped at the ends of the video).
+
+    Parameters
+    ----------
+    cx, cy
+        (n_frames,) float centroid coordinates in pixels.
+    fps
+        Frames per second.
+    window_seconds
+        Time over which the displacement is measured.
+
+    Returns
+    -------
+    np.ndarray
+        (n_frames,) float64 speed in pixels per second; NaN everywhere when no centroid was found.
+    """
+    cx, cy = np.asarray(cx, dtype=np.float64), np.asarray(cy, dtype=np.float64)
+    n = cx.size
+    good = np.isfinite(cx) & np.isfinite(cy)
+    if n == 0 or not good.any():
+        return np.full(n, np.nan)
+    idx = np.arange(n)
+    fx = _median5(np.interp(idx, idx[good], cx[good]))
+    fy = _median5(np.interp(idx, idx[good], cy[good]))
+    h = max(1, round(window_seconds * fps / 2))
+    lo, hi = np.clip(idx - h, 0, n - 1), np.clip(idx + h, 0, n - 1)
+    dt = np.maximum(hi - lo, 1) / fps
+    return np.hypot(fx[hi] - fx[lo], fy[hi] - fy[lo]) / dt
+
+
+def decide(
+    change: np.ndarray,
+    speed: np.ndarray | None,
+    *,
+    fps: float,
+    freeze_threshold: float,
+    min_freeze_seconds: float,
+    flee_speed: float | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame decision and confidence of the motion rule.
+
+    Parameters
+    ----------
+    change
+        (n_frames,) float fraction of changed pixels (after :func:`deduplicate_change`).
+    speed
+        (n_frames,) float speed in the unit of ``flee_speed``, or None.
+    fps
+        Frames per second (converts ``min_freeze_seconds`` to ``round(min_freeze_seconds * fps)`` frames).
+    freeze_threshold, min_freeze_seconds, flee_speed
+        As in :class:`MotionBackend`; ``flee_speed`` None = no fleeing.
+
+    Returns
+    -------
+    decision : np.ndarray
+        (n_frames,) int8: 0 freezing, 1 exploring, 2 fleeing.
+    confidence : np.ndarray
+        (n_frames,) float64 in [0.55, 1] (see the module's docstring).
+    """
+    change = np.asarray(change, dtype=np.float64)
+    n = change.size
+    frozen = freezing_runs(change, freeze_threshold, round(min_freeze_seconds * fps))
+
+    def margin(x: np.ndarray) -> np.ndarray:
+        return MIN_CONFIDENCE + (1 - MIN_CONFIDENCE) * np.clip(np.nan_to_num(x, nan=0.0), 0.0, 1.0)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        thr = freeze_threshold
+        freeze_conf = margin(1 - change / thr) if thr > 0 else np.full(n, MIN_CONFIDENCE)
+        explore_conf = margin(np.where(change > 0, 1 - thr / change, 0.0))
+        decision = np.where(frozen, 0, 1).astype(np.int8)
+        confidence = np.where(frozen, freeze_conf, explore_conf)
+        if flee_speed is not None and speed is not None:
+            spd = np.asarray(speed, dtype=np.float64)
+            fast = ~frozen & (change >= thr) & np.isfinite(spd) & (spd > flee_speed)
+            decision[fast] = 2
+            confidence[fast] = margin(1 - flee_speed / spd[fast])
+            slow = ~frozen & ~fast & np.isfinite(spd)
+            confidence[slow] = np.minimum(confidence[slow], margin(1 - spd[slow] / flee_speed))
+    return decision, confidence
+
+
+# ------------------------------------------------------------------------------------------------ backend
+class MotionBackend(Backend):
+    """Pixel-change freezing detector with a speed rule for fleeing (a frame backend, no model weights).
+
+    Parameters
+    ----------
+    behaviors
+        The project's behaviour names; must include ``freezing`` and ``exploring``.
+    pixel_cutoff
+        Grey-level change (0-255) above which a pixel counts as changed between frames.
+    blur_kernel
+        Side in pixels (of the shrunk frame) of the Gaussian blur before differencing; odd, 0 = none.
+    freeze_threshold
+        Freezing while the fraction of changed pixels in the crop stays below this (0-1).
+    min_freeze_seconds
+        Shortest stillness, in seconds, that counts as freezing.
+    flee_speed
+        Speed above which a moving animal is fleeing, in ``flee_speed_unit``; None = fleeing not detected.
+    flee_speed_unit
+        ``"cm/s"`` (needs ``pixels_per_cm`` per video) or ``"body_lengths/s"``.
+    animal
+        ``"dark"`` (animal darker than the floor) or ``"bright"``.
+    analysis_width
+        Width in pixels the crop is shrunk to before differencing (never enlarged).
+    max_repeat_frames
+        Runs of at most this many repeated frames are frame-rate artefacts, not stillness (0 = off).
+    animal_contrast
+        Grey levels by which the animal's pixels differ from the frame's median.
+    speed_window_seconds
+        Time over which the speed is measured.
+    repeat_level, repeat_tolerance
+        What counts as a repeated frame (see :func:`measure_motion`).
+    seed
+        Unused (the rule is deterministic); accepted so every backend is built alike.
+    """
+
+    name = "motion"
+    frame_level = True
+
+    def __init__(
+        self,
+        behaviors: Sequence[str],
+        *,
+        pixel_cutoff: float = 20.0,
+        blur_kernel: int = 5,
+        freeze_threshold: float = 0.0005,
+        min_freeze_seconds: float = 1.0,
+        flee_speed: float | None = None,
+        flee_speed_unit: str = "cm/s",
+        animal: str = "dark",
+        analysis_width: int = 320,
+        max_repeat_frames: int = 3,
+        animal_contrast: float = 40.0,
+        speed_window_seconds: float = 0.2,
+        repeat_level: float = 3.0,
+        repeat_tolerance: float = 1e-4,
+        seed: int | None = None,
+    ):
+        super().__init__(behaviors)
+        missing = [b for b in ("freezing", "exploring") if b not in self.behaviors]
+        if missing:
+            raise ConfigError(f"Expected the behaviours to include 'freezing' and 'exploring' for the motion "
+                              f"backend, but got {self.behaviors} (missing {missing})")
+        _check(_is_num(pixel_cutoff) and 0 <= pixel_cutoff <= 255, "pixel_cutoff between 0 and 255", pixel_cutoff)
+        _check(isinstance(blur_kernel, int) and blur_kernel >= 0 and (blur_kernel == 0 or blur_kernel % 2 == 1),
+               "blur_kernel 0 or an odd whole number", blur_kernel)
+        _check(_is_num(freeze_threshold) and 0 <= freeze_threshold <= 1, "freeze_threshold between 0 and 1",
+               freeze_threshold)
+        _check(_is_num(min_freeze_seconds) and min_freeze_seconds >= 0, "min_freeze_seconds >= 0",
+               min_freeze_seconds)
+        _check(flee_speed is None or (_is_num(flee_speed) and flee_speed > 0), "flee_speed > 0 or None",
+               flee_speed)
+        _check(flee_speed_unit in ("cm/s", "body_lengths/s"), "flee_speed_unit 'cm/s' or 'body_lengths/s'",
+               flee_speed_unit)
+        _check(animal in ("dark", "bright"), "animal 'dark' or 'bright'", animal)
+        _check(isinstance(analysis_width, int) and analysis_width >= 16, "analysis_width a whole number >= 16",
+               analysis_width)
+        _check(isinstance(max_repeat_frames, int) and max_repeat_frames >= 0, "max_repeat_frames >= 0",
+               max_repeat_frames)
+        _check(_is_num(speed_window_seconds) and speed_window_seconds > 0, "speed_window_seconds > 0",
+               speed_window_seconds)
+        self.pixel_cutoff = float(pixel_cutoff)
+        self.blur_kernel = int(blur_kernel)
+        self.freeze_threshold = float(freeze_threshold)
+        self.min_freeze_seconds = float(min_freeze_seconds)
+        self.flee_speed = None if flee_speed is None else float(flee_speed)
+        self.flee_speed_unit = flee_speed_unit
+        self.animal = animal
+        self.analysis_width = analysis_width
+        self.max_repeat_frames = max_repeat_frames
+        self.animal_contrast = float(animal_contrast)
+        self.speed_window_seconds = float(speed_window_seconds)
+        self.repeat_level = float(repeat_level)
+        self.repeat_tolerance = float(repeat_tolerance)
+        self.seed = seed
+        self._detect_flee = self.flee_speed is not None and "fleeing" in self.behaviors
+        self._modelled = [b for b in MODELLED if b in self.behaviors and (b != "fleeing" or self._detect_flee)]
+
+    @property
+    def modelled(self) -> list[str]:
+        """Behaviours this backend can decide (the others always get probability 0)."""
+        return list(self._modelled)
+
+    def describe(self) -> dict[str, Any]:
+        not_modelled = [b for b in self.behaviors if b not in self._modelled]
+        notes = []
+        if "fleeing" in self.behaviors and not self._detect_flee:
+            notes.append("fleeing is not detected because flee_speed is null")
+        if "fleeing" not in self.behaviors:
+            notes.append("the behaviours have no fleeing: fast movement is exploring")
+        settings = {
+            "pixel_cutoff": self.pixel_cutoff,
+            "blur_kernel": self.blur_kernel,
+            "freeze_threshold": self.freeze_threshold,
+            "min_freeze_seconds": self.min_freeze_seconds,
+            "flee_speed": self.flee_speed,
+            "flee_speed_unit": self.flee_speed_unit,
+            "animal": self.animal,
+            "analysis_width": self.analysis_width,
+            "max_repeat_frames": self.max_repeat_frames,
+            "animal_contrast": self.animal_contrast,
+            "speed_window_seconds": self.speed_window_seconds,
+            "repeat_level": self.repeat_level,
+            "repeat_tolerance": self.repeat_tolerance,
+            "modelled": list(self._modelled),
+            "not_modelled": not_modelled,
+            "notes": notes,
+        }
+        return {"backend": self.name, "model_id": "motion-baseline", "model_revision": "", "settings": settings}
+
+    def classify_video(
+        self,
+        path: str | os.PathLike,
+        *,
+        fps: float,
+        n_frames: int | None = None,
+        crop: Sequence[int] | None = None,
+        window_bounds: Sequence[tuple[int, int]] | np.ndarray = (),
+        pixels_per_cm: float | None = None,
+        progress: bool = True,
+    ) -> VideoResult:
+        """Classify every frame of a video, and the given windows.
+
+        Parameters
+        ----------
+        path
+            Video file.
+        fps
+            Frames per second of the video (from the registry).
+        n_frames
+            Frame count from the registry; a video that decodes to another count is an error.
+        crop
+            ``(x, y, width, height)`` analysed part of the frame, in pixels; None = whole frame.
+        window_bounds
+            (n_windows, 2) half-open ``[start_frame, end_frame)`` ranges to report window probabilities for.
+        pixels_per_cm
+            Scale of the video, needed when fleeing is detected in cm/s.
+        progress
+            Show a tqdm progress bar.
+
+        Returns
+        -------
+        VideoResult
+            Frame and window probabilities in the order of ``behaviors``; ``signals``: ``changed_pixels``,
+            ``raw_change`` and ``change`` (fraction of changed pixels, before and after repeat handling),
+            ``repeat`` (1.0 for repeated frames), ``centroid_x``, ``centroid_y`` (full-frame pixels, NaN where
+            no blob of the animal's usual size, a third to three times the median area, was found),
+            ``speed_px_s`` (pixels/s) and ``speed`` (in ``flee_speed_unit``; NaN when it cannot be
+            computed), each (n_frames,) float32; ``info``: ``body_length_px``, ``speed_unit``,
+            ``analysis_size``, ``repeated_frames``, ``repeats_filled``, ``animal_found_frames``.
+
+        Raises
+        ------
+        ConfigError
+            Fleeing is detected in cm/s but ``pixels_per_cm`` is None (the message names the video and key).
+        VideoError
+            The video cannot be read, or decodes to a frame count other than ``n_frames``.
+        """
+        path = Path(path)
+        if not (_is_num(fps) and fps > 0):
+            raise ValueError(f"Expected fps to be a positive number, but got {fps!r}")
+        if self._detect_flee and self.flee_speed_unit == "cm/s" and pixels_per_cm is None:
+            raise ConfigError(f"{path}: fleeing is detected in cm/s (classification.motion.flee_speed_unit), "
+                              f"but the video's pixels_per_cm is null; set videos['...{path.name}'].pixels_per_cm "
+                              "in config.yaml, or use flee_speed_unit: body_lengths/s")
+        m = measure_motion(path, crop=crop, n_frames=n_frames, pixel_cutoff=self.pixel_cutoff,
+                           blur_kernel=self.blur_kernel, analysis_width=self.analysis_width, animal=self.animal,
+                           animal_contrast=self.animal_contrast, repeat_level=self.repeat_level,
+                           repeat_tolerance=self.repeat_tolerance, progress=progress)
+        return self.decide_from_measurements(m, fps=fps, window_bounds=window_bounds, pixels_per_cm=pixels_per_cm)
+
+    def decide_from_measurements(
+        self,
+        m: dict[str, Any],
+        *,
+        fps: float,
+        window_bounds: Sequence[tuple[int, int]] | np.ndarray = (),
+        pixels_per_cm: float | None = None,
+    ) -> VideoResult:
+        """Turn the output of :func:`measure_motion` into a :class:`VideoResult` (see :meth:`classify_video`)."""
+        raw = m["raw_change"]
+        n = raw.size
+        change = deduplicate_change(raw, m["repeat"], self.max_repeat_frames)
+        cx, cy, area = (np.asarray(m[k], dtype=np.float64) for k in ("centroid_x", "centroid_y", "blob_area"))
+        found = np.isfinite(cx) & np.isfinite(area)
+        if found.any():  # a blob far smaller or larger than usual is not the animal (merged with a wall, a speck)
+            typical = float(np.median(area[found]))
+            found &= (area >= typical / 3) & (area <= typical * 3)
+        cx, cy = np.where(found, cx, np.nan), np.where(found, cy, np.nan)
+        speed_px = speed_from_centroids(cx, cy, fps, self.speed_window_seconds)
+        major = np.asarray(m["major_axis"], dtype=np.float64)[found]
+        body_px = float(np.median(major)) if major.size else math.nan
+        if self.flee_speed_unit == "cm/s":
+            speed = speed_px / pixels_per_cm if pixels_per_cm else np.full(n, np.nan)
+        else:
+            speed = speed_px / body_px if body_px > 0 else np.full(n, np.nan)
+        decision, conf = decide(change, speed if self._detect_flee else None, fps=fps,
+                                freeze_threshold=self.freeze_threshold,
+                                min_freeze_seconds=self.min_freeze_seconds,
+                                flee_speed=self.flee_speed if self._detect_flee else None)
+        cols = [self.behaviors.index(b) for b in self._modelled]
+        col_of = {name: self.behaviors.index(name) for name in self._modelled}
+        probs = np.zeros((n, len(self.behaviors)), dtype=np.float64)
+        rest = (1.0 - conf) / max(len(cols) - 1, 1)
+        for k, name in enumerate(MODELLED):
+            if name not in col_of:
+                continue
+            sel = decision == k
+            probs[np.ix_(sel, cols)] = rest[sel, None]
+            probs[sel, col_of[name]] = conf[sel]
+        if len(cols) == 1:  # cannot happen (freezing and exploring are required) but keep rows summing to 1
+            probs[:, cols[0]] = 1.0
+        frame_probs = probs.astype(np.float32)
+        label_map = np.full(3, -1, dtype=np.int16)
+        for k, name in enumerate(MODELLED):
+            if name in col_of:
+                label_map[k] = col_of[name]
+        frame_label = label_map[decision]
+        bounds = np.asarray(window_bounds, dtype=np.int64).reshape(-1, 2)
+        start, end, wprobs = window_means(probs, bounds)
+        f32 = {
+            "changed_pixels": m["changed_pixels"],
+            "raw_change": raw,
+            "change": change,
+            "repeat": m["repeat"],
+            "centroid_x": cx,
+            "centroid_y": cy,
+            "speed_px_s": speed_px,
+            "speed": speed,
+        }
+        signals = {k: np.asarray(v, dtype=np.float32) for k, v in f32.items()}
+        info = {
+            "body_length_px": body_px,
+            "speed_unit": self.flee_speed_unit,
+            "analysis_size": list(m["analysis_size"]),
+            "repeated_frames": int(np.count_nonzero(m["repeat"])),
+            "repeats_filled": int(np.count_nonzero(change != raw)),
+            "animal_found_frames": int(np.count_nonzero(found)),
+        }
+        return VideoResult(frame_probabilities=frame_probs, frame_label=frame_label.astype(np.int16),
+                           start_frame=start, end_frame=end, probabilities=wprobs, signals=signals, info=info)

@@ -1,0 +1,316 @@
+"""Fear-conditioning summaries: percent time per behaviour, freezing bouts and latency per subject x session x epoch.
+
+The epochs of a session come from ``protocol`` in config.yaml: keys are session names or patterns (``*``
+matches any text), each with a list of ``{name, start, end}`` in seconds from the start of the video. A
+session takes the protocol of the key equal to its name; failing that, of the matching pattern with the most
+literal (non-``*``) characters; two matching patterns equally specific are an error naming both. A video whose
+session matches no key gets one epoch ``whole`` covering the video.
+
+Epoch ``[start, end)`` in seconds covers frames ``round(start * fps)`` to ``round(end * fps)`` (half-open),
+cut at the end of the video. Bouts are clipped to the epoch: a freezing bout that spans an epoch boundary
+counts as one bout in each epoch it touches, with only its part inside the epoch as duration, and a bout under
+way at an epoch's start gives a latency of 0. Unlabelled frames (label ``""``) are left out of the
+percentages and end a bout.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mousefear import config as _config
+from mousefear._io import atomic_path, atomic_write_text
+from mousefear.errors import ConfigError, ProjectError, VectorFileError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["epoch_table", "epochs_for_session", "find_run", "plot_freezing_timecourse", "summarize",
+           "summarize_epochs"]
+
+#: Columns of epochs.csv before the per-behaviour percentages.
+BASE_COLUMNS = ("run", "video_id", "subject", "session", "epoch_index", "epoch", "start_s", "end_s",
+                "covered_s", "labelled_s")
+#: Columns of epochs.csv after the percentages.
+FREEZE_COLUMNS = ("freezing_bouts", "freezing_mean_bout_s", "freezing_latency_s")
+
+
+def _pattern_regex(pattern: str) -> re.Pattern:
+    return re.compile("^" + ".*".join(re.escape(p) for p in pattern.split("*")) + "$")
+
+
+def epochs_for_session(protocol: Mapping[str, Any], session: str) -> tuple[str | None, list[dict[str, Any]]]:
+    """Protocol key and epochs of a session.
+
+    Parameters
+    ----------
+    protocol
+        ``protocol`` of config.yaml: session name or pattern -> list of ``{name, start, end}`` (seconds).
+    session
+        Session name of a video.
+
+    Returns
+    -------
+    key : str or None
+        The protocol key used (None when none matches).
+    epochs : list of dict
+        ``{"name", "start", "end"}`` (start and end in seconds), in protocol order; empty when none matches.
+
+    Raises
+    ------
+    ConfigError
+        Two patterns with the same number of literal characters both match the session.
+    """
+    items = [(str(k), v) for k, v in protocol.items()]
+    chosen: str | None = None
+    for key, _ in items:
+        if "*" not in key and key == session:
+            chosen = key
+    if chosen is None:
+        matches = [key for key, _ in items if "*" in key and _pattern_regex(key).match(session)]
+        if matches:
+            specificity = {k: len(k.replace("*", "")) for k in matches}
+            best = max(specificity.values())
+            top = [k for k in matches if specificity[k] == best]
+            if len(top) > 1:
+                raise ConfigError(f"config.yaml: session {session!r} matches the protocol patterns {top} equally "
+                                  "well; make one of them more specific or add an exact entry for the session")
+            chosen = top[0]
+    if chosen is None:
+        return None, []
+    epochs = [{"name": str(e["name"]), "start": float(e["start"]), "end": float(e["end"])}
+              for e in dict(items)[chosen]]
+    return chosen, epochs
+
+
+def summarize_epochs(
+    labels: Sequence[str] | np.ndarray,
+    behaviors: Sequence[str],
+    fps: float,
+    epochs: Sequence[Mapping[str, Any]],
+    freeze_behavior: str = "freezing",
+) -> pd.DataFrame:
+    """Per-epoch percentages and freezing bouts of one per-frame label vector.
+
+    Parameters
+    ----------
+    labels
+        (n_frames,) behaviour name per frame, ``""`` where none.
+    behaviors
+        Behaviour names (one percentage column each).
+    fps
+        Frames per second.
+    epochs
+        ``{"name", "start", "end"}`` in seconds; an empty list means one epoch ``whole`` over the video.
+    freeze_behavior
+        The behaviour whose bouts and latency are reported.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per epoch: ``epoch_index``, ``epoch``, ``start_s``, ``end_s`` (as in the protocol),
+        ``covered_s`` (seconds of the epoch inside the video), ``labelled_s``, ``<behavior>_percent`` for every
+        behaviour (percent of the epoch's labelled frames; NaN when none), ``freezing_bouts`` (int),
+        ``freezing_mean_bout_s`` and ``freezing_latency_s`` (seconds from the epoch's start to its first
+        freezing frame) — both NaN without a bout in the epoch.
+    """
+    labels = np.asarray(labels, dtype=object)
+    n = labels.size
+    if not epochs:
+        epochs = [{"name": "whole", "start": 0.0, "end": n / fps}]
+    rows = []
+    for i, ep in enumerate(epochs):
+        start_s, end_s = float(ep["start"]), float(ep["end"])
+        f0 = min(round(start_s * fps), n)
+        f1 = min(round(end_s * fps), n)
+        seg = labels[f0:f1]
+        labelled = seg != ""
+        n_lab = int(np.count_nonzero(labelled))
+        row: dict[str, Any] = {"epoch_index": i, "epoch": str(ep["name"]), "start_s": start_s, "end_s": end_s,
+                               "covered_s": (f1 - f0) / fps, "labelled_s": n_lab / fps}
+        for b in behaviors:
+            row[f"{b}_percent"] = 100.0 * np.count_nonzero(seg == b) / n_lab if n_lab else math.nan
+        frozen = (seg == freeze_behavior).astype(np.int8)
+        edges = np.diff(np.concatenate(([0], frozen, [0])))
+        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        row["freezing_bouts"] = int(starts.size)
+        row["freezing_mean_bout_s"] = float(np.mean(ends - starts)) / fps if starts.size else math.nan
+        row["freezing_latency_s"] = (f0 + starts[0]) / fps - start_s if starts.size else math.nan
+        if starts.size and row["freezing_latency_s"] < 0:  # epoch starts between frames: round to its start
+            row["freezing_latency_s"] = 0.0
+        rows.append(row)
+        if f1 - f0 < round((end_s - start_s) * fps):
+            logger.warning("Epoch %r [%g, %g) s reaches past the end of the video (%.2f s); it is cut there",
+                           ep["name"], start_s, end_s, n / fps)
+    return pd.DataFrame(rows)
+
+
+def find_run(config: str | os.PathLike, run: str | None = None) -> tuple[str, Path]:
+    """Name and folder of a run under ``behavior-vectors/``.
+
+    ``run=None`` picks the only run that holds behaviour-vector files; with none or several, the error lists
+    what there is.
+
+    Raises
+    ------
+    ProjectError
+        The run does not exist, or ``run`` is None and there is not exactly one run.
+    """
+    base = _config.project_root(config) / "behavior-vectors"
+    runs = sorted(p.name for p in base.iterdir() if p.is_dir() and any(p.glob("*.h5"))) if base.is_dir() else []
+    if run is None:
+        if len(runs) != 1:
+            raise ProjectError(f"{base}: Expected exactly one run of behaviour vectors, but got "
+                               f"{len(runs)} ({', '.join(runs) or 'none'}); pass run=NAME")
+        run = runs[0]
+    folder = base / run
+    if run not in runs:
+        raise ProjectError(f"{folder}: no behaviour vectors for run {run!r} (runs: {', '.join(runs) or 'none'})")
+    return run, folder
+
+
+def epoch_table(config: str | os.PathLike, run: str | None = None, cfg: Mapping | None = None) -> pd.DataFrame:
+    """The epoch summary of a run without writing anything (see :func:`summarize`)."""
+    from mousefear.vectors import read_vector
+
+    cfg = _config.load_config(config) if cfg is None else cfg
+    run, folder = find_run(config, run)
+    protocol = cfg["protocol"]
+    frames = []
+    behaviors: list[str] | None = None
+    for path in sorted(folder.glob("*.h5")):
+        vec = read_vector(path)
+        if behaviors is None:
+            behaviors = list(vec.attrs["behaviors"])
+            if "freezing" not in behaviors:
+                raise VectorFileError(f"{path}: Expected a behaviour named 'freezing' for the fear-conditioning "
+                                      f"summary, but the behaviours are {behaviors}")
+        elif list(vec.attrs["behaviors"]) != behaviors:
+            raise VectorFileError(f"{path}: Expected the behaviours {behaviors} of the other files of run "
+                                  f"{run!r}, but got {vec.attrs['behaviors']}")
+        session = str(vec.attrs["session"])
+        key, epochs = epochs_for_session(protocol, session)
+        if key is None and protocol:
+            logger.info("Session %r of %s matches no protocol entry: one epoch 'whole'", session, path.name)
+        table = summarize_epochs(vec["label"].to_numpy(dtype=object), behaviors, float(vec.attrs["fps"]), epochs)
+        table.insert(0, "session", session)
+        table.insert(0, "subject", str(vec.attrs["subject"]))
+        table.insert(0, "video_id", str(vec.attrs["video_id"]))
+        table.insert(0, "run", run)
+        frames.append(table)
+    out = pd.concat(frames, ignore_index=True)
+    cols = [*BASE_COLUMNS, *[f"{b}_percent" for b in behaviors or []], *FREEZE_COLUMNS]
+    return out[cols]
+
+
+def summarize(config: str | os.PathLike, run: str | None = None, plot: bool = True) -> pd.DataFrame:
+    """Fear-conditioning summary of a run, per subject x session x epoch; writes epochs.csv and a plot.
+
+    Parameters
+    ----------
+    config
+        Path of config.yaml or the project folder.
+    run
+        Run name (a folder of ``behavior-vectors/``); None = the only run there.
+    plot
+        Also write ``freezing_timecourse.png``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per video x epoch, sorted by subject, session, epoch order, with the columns of
+        ``behavior-vectors/<run>/epochs.csv``: ``run, video_id, subject, session, epoch_index, epoch, start_s,
+        end_s, covered_s, labelled_s, <behavior>_percent ..., freezing_bouts, freezing_mean_bout_s,
+        freezing_latency_s`` (seconds; percentages of the labelled frames of the epoch).
+
+    Raises
+    ------
+    ProjectError
+        No such run, or several runs and ``run`` not given.
+    VectorFileError
+        A behaviour-vector file cannot be read, or the files disagree on the behaviours.
+    ConfigError
+        A session matches two protocol patterns equally well.
+    """
+    cfg = _config.load_config(config)
+    run, folder = find_run(config, run)
+    table = epoch_table(config, run, cfg)
+    order = _natural_order(table["session"])
+    table = (table.assign(_s=table["session"].map(order))
+             .sort_values(["subject", "_s", "epoch_index", "video_id"], kind="stable")
+             .drop(columns="_s").reset_index(drop=True))
+    out = folder / "epochs.csv"
+    atomic_write_text(out, table.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
+    logger.info("Wrote %s (%d rows)", out, len(table))
+    if plot:
+        plot_freezing_timecourse(table, folder / "freezing_timecourse.png")
+    return table
+
+
+def _natural_key(text: str) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+
+
+def _natural_order(values: pd.Series) -> dict[str, int]:
+    return {v: i for i, v in enumerate(sorted(values.unique(), key=_natural_key))}
+
+
+def plot_freezing_timecourse(table: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Percent freezing per epoch across sessions: one thin line per subject, the group mean +- SEM in bold.
+
+    Parameters
+    ----------
+    table
+        As returned by :func:`summarize` (columns subject, session, epoch_index, epoch, freezing_percent).
+    path
+        PNG file to write (atomically).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    order = _natural_order(table["session"])
+    keyed = table.assign(sidx=table["session"].map(order))
+    steps = (keyed[["sidx", "session", "epoch_index", "epoch"]].drop_duplicates(["sidx", "epoch_index"])
+             .sort_values(["sidx", "epoch_index"]).reset_index(drop=True))
+    step_of = {(r.sidx, r.epoch_index): i for i, r in enumerate(steps.itertuples())}
+    keyed["_x"] = [step_of[(s, e)] for s, e in zip(keyed["sidx"], keyed["epoch_index"], strict=True)]
+    per_subject = keyed.groupby(["subject", "_x"])["freezing_percent"].mean().unstack("_x")
+    per_subject = per_subject.reindex(columns=range(len(steps)))
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.7 * len(steps) + 2), 3.8))
+    xs = np.arange(len(steps))
+    for subject, row in per_subject.iterrows():
+        ax.plot(xs, row.to_numpy(float), "-o", lw=0.8, ms=3, alpha=0.45, label=str(subject))
+    values = per_subject.to_numpy(float)
+    n = np.sum(np.isfinite(values), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # epochs with one subject or none
+        mean = np.nanmean(np.where(np.isfinite(values), values, np.nan), axis=0) if values.size else xs * np.nan
+        sem = np.where(n > 1, np.nanstd(values, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1)), 0.0)
+    ax.plot(xs, mean, "-o", color="black", lw=2.2, ms=5, label=f"mean ± SEM (n={per_subject.shape[0]})")
+    ax.fill_between(xs, mean - sem, mean + sem, color="black", alpha=0.15, lw=0)
+    ax.set_xticks(xs, [f"{s}\n{e}" for s, e in zip(steps["session"], steps["epoch"], strict=True)], fontsize=8)
+    ax.set_ylabel("freezing (% of time)")
+    ax.set_ylim(-2, 102)
+    ax.set_title("Freezing per epoch across sessions")
+    for i in range(1, len(steps)):  # separate sessions
+        if steps["sidx"][i] != steps["sidx"][i - 1]:
+            ax.axvline(i - 0.5, color="0.8", lw=0.8)
+    if per_subject.shape[0] <= 12:
+        ax.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+    logger.info("Wrote %s", path)
+    return path

@@ -1,0 +1,73 @@
+"""Synthetic videos with known motion for the motion backend's tests: a dark disc on a light floor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+SIZE = (160, 120)  # width, height
+FPS = 30.0
+RADIUS = 7
+
+
+def positions(script: list[tuple[str, int, float]], start: tuple[float, float] = (30.0, 60.0)) -> np.ndarray:
+    """(n_frames, 2) disc centres for a script of (kind, n_frames, pixels per frame) segments.
+
+    ``still`` keeps the position of the frame before (so every frame of a still segment shows no change);
+    ``walk`` and ``dash`` move horizontally, bouncing between x = 20 and x = width - 20.
+    """
+    pos = np.array(start, dtype=float)
+    direction = 1.0
+    out = []
+    for kind, n, step in script:
+        for _ in range(n):
+            if kind != "still":
+                nxt = pos[0] + direction * step
+                if not 20 <= nxt <= SIZE[0] - 20:
+                    direction = -direction
+                    nxt = pos[0] + direction * step
+                pos[0] = nxt
+            out.append(pos.copy())
+    return np.array(out)
+
+
+def truth(script: list[tuple[str, int, float]]) -> np.ndarray:
+    """(n_frames,) object array of the segment kind of each frame."""
+    return np.concatenate([[kind] * n for kind, n, _ in script]).astype(object)
+
+
+def write_motion_video(path: Path, script: list[tuple[str, int, float]], noise: float = 0.0, seed: int = 0,
+                       repeat_pattern: tuple[int, ...] = (1,), fps: float = FPS) -> Path:
+    """Render ``script`` to an MJPG .avi; ``repeat_pattern`` writes distinct frames that many times in turn.
+
+    With ``repeat_pattern=(1, 2)`` the frames of the script are sampled so that the video keeps its length
+    and speed but every other distinct frame is shown twice (as a frame-rate conversion does).
+    """
+    rng = np.random.default_rng(seed)
+    centres = positions(script)
+    n = len(centres)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, SIZE)
+    assert writer.isOpened()
+    shown = []  # index of the script frame shown at each output frame
+    i, k = 0, 0
+    while len(shown) < n:
+        for _ in range(repeat_pattern[k % len(repeat_pattern)]):
+            shown.append(min(i, n - 1))
+        i += repeat_pattern[k % len(repeat_pattern)]
+        k += 1
+    prev_idx, prev_frame = None, None
+    for idx in shown[:n]:
+        if idx == prev_idx:
+            frame = prev_frame  # an exact repeat, as a frame-rate conversion writes
+        else:
+            frame = np.full((SIZE[1], SIZE[0]), 200, np.float64)
+            cv2.circle(frame, (int(round(centres[idx][0])), int(round(centres[idx][1]))), RADIUS, 40, -1)
+            if noise:
+                frame = frame + rng.normal(0, noise, frame.shape)
+            frame = cv2.cvtColor(np.clip(frame, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+        writer.write(frame)
+        prev_idx, prev_frame = idx, frame
+    writer.release()
+    return path
