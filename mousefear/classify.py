@@ -63,7 +63,8 @@ __all__ = ["RunSettings", "classify_videos", "run_settings"]
 logger = logging.getLogger(__name__)
 
 #: Backend settings that do not change results and may differ between the calls of one run.
-RUNTIME_SETTINGS = ("device", "transformers_version")
+RUNTIME_SETTINGS = ("device", "transformers_version", "server", "server_model", "max_concurrency", "timeout_seconds",
+                    "max_attempts", "backoff_seconds")
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _UTC = _dt.timezone.utc  # noqa: UP017 (datetime.UTC needs Python 3.11)
 
@@ -411,45 +412,92 @@ def _finished(path: Path, video: Video, rs: RunSettings) -> bool:
     return attrs.get("run_settings_sha256") == rs.sha256 and attrs.get("video_sha256") == video.sha256
 
 
-def _classify_windows(video: Video, backend: Backend, rs: RunSettings, cache: WindowCache, batch_size: int,
-                      pre: Mapping[str, Any], bounds: np.ndarray, bar: Any) -> tuple[list[dict[str, Any]], int]:
-    """Classify the windows of ``video`` missing from its cache; return all records and the number classified."""
+@dataclass
+class _VideoJob:
+    """One video of a window-backend run while its windows flow through the backend."""
+
+    video: Video
+    out: Path
+    cache: WindowCache
+    bounds: np.ndarray
+    records: list[dict[str, Any]]
+    n_new: int = 0
+    fed: int = 0  # windows handed to the backend
+    fed_all: bool = False  # its window stream is exhausted
+    stream: Any = None
+    started: float | None = None
+    covered_frames: int = 0  # frames covered by the windows classified in this call (overlaps counted once)
+    last_end: int = 0
+
+
+def _classify_window_videos(jobs: list[_VideoJob], backend: Backend, rs: RunSettings, created: str,
+                            batch_size: int, behaviors: list[str], bar: Any, overall: Any) -> dict[str, Any]:
+    """Classify the missing windows of several videos as ONE continuous stream through the backend.
+
+    Windows of the next video enter the backend while those of the previous one are still being classified (a
+    server backend keeps its requests in flight across video boundaries). Every result is appended to its
+    video's cache as it arrives, in order; a video's vector file is written as soon as its last window is in.
+
+    Returns
+    -------
+    dict
+        Per-video timing ``{video_id: {"windows_classified", "seconds", "video_seconds"}}``.
+    """
     from mousefear.preprocess import preprocess_window
     from mousefear.video import iter_windows
 
-    records = cache.load()
-    done = len(records)
-    bar.reset(total=len(bounds))
-    bar.update(done)
-    if done >= len(bounds):
-        return records, 0
+    pre = rs.settings["preprocessing"]
     w = rs.settings["windows"]
-    crop = video.crop if pre.get("crop") else None
-    stream = iter_windows(video, w["window_seconds"], w["stride_seconds"], w["frames_per_window"], crop=crop,
-                          start_window=done)
+    by_id = {job.video.id: job for job in jobs}
+    open_jobs: list[_VideoJob] = []
+    timing: dict[str, Any] = {}
 
-    def prepared() -> Iterator[Any]:
-        for window in stream:
-            yield replace(window, frames=preprocess_window(window.frames, pre))
+    def finish_ready() -> None:
+        for job in [j for j in open_jobs if j.fed_all and j.n_new == j.fed]:  # every window fed is back
+            open_jobs.remove(job)
+            job.cache.close()
+            if len(job.records) < len(job.bounds):
+                stream = job.stream
+                raise VideoError(f"{job.video.path}: decoding stopped at frame {getattr(stream, 'stopped_at', '?')}, "
+                                 f"before the {job.video.n_frames} frames registered; the file changed or is "
+                                 f"damaged. The windows classified so far are kept in {job.cache.path}")
+            _write_from_records(job.out, job.video, rs, created, job.records, job.bounds, behaviors)
+            seconds = time.perf_counter() - job.started if job.started is not None else 0.0
+            timing[job.video.id] = {"windows_classified": job.n_new, "seconds": round(seconds, 3),
+                                    "video_seconds": round(job.covered_frames / job.video.fps, 3)}
+            overall.update(1)
 
-    n_new = 0
-    try:
-        for window, result in backend.classify_stream(prepared(), batch_size=batch_size):
-            p = check_probabilities(result.probabilities, len(backend.behaviors))
-            cache.append(window, p, result.text or "")
-            records.append({"index": window.index, "start_frame": window.start_frame,
+    def windows() -> Iterator[Any]:
+        for job in jobs:
+            open_jobs.append(job)
+            job.started = time.perf_counter()
+            done = len(job.records)
+            if done < len(job.bounds):
+                crop = job.video.crop if pre.get("crop") else None
+                job.stream = iter_windows(job.video, w["window_seconds"], w["stride_seconds"],
+                                          w["frames_per_window"], crop=crop, start_window=done)
+                job.last_end = int(job.bounds[done - 1, 1]) if done else 0
+                for window in job.stream:
+                    job.fed += 1
+                    yield replace(window, frames=preprocess_window(window.frames, pre))
+            job.fed_all = True
+            finish_ready()
+
+    for window, result in backend.classify_stream(windows(), batch_size=batch_size):
+        job = by_id[window.video_id]
+        p = check_probabilities(result.probabilities, len(backend.behaviors))
+        job.cache.append(window, p, result.text or "")
+        job.records.append({"index": window.index, "start_frame": window.start_frame,
                             "end_frame": window.end_frame, "partial": window.partial,
                             "probabilities": [None if math.isnan(x) else float(x) for x in p],
                             "text": result.text or ""})
-            n_new += 1
-            bar.update(1)
-    finally:
-        cache.close()
-    if getattr(stream, "status", "complete") == "truncated" or len(records) < len(bounds):
-        raise VideoError(f"{video.path}: decoding stopped at frame {getattr(stream, 'stopped_at', '?')}, before the "
-                         f"{video.n_frames} frames registered; the file changed or is damaged. The windows "
-                         f"classified so far are kept in {cache.path}")
-    return records, n_new
+        job.n_new += 1
+        job.covered_frames += max(0, int(window.end_frame) - max(int(window.start_frame), job.last_end))
+        job.last_end = max(job.last_end, int(window.end_frame))
+        bar.update(1)
+        finish_ready()
+    finish_ready()
+    return timing
 
 
 def _write_from_records(path: Path, video: Video, rs: RunSettings, created: str, records: list[dict[str, Any]],
@@ -551,46 +599,62 @@ def classify_videos(
             continue
         todo.append(video)
     timing: dict[str, Any] = {}
+    t_start = time.perf_counter()
     if todo:
         if not backend.frame_level:
             backend.prepare(rs.prompt, rs.examples)
-        overall = tqdm(todo, desc=f"classify {rs.name}", unit="video", disable=not progress)
+        overall = tqdm(total=len(todo), desc=f"classify {rs.name}", unit="video", disable=not progress)
         bar = tqdm(total=0, unit="window", leave=False, disable=not progress)
+        jobs: list[_VideoJob] = []
         try:
-            for video in overall:
-                bar.set_description(video.id)
-                out = folder / f"{video.id}.h5"
-                bounds = window_bounds(video.n_frames, video.fps, w["window_seconds"], w["stride_seconds"])
-                t0 = time.perf_counter()
-                if backend.frame_level:
+            if backend.frame_level:
+                for video in todo:
+                    bar.set_description(video.id)
+                    out = folder / f"{video.id}.h5"
+                    bounds = window_bounds(video.n_frames, video.fps, w["window_seconds"], w["stride_seconds"])
+                    t0 = time.perf_counter()
                     n_new = _write_frame_level(out, video, backend, rs, created, bounds,
                                                window_partial(video.n_frames, video.fps, w["window_seconds"],
                                                               w["stride_seconds"]), progress)
-                else:
+                    timing[video.id] = {"windows_classified": n_new, "seconds": round(time.perf_counter() - t0, 3),
+                                        "video_seconds": round(video.n_frames / video.fps, 3)}
+                    overall.update(1)
+            else:  # one continuous window stream over all videos (a server stays busy across video boundaries)
+                for video in todo:
                     cache = WindowCache(paths.cache(rs.name) / video.id, rs.sha256, video.sha256)
                     if overwrite and cache.folder.exists():
                         shutil.rmtree(cache.folder)
-                    records, n_new = _classify_windows(video, backend, rs, cache, int(cls["batch_size"]),
-                                                       rs.settings["preprocessing"], bounds, bar)
-                    _write_from_records(out, video, rs, created, records, bounds, behaviors)
-                seconds = time.perf_counter() - t0
-                timing[video.id] = {"windows_classified": n_new, "seconds": round(seconds, 3),
-                                    "seconds_per_window": round(seconds / n_new, 4) if n_new else None}
+                    bounds = window_bounds(video.n_frames, video.fps, w["window_seconds"], w["stride_seconds"])
+                    jobs.append(_VideoJob(video=video, out=folder / f"{video.id}.h5", cache=cache, bounds=bounds,
+                                          records=cache.load()))
+                bar.reset(total=sum(len(j.bounds) for j in jobs))
+                bar.update(sum(len(j.records) for j in jobs))
+                timing = _classify_window_videos(jobs, backend, rs, created, int(cls["batch_size"]), behaviors,
+                                                 bar, overall)
         finally:
+            for job in jobs:
+                job.cache.close()
             bar.close()
             overall.close()
+    wall = time.perf_counter() - t_start
     finished = sorted(folder.glob("*.h5"))
     if finished:
         write_run_summary(finished, folder / "summary.csv")
     n = sum(t["windows_classified"] for t in timing.values())
-    secs = sum(t["seconds"] for t in timing.values())
+    video_secs = sum(t["video_seconds"] for t in timing.values())
+    for t in timing.values():
+        t["seconds_per_window"] = round(t["seconds"] / t["windows_classified"], 4) if t["windows_classified"] else None
     if timing:
         atomic_write_text(folder / "timing.json", json.dumps(
-            {"videos": timing, "windows_classified": n, "seconds": round(secs, 3),
-             "seconds_per_window": round(secs / n, 4) if n else None,
+            {"videos": timing, "windows_classified": n, "seconds": round(wall, 3),
+             "seconds_per_window": round(wall / n, 4) if n else None,
+             "windows_per_second": round(n / wall, 3) if n and wall > 0 else None,
+             "video_seconds": round(video_secs, 3),
+             "realtime_factor": round(video_secs / wall, 3) if n and wall > 0 else None,
              "device": rs.settings["backend"].get("settings", {}).get("device")}, indent=2, sort_keys=True) + "\n")
     if n:
-        logger.info("Run %s: %d window(s) classified in %.1f s (%.3f s per window)", rs.name, n, secs, secs / n)
+        logger.info("Run %s: %d window(s) classified in %.1f s: %.2f windows per second, %.2f seconds of video per "
+                    "second (real-time factor)", rs.name, n, wall, n / wall, video_secs / wall)
     else:
         logger.info("Run %s: nothing to classify (every video finished)", rs.name)
     return rs.name

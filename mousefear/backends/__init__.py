@@ -92,6 +92,7 @@ def backend_kwargs(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
         return {
             "model": s["model"],
             "decision": s.get("decision", "score"),
+            "input_mode": s.get("input_mode", "images"),
             "max_new_tokens": int(s.get("max_new_tokens", 8)),
             **dict(s.get("openai") or {}),
         }
