@@ -34,9 +34,12 @@ __all__ = [
     "QWEN25VL_CHAT_TEMPLATE",
     "QWEN25VL_MAX_PIXELS",
     "QWEN25VL_MIN_PIXELS",
+    "TransformersServer",
     "build_qwen_processor",
     "build_random_qwen25vl_3b",
     "build_tiny_qwen",
+    "free_port",
+    "run_transformers_serve",
     "train_tiny_tokenizer",
 ]
 
@@ -346,3 +349,143 @@ def build_random_qwen25vl_3b(dtype: Any = None, device: str = "cpu", seed: int =
     finally:
         torch.set_default_dtype(previous)
     return model.eval()
+
+
+# --------------------------------------------------------------------------------------------------------
+# `transformers serve` for tests and benchmarks of the server backend
+# --------------------------------------------------------------------------------------------------------
+
+
+def run_transformers_serve(argv: list[str]) -> int:
+    """Run the ``transformers`` command line (``argv`` = ``["serve", MODEL, ...]``) with two environment fixes.
+
+    1. torchvision's compiled operators may not load next to a CPU torch (see
+       :func:`mousefear.backends.transformers.import_torchvision_safely`); their schemas are declared first.
+    2. Such a torchvision cannot decode images either ("Couldn't load the image extension"), and
+       ``transformers serve`` decodes the base64 ``image_url`` frames with ``torchvision.io.decode_image``;
+       ``load_image_as_tensor`` falls back to PIL on that error.
+
+    On a machine where torch and torchvision match, neither fix changes anything and this is plain
+    ``transformers serve``. Needs the serving extras (``pip install "transformers[serving]"``).
+    """
+    import numpy as np
+    import torch
+
+    from mousefear.backends.transformers import import_torchvision_safely
+
+    import_torchvision_safely()
+    import transformers.image_processing_backends as ipb
+    import transformers.image_utils as iu
+
+    original = iu.load_image_as_tensor
+
+    def load_image_as_tensor(image: Any, timeout: Any = None) -> Any:
+        try:
+            return original(image, timeout=timeout)
+        except RuntimeError as err:
+            if "image extension" not in str(err):
+                raise
+            pil = iu.load_image(image, timeout=timeout)
+            return torch.from_numpy(np.asarray(pil.convert("RGB")).copy()).permute(2, 0, 1).contiguous()
+
+    iu.load_image_as_tensor = load_image_as_tensor
+    ipb.load_image_as_tensor = load_image_as_tensor
+    import sys
+
+    from transformers.cli.transformers import main
+
+    sys.argv = ["transformers", *argv]
+    result = main()
+    return int(result or 0)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class TransformersServer:
+    """A ``transformers serve`` process for one local model folder on 127.0.0.1 (tests and benchmarks).
+
+    Parameters
+    ----------
+    model
+        Model folder (e.g. from :func:`build_tiny_qwen`); the server is pinned to it, so requests must name
+        the model exactly ``str(model)``.
+    port
+        TCP port (default: a free one).
+    log
+        File that receives the server's output (default: discarded).
+
+    Example
+    -------
+    >>> with TransformersServer(build_tiny_qwen("/tmp/tiny")) as server:   # doctest: +SKIP
+    ...     print(server.base_url)                                          # http://127.0.0.1:PORT/v1
+    """
+
+    def __init__(self, model: str | os.PathLike, port: int | None = None, log: str | os.PathLike | None = None):
+        self.model = str(model)
+        self.port = free_port() if port is None else int(port)
+        self.log = log
+        self.process: Any = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self, timeout: float = 120.0) -> TransformersServer:
+        """Start the server and wait until ``/health`` answers (about 10 s: mostly imports)."""
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        code = "import sys; from mousefear.testing import run_transformers_serve; " \
+               "sys.exit(run_transformers_serve(sys.argv[1:]))"
+        cmd = [sys.executable, "-c", code, "serve", self.model, "--host", "127.0.0.1", "--port", str(self.port),
+               "--device", "cpu", "--dtype", "float32", "--log-level", "warning"]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])
+               + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
+        self.process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"transformers serve exited with code {self.process.returncode} "
+                                   f"(log: {self.log or 'not kept'})")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"transformers serve did not become ready within {timeout} s")
+
+    def kill(self) -> None:
+        """SIGKILL the server (as a crash would) and wait for it."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 10 s)."""
+        import subprocess
+
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def __enter__(self) -> TransformersServer:
+        return self.start() if self.process is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
