@@ -258,8 +258,12 @@ def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
     return [] if a == b else [prefix.rstrip(".")]
 
 
-def _open_run(paths: Any, rs: RunSettings, overwrite: bool) -> str:
-    """Create or check the run folder and run.json; return the run's creation time (ISO 8601, UTC)."""
+def _open_run(paths: Any, rs: RunSettings, overwrite: bool, check_only: bool = False) -> str | None:
+    """Create or check the run folder and run.json; return the run's creation time (ISO 8601, UTC).
+
+    With ``check_only`` nothing is written: a conflicting run raises, and the creation time of a matching
+    existing run (or None) is returned.
+    """
     folder = paths.vectors(rs.name)
     run_json = folder / "run.json"
     if run_json.is_file():
@@ -270,6 +274,8 @@ def _open_run(paths: Any, rs: RunSettings, overwrite: bool) -> str:
                                "name") from None
         if old.get("settings_sha256") == rs.sha256:
             return str(old["created"])
+        if check_only and overwrite:
+            return None
         if not overwrite:
             diff = [k for k in _diff_keys(old.get("settings", {}), rs.settings)
                     if k.rsplit(".", 1)[-1] not in RUNTIME_SETTINGS]
@@ -281,6 +287,8 @@ def _open_run(paths: Any, rs: RunSettings, overwrite: bool) -> str:
                        paths.cache(rs.name))
         shutil.rmtree(folder)
         shutil.rmtree(paths.cache(rs.name), ignore_errors=True)
+    if check_only:
+        return None
     created = _dt.datetime.now(_UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     record = {"run": rs.name, "created": created, "mousefear_version": __version__,
               "settings_sha256": rs.sha256, "settings": rs.settings}
@@ -585,7 +593,7 @@ def classify_videos(
         raise ProjectError(f"Expected a backend for the behaviours {behaviors} of config.yaml, but it has "
                            f"{list(backend.behaviors)}")
     rs = run_settings(config, backend, run, cfg)
-    created = _open_run(paths, rs, overwrite)
+    _open_run(paths, rs, overwrite, check_only=True)  # a conflicting run stops us before the model loads
     folder = paths.vectors(rs.name)
     logger.info("Run %s: %d video(s), backend %s, results in %s", rs.name, len(chosen), rs.settings["backend"]
                 ["backend"], folder)
@@ -603,6 +611,8 @@ def classify_videos(
     if todo:
         if not backend.frame_level:
             backend.prepare(rs.prompt, rs.examples)
+        created = _open_run(paths, rs, overwrite)
+        t_start = time.perf_counter()  # throughput without loading the model
         overall = tqdm(total=len(todo), desc=f"classify {rs.name}", unit="video", disable=not progress)
         bar = tqdm(total=0, unit="window", leave=False, disable=not progress)
         jobs: list[_VideoJob] = []

@@ -211,7 +211,6 @@ def _two_projects(tmp_path: Path, tiny_qwen: Path) -> tuple[Path, Path]:
     return out[0], out[1]
 
 
-@pytest.mark.slow  # a child process pays the transformers import (~10-20 s); run with pytest -m slow
 def test_resume_after_kill_gives_identical_files(tmp_path, tiny_qwen):
     killed, straight = _two_projects(tmp_path, tiny_qwen)
     child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(_CHILD.format(repo=str(REPO), cfg=str(killed)))],
