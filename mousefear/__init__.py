@@ -11,6 +11,7 @@ Importing mousefear never imports torch or transformers; only the model backends
 
 from mousefear._version import __version__
 from mousefear.calibration import calibrate_motion
+from mousefear.classify import classify_videos
 from mousefear.config import load_config, save_config
 from mousefear.evaluate import compare_runs, evaluate
 from mousefear.exemplars import (
@@ -25,10 +26,12 @@ from mousefear.gui import label_exemplars_gui, review_predictions_gui
 from mousefear.labels import export_labels, import_labels
 from mousefear.project import add_videos, create_project, video_table
 from mousefear.summary import summarize
+from mousefear.vectors import read_vector
 
 __all__ = [
     "__version__",
     "add_videos",
+    "classify_videos",
     "compare_runs",
     "calibrate_motion",
     "create_project",
@@ -43,6 +46,7 @@ __all__ = [
     "load_config",
     "read_exemplar_index",
     "review_predictions_gui",
+    "read_vector",
     "save_config",
     "summarize",
     "video_table",

@@ -235,6 +235,27 @@ def _label_exemplars(p: argparse.ArgumentParser):
     return run
 
 
+@command("classify", "classify every window of the videos and write behaviour vectors")
+def _classify(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--videos", nargs="+", default=None, help="only these videos (ids or paths; default: all)")
+    p.add_argument("--run", default=None, help="run name (default: classification.run, else derived from settings)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="classify finished videos again; replace a run of that name made with other settings")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.classify import classify_videos
+        from mousefear.project import project_paths
+
+        name = classify_videos(a.config, videos=a.videos, run=a.run, overwrite=a.overwrite,
+                               progress=not a.no_progress)
+        print(f"run {name}: {project_paths(a.config).vectors(name)}")
+        return 0
+
+    return run
+
+
 @command("calibrate-motion", "calibrate the motion baseline from an empty chamber or from labelled frames")
 def _calibrate_motion(p: argparse.ArgumentParser):
     p.add_argument("config", help="config.yaml of the project (or the project folder)")

@@ -76,3 +76,15 @@ def snapshot(folder: Path) -> dict[str, bytes]:
         else:
             out[rel + "/"] = b""
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen(tmp_path_factory) -> Path:
+    """Folder of a tiny random Qwen2.5-VL (mousefear.testing.build_tiny_qwen), built once per test session.
+
+    It loads through the same from_pretrained code path as the real model, so the real processor, chat template,
+    vision tower and language model run. Random weights: labels are random, shapes and plumbing are real.
+    """
+    from mousefear.testing import build_tiny_qwen
+
+    return build_tiny_qwen(tmp_path_factory.mktemp("tiny-qwen"), seed=0)

@@ -1,0 +1,583 @@
+"""Qwen2.5-VL behind an OpenAI-compatible server (vLLM, SGLang, ``transformers serve``): one chat request per window.
+
+Every window becomes one ``POST {base_url}/chat/completions`` with the same conversation the local backend
+builds (:func:`mousefear.prompts.build_messages` + :func:`mousefear.prompts.query_turn`): the system text, one
+user/assistant pair per in-context example, then the window's frames and question. Frames are sent as base64
+``image_url`` data URLs (PNG by default: lossless, the server sees exactly the pixels the local backend sees;
+JPEG at quality 95 is smaller), each frame a separate image, before the turn's text.
+
+Deciding the label (``decision: score``) takes the best path the server offers. It is found once, by a small
+probe request when the backend is first described or prepared, recorded as ``decision_path`` in
+:meth:`OpenAIBackend.describe` (so in run.json and in every behaviour-vector file's attributes) and in each
+window's :attr:`~mousefear.backends.base.WindowResult.info`:
+
+``prompt_logprobs`` (only when ``scoring: prompt_logprobs``; vLLM)
+    Exact label scoring, the same numbers as the local backend: for every behaviour one request whose
+    conversation ends with the assistant answering that behaviour (``add_generation_prompt: false``), asking
+    for ``prompt_logprobs: 0``. The behaviour's log-probability is the sum over its answer tokens plus the
+    end-of-turn token after them (``<|im_end|>``), exactly as :mod:`mousefear.backends.transformers` scores
+    it; a softmax over the behaviours gives the probabilities. Costs one request (one prefill) per behaviour
+    per window; vLLM does not read its prefix cache for requests asking for prompt log-probabilities.
+``choice_logprobs`` (``scoring: auto`` when the server supports it; vLLM)
+    One request, constrained to answer exactly one behaviour name (``structured_outputs: {"choice": [...]}``,
+    or the older ``guided_choice``), with ``logprobs: true, top_logprobs: 20``. The probabilities come from
+    the log-probabilities of the answer tokens and their top alternatives (:func:`choice_probabilities`): the
+    mass of every alternative token is given to the behaviours whose name continues the text generated so
+    far with that token (split evenly when it starts several), the generated path keeps the rest, and the
+    masses are renormalised over the behaviours. vLLM applies the choice constraint to the logits before it
+    computes log-probabilities, so these are the probabilities of the constrained answer; they are close to,
+    but not the same as, the local backend's label scores (which multiply all tokens of every name).
+``choice_parse``
+    The server honours the constraint but returns no log-probabilities: the answer (always a behaviour name)
+    gets probability 1.
+``generate_parse`` (``transformers serve``, and every server with ``decision: generate``)
+    Greedy free answer (temperature 0, ``max_new_tokens``), parsed strictly with
+    :func:`mousefear.prompts.parse_answer` like the local generate mode: an answer that names no behaviour
+    gives all-NaN probabilities and keeps its text.
+
+Requests run concurrently, at most ``max_concurrency`` at a time (threads, standard-library ``urllib``).
+A request that fails for a transient reason (connection refused or reset, timeout, HTTP 408/429/5xx) is tried
+again after ``backoff_seconds * 2**k`` seconds (k = 0, 1, ...), up to ``max_attempts`` attempts in all; a
+request that still fails raises :class:`~mousefear.errors.ModelError` naming the server and the last error.
+:meth:`OpenAIBackend.classify_stream` yields results strictly in window order, so everything before the failed
+window has been handed to the caller (and cached by :func:`mousefear.classify_videos`) before the error.
+
+The API key is read from the environment variable named by ``api_key_env`` at every request and sent as
+``Authorization: Bearer <key>``; it is never stored on the backend, in its description or in any file.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import logging
+import math
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from mousefear.backends.base import Backend, WindowResult
+from mousefear.errors import ConfigError, ModelError
+from mousefear.prompts import Prompt, Turn, build_messages, parse_answer, query_turn
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DECISION_PATHS", "OpenAIBackend", "answer_logprob", "choice_probabilities"]
+
+#: Decision paths, best first (see the module docstring).
+DECISION_PATHS = ("prompt_logprobs", "choice_logprobs", "choice_parse", "generate_parse")
+#: Alternatives asked for per answer token (the OpenAI maximum, and vLLM's default --max-logprobs).
+TOP_LOGPROBS = 20
+#: Token budget of a constrained answer (the constraint ends it after the name).
+_CHOICE_MAX_TOKENS = 32
+#: Choices of the probe request: strings no model answers unless it is constrained to.
+_PROBE_CHOICES = ["mousefear_probe_yes", "mousefear_probe_no"]
+_TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
+
+class _Unsupported(Exception):
+    """The server refused a request's form (HTTP 400/404/422): not worth retrying."""
+
+    def __init__(self, status: int, body: str):
+        super().__init__(f"HTTP {status}: {body[:300]}")
+        self.status = status
+
+
+# --------------------------------------------------------------------------------------------------------
+# Turning log-probabilities into probabilities
+# --------------------------------------------------------------------------------------------------------
+
+
+def choice_probabilities(content: Sequence[dict[str, Any]], behaviors: Sequence[str]) -> np.ndarray | None:
+    """Behaviour probabilities from the log-probabilities of a constrained answer.
+
+    Parameters
+    ----------
+    content
+        ``choices[0].logprobs.content`` of a chat completion: one entry per answer token with ``token`` (text),
+        ``logprob`` and ``top_logprobs`` (list of ``{"token", "logprob"}`` alternatives at that position).
+    behaviors
+        Behaviour names, in the order of the result.
+
+    Returns
+    -------
+    np.ndarray or None
+        (n_behaviors,) float64 probabilities summing to 1, or None when no token matched any behaviour.
+
+    Notes
+    -----
+    Walking along the generated answer, at position i (generated text so far ``s``, probability ``P(s)``) every
+    alternative token ``u`` other than the generated one gives ``P(s) * exp(logprob(u))`` to the behaviours whose
+    name starts with ``s + u`` (split evenly among them); after the last token the generated path's probability
+    goes to the behaviour it spells. Tokens that continue no behaviour (an unconstrained server) are dropped, and
+    the masses are renormalised to sum to 1. A behaviour none of whose prefixes is among the alternatives gets 0.
+    """
+    mass = np.zeros(len(behaviors), dtype=np.float64)
+    prefix, carry = "", 1.0
+    for step in content:
+        token = str(step.get("token", ""))
+        for alt in step.get("top_logprobs") or []:
+            alt_token = str(alt.get("token", ""))
+            if alt_token == token or not alt_token:
+                continue
+            lp = float(alt.get("logprob", -math.inf))
+            hits = [i for i, b in enumerate(behaviors) if b.startswith(prefix + alt_token)]
+            for i in hits:
+                mass[i] += carry * math.exp(lp) / len(hits)
+        carry *= math.exp(float(step.get("logprob", -math.inf)))
+        prefix += token
+    if prefix in behaviors:
+        mass[list(behaviors).index(prefix)] += carry
+    total = mass.sum()
+    if not np.isfinite(total) or total <= 0:
+        return None
+    return mass / total
+
+
+def answer_logprob(prompt_logprobs: Sequence[Any], answer: str) -> float:
+    """Log-probability of ``answer`` (plus the end-of-turn token after it) at the end of a scored prompt.
+
+    Parameters
+    ----------
+    prompt_logprobs
+        vLLM's ``prompt_logprobs`` of a request whose conversation ends with the assistant turn ``answer``
+        (asked with ``prompt_logprobs: 0``): one entry per prompt token, ``None`` for the first, else
+        ``{token_id: {"logprob", "rank", "decoded_token"}}`` holding that token.
+    answer
+        The assistant's answer text (a behaviour name).
+
+    Returns
+    -------
+    float
+        Sum of the log-probabilities of the answer's tokens and of the one token that follows them
+        (``<|im_end|>`` in Qwen's chat template).
+
+    Raises
+    ------
+    ModelError
+        The answer's tokens cannot be found at the end of the prompt.
+    """
+    entries = []
+    for e in prompt_logprobs:
+        if not e:
+            entries.append(("", math.nan))
+            continue
+        if len(e) != 1:
+            raise ModelError(f"Expected one log-probability per prompt token (prompt_logprobs 0), but got {len(e)}")
+        (v,) = e.values()
+        entries.append((str(v.get("decoded_token") or ""), float(v["logprob"])))
+    texts = [t for t, _ in entries]
+    # the answer starts at the last position from which the remaining text starts with the answer
+    for j in range(len(entries) - 1, -1, -1):
+        if "".join(texts[j:]).startswith(answer):
+            acc = ""
+            for k in range(j, len(entries)):
+                acc += texts[k]
+                if acc == answer:
+                    if k + 1 >= len(entries):
+                        break
+                    return float(sum(lp for _, lp in entries[j:k + 2]))
+                if not answer.startswith(acc):
+                    break
+            break
+    raise ModelError(f"Cannot find the answer {answer!r} among the last prompt tokens "
+                     f"{texts[-8:]!r} of the server's prompt_logprobs")
+
+
+# --------------------------------------------------------------------------------------------------------
+# The backend
+# --------------------------------------------------------------------------------------------------------
+
+
+def _encode_frame(frame: np.ndarray, fmt: str) -> str:
+    import cv2
+
+    bgr = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR)
+    if fmt == "png":
+        ok, buf = cv2.imencode(".png", bgr)
+        mime = "image/png"
+    else:
+        ok, buf = cv2.imencode(".jpg", bgr, [int(cv2.IMWRITE_JPEG_QUALITY), 95])
+        mime = "image/jpeg"
+    if not ok:
+        raise ModelError(f"Cannot encode a frame of shape {frame.shape} as {fmt}")
+    return f"data:{mime};base64," + base64.b64encode(buf.tobytes()).decode("ascii")
+
+
+class OpenAIBackend(Backend):
+    """Windows classified by an OpenAI-compatible chat-completions server.
+
+    Parameters
+    ----------
+    behaviors
+        Behaviour names, in the order of the probability vectors.
+    model
+        Model name sent with every request (``classification.model``): what the server serves, e.g.
+        ``Qwen/Qwen2.5-VL-3B-Instruct`` for ``vllm serve Qwen/Qwen2.5-VL-3B-Instruct``.
+    base_url
+        The server's OpenAI base address, ending in ``/v1`` (``http://gpu-node:8000/v1``).
+    api_key_env
+        Name of the environment variable holding the API key (None or unset: no key is sent).
+    timeout_seconds
+        Time limit of one request, seconds.
+    max_concurrency
+        Requests in flight at once.
+    decision
+        ``"score"`` (probabilities from the server's log-probabilities where it offers them) or ``"generate"``
+        (free answer, parsed strictly).
+    scoring
+        With ``decision="score"``: ``"auto"`` (``choice_logprobs`` where the server supports it, else a parsed
+        answer), ``"prompt_logprobs"`` (exact label scoring, one request per behaviour), ``"choice_logprobs"``
+        (required: an error if unsupported) or ``"parse"`` (always parse the answer).
+    input_mode
+        Only ``"images"`` (every frame a separate image).
+    max_new_tokens
+        Longest generated answer on the ``generate_parse`` path, in tokens.
+    image_format
+        ``"png"`` (lossless) or ``"jpeg"`` (quality 95) for the frames.
+    max_attempts
+        Attempts per request before giving up on transient failures (1 = no retry).
+    backoff_seconds
+        Wait before the first retry; doubled before every further one.
+    """
+
+    name = "openai"
+    frame_level = False
+
+    def __init__(
+        self,
+        behaviors: Sequence[str],
+        model: str,
+        base_url: str = "http://127.0.0.1:8000/v1",
+        api_key_env: str | None = "OPENAI_API_KEY",
+        timeout_seconds: float = 120.0,
+        max_concurrency: int = 8,
+        decision: str = "score",
+        scoring: str = "auto",
+        input_mode: str = "images",
+        max_new_tokens: int = 8,
+        image_format: str = "png",
+        max_attempts: int = 5,
+        backoff_seconds: float = 1.0,
+    ):
+        super().__init__(behaviors)
+        if decision not in ("score", "generate"):
+            raise ConfigError(f"Expected classification.decision to be score or generate, but got {decision!r}")
+        if scoring not in ("auto", "prompt_logprobs", "choice_logprobs", "parse"):
+            raise ConfigError(f"Expected classification.openai.scoring to be auto, prompt_logprobs, choice_logprobs "
+                              f"or parse, but got {scoring!r}")
+        if input_mode != "images":
+            raise ConfigError(f"Expected classification.input_mode to be images with the openai backend (frames "
+                              f"are sent as separate images), but got {input_mode!r}")
+        if image_format not in ("png", "jpeg"):
+            raise ConfigError(f"Expected classification.openai.image_format to be png or jpeg, but got "
+                              f"{image_format!r}")
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"Expected classification.openai.base_url to be an http:// or https:// address, but "
+                              f"got {base_url!r}")
+        if int(max_concurrency) < 1 or int(max_attempts) < 1 or float(timeout_seconds) <= 0:
+            raise ConfigError(f"Expected max_concurrency >= 1, max_attempts >= 1 and timeout_seconds > 0, but got "
+                              f"{max_concurrency}, {max_attempts} and {timeout_seconds}")
+        self.model_id = str(model)
+        self.base_url = base_url.rstrip("/")
+        self.api_key_env = api_key_env or None
+        self.timeout = float(timeout_seconds)
+        self.max_concurrency = int(max_concurrency)
+        self.decision = decision
+        self.scoring = scoring
+        self.max_new_tokens = int(max_new_tokens)
+        self.image_format = image_format
+        self.max_attempts = int(max_attempts)
+        self.backoff = float(backoff_seconds)
+        self.decision_path: str | None = None
+        self.choice_field: str | None = None  # "structured_outputs" or "guided_choice"
+        self.server_model = ""
+        self._prompt: Prompt | None = None
+        self._prefix: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+
+    # ---------------------------------------------------------------- provenance
+
+    def describe(self) -> dict[str, Any]:
+        """Backend, model, and the settings that change results; the decision path is probed on first call."""
+        self._probe()
+        return {
+            "backend": self.name,
+            "model_id": self.model_id,
+            "model_revision": "",
+            "settings": {
+                "decision": self.decision,
+                "decision_path": self.decision_path,
+                "choice_field": self.choice_field,
+                "top_logprobs": TOP_LOGPROBS if self.decision_path == "choice_logprobs" else None,
+                "score_includes_end_token": self.decision_path == "prompt_logprobs",
+                "input_mode": "images",
+                "image_format": self.image_format,
+                "max_new_tokens": self.max_new_tokens,
+                "temperature": 0.0,
+                # runtime (not part of a run's identity; see mousefear.classify.RUNTIME_SETTINGS)
+                "server": self.base_url,
+                "server_model": self.server_model,
+                "max_concurrency": self.max_concurrency,
+                "timeout_seconds": self.timeout,
+                "max_attempts": self.max_attempts,
+                "backoff_seconds": self.backoff,
+            },
+        }
+
+    # ---------------------------------------------------------------- HTTP
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    def _post_once(self, body: dict[str, Any]) -> dict[str, Any]:
+        req = urllib.request.Request(self.base_url + "/chat/completions", data=json.dumps(body).encode("utf-8"),
+                                     headers=self._headers(), method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                data = resp.read()
+        except urllib.error.HTTPError as exc:
+            text = exc.read().decode("utf-8", "replace")
+            if exc.code in _TRANSIENT_STATUS:
+                raise ConnectionError(f"HTTP {exc.code}: {text[:300]}") from None
+            raise _Unsupported(exc.code, text) from None
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise ConnectionError(f"not a JSON answer: {data[:200]!r}") from None
+
+    def _post(self, body: dict[str, Any], what: str) -> tuple[dict[str, Any], int]:
+        """POST with retries on transient failures; return (response, attempts)."""
+        last: Exception | None = None
+        t0 = time.monotonic()
+        for attempt in range(1, self.max_attempts + 1):
+            if self._stop.is_set():
+                raise ModelError(f"Request for {what} to {self.base_url} cancelled (the run is stopping)")
+            try:
+                return self._post_once(body), attempt
+            except _Unsupported:
+                raise
+            except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError) as exc:
+                last = exc
+                reason = getattr(exc, "reason", None) or exc
+                if attempt < self.max_attempts:
+                    delay = self.backoff * 2 ** (attempt - 1)
+                    logger.warning("Server %s, %s: %s (attempt %d of %d); retrying in %.1f s", self.base_url, what,
+                                   f"{reason.__class__.__name__}: {reason}", attempt, self.max_attempts, delay)
+                    if self._stop.wait(delay):
+                        break
+        reason = getattr(last, "reason", None) or last
+        raise ModelError(f"The server at {self.base_url} failed to answer {what} after {self.max_attempts} "
+                         f"attempt(s) over {time.monotonic() - t0:.1f} s; last error: "
+                         f"{reason.__class__.__name__}: {reason}. Check that the server is running and serves "
+                         f"model {self.model_id!r}; the windows classified before this one are saved, so running "
+                         f"again resumes here")
+
+    # ---------------------------------------------------------------- messages
+
+    def _message(self, turn: Turn, images: list[str] | None = None) -> dict[str, Any]:
+        if turn.frames is None:
+            return {"role": turn.role, "content": turn.text}
+        urls = images if images is not None else [_encode_frame(f, self.image_format) for f in turn.frames]
+        content: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": u}} for u in urls]
+        content.append({"type": "text", "text": turn.text})
+        return {"role": turn.role, "content": content}
+
+    def _body(self, messages: list[dict[str, Any]], path: str, choices: Sequence[str]) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model_id, "messages": messages, "temperature": 0.0, "stream": False}
+        if path in ("choice_logprobs", "choice_parse"):
+            body["max_tokens"] = _CHOICE_MAX_TOKENS
+            if self.choice_field == "structured_outputs":
+                body["structured_outputs"] = {"choice": list(choices)}
+            else:
+                body["guided_choice"] = list(choices)
+            if path == "choice_logprobs":
+                body.update(logprobs=True, top_logprobs=TOP_LOGPROBS)
+        elif path == "prompt_logprobs":
+            body.update(max_tokens=1, prompt_logprobs=0, add_generation_prompt=False, continue_final_message=False)
+        else:
+            body["max_tokens"] = self.max_new_tokens
+        return body
+
+    # ---------------------------------------------------------------- probing the server
+
+    def _probe(self) -> None:
+        """Find the decision path once (a few tiny requests)."""
+        if self.decision_path is not None:
+            return
+        frame = np.full((28, 28, 3), 128, np.uint8)
+        turn = Turn(role="user", text="Answer with one of the allowed words.", frames=frame[None])
+        msgs = [{"role": "system", "content": "You are a helpful assistant."}, self._message(turn)]
+        if self.decision == "generate" or self.scoring == "parse":
+            self._probe_plain(msgs)
+            self.decision_path = "generate_parse"
+        elif self.scoring == "prompt_logprobs":
+            body = self._body([*msgs, {"role": "assistant", "content": _PROBE_CHOICES[0]}], "prompt_logprobs", [])
+            try:
+                resp, _ = self._post(body, "a probe request (prompt_logprobs)")
+            except _Unsupported as exc:
+                raise ModelError(f"The server at {self.base_url} does not accept prompt_logprobs requests "
+                                 f"({exc}); set classification.openai.scoring to auto") from None
+            if not resp.get("prompt_logprobs"):
+                raise ModelError(f"The server at {self.base_url} returns no prompt_logprobs; set "
+                                 "classification.openai.scoring to auto")
+            self._remember_model(resp)
+            self.decision_path = "prompt_logprobs"
+        else:
+            self.decision_path = self._probe_choice(msgs)
+            if self.scoring == "choice_logprobs" and self.decision_path != "choice_logprobs":
+                raise ModelError(f"The server at {self.base_url} does not return log-probabilities for a "
+                                 f"constrained choice (it supports {self.decision_path}); set "
+                                 "classification.openai.scoring to auto")
+        logger.info("Server %s (model %s): decision path %s%s", self.base_url, self.server_model or self.model_id,
+                    self.decision_path, f" via {self.choice_field}" if self.choice_field else "")
+
+    def _remember_model(self, resp: dict[str, Any]) -> None:
+        self.server_model = str(resp.get("model") or "")
+
+    def _probe_plain(self, msgs: list[dict[str, Any]]) -> None:
+        body = self._body(msgs, "generate_parse", [])
+        body["max_tokens"] = 1
+        try:
+            resp, _ = self._post(body, "a probe request")
+        except _Unsupported as exc:
+            raise ModelError(f"The server at {self.base_url} refuses a plain chat request with an image for "
+                             f"model {self.model_id!r}: {exc}") from None
+        self._remember_model(resp)
+
+    def _probe_choice(self, msgs: list[dict[str, Any]]) -> str:
+        for field in ("structured_outputs", "guided_choice"):
+            self.choice_field = field
+            body = self._body(msgs, "choice_logprobs", _PROBE_CHOICES)
+            try:
+                resp, _ = self._post(body, f"a probe request ({field})")
+            except _Unsupported as exc:
+                logger.info("Server %s refuses %s: %s", self.base_url, field, exc)
+                continue
+            self._remember_model(resp)
+            choice = (resp.get("choices") or [{}])[0]
+            content = str((choice.get("message") or {}).get("content") or "")
+            if content not in _PROBE_CHOICES:  # accepted but ignored
+                logger.info("Server %s ignores %s (answered %r)", self.base_url, field, content[:40])
+                continue
+            lp = (choice.get("logprobs") or {}).get("content") or []
+            if lp and lp[0].get("top_logprobs"):
+                return "choice_logprobs"
+            return "choice_parse"
+        self.choice_field = None
+        self._probe_plain(msgs)
+        return "generate_parse"
+
+    # ---------------------------------------------------------------- classification
+
+    def prepare(self, prompt: Prompt, examples: Sequence[Any]) -> None:
+        """Probe the server (once) and encode the shared prefix (system text and ICL turns) once."""
+        if tuple(prompt.behaviors) != tuple(self.behaviors):
+            raise ValueError(f"Expected a prompt for the behaviours {self.behaviors}, but got {list(prompt.behaviors)}")
+        self._probe()
+        self._prompt = prompt
+        self._prefix = [self._message(t) for t in build_messages(prompt, examples)]
+
+    def _requests(self, window: Any) -> list[dict[str, Any]]:
+        """The request bodies of one window (one, or one per behaviour on the prompt_logprobs path)."""
+        msgs = [*self._prefix, self._message(query_turn(self._prompt, window))]
+        path = self.decision_path
+        if path == "prompt_logprobs":
+            return [self._body([*msgs, {"role": "assistant", "content": b}], path, []) for b in self.behaviors]
+        return [self._body(msgs, path, self.behaviors)]
+
+    def _run_window(self, window: Any) -> list[tuple[dict[str, Any], int]]:
+        """Run a window's requests (called in a worker thread); (response, attempts) per request."""
+        what = f"window {window.index} of {window.video_id}"
+        return [self._post(body, what) for body in self._requests(window)]
+
+    def _decide(self, window: Any, answers: list[tuple[dict[str, Any], int]], seconds: float) -> WindowResult:
+        path = self.decision_path
+        n = len(self.behaviors)
+        info: dict[str, Any] = {"decision_path": path, "attempts": max(a for _, a in answers),
+                                "seconds": round(seconds, 4)}
+        usage = answers[0][0].get("usage") or {}
+        if "prompt_tokens" in usage:
+            info["prompt_tokens"] = usage["prompt_tokens"]
+        if path == "prompt_logprobs":
+            logp = np.array([answer_logprob(resp.get("prompt_logprobs") or [], b)
+                             for (resp, _), b in zip(answers, self.behaviors, strict=True)])
+            p = np.exp(logp - logp.max())
+            info["logprob"] = logp.tolist()
+            return WindowResult(probabilities=p / p.sum(), text="", info=info)
+        choice = (answers[0][0].get("choices") or [{}])[0]
+        text = str((choice.get("message") or {}).get("content") or "")
+        if path == "choice_logprobs":
+            p = choice_probabilities((choice.get("logprobs") or {}).get("content") or [], self.behaviors)
+            if p is not None:
+                return WindowResult(probabilities=p, text="", info=info)
+            info["fallback"] = "no log-probabilities matched a behaviour; answer parsed"
+        k = parse_answer(text, self.behaviors)
+        p = np.full(n, np.nan)
+        if k is not None:
+            p[:] = 0.0
+            p[k] = 1.0
+        return WindowResult(probabilities=p, text=text, info=info)
+
+    def classify(self, windows: Sequence[Any]) -> list[WindowResult]:
+        """Classify a batch of windows (concurrently); one result per window, in order."""
+        return [r for _, r in self.classify_stream(windows)]
+
+    def classify_stream(self, windows: Iterable[Any], batch_size: int = 1) -> Iterator[tuple[Any, WindowResult]]:
+        """Classify a stream of windows continuously; yield ``(window, result)`` in order.
+
+        Up to ``max_concurrency`` requests are in flight at any time (windows of the next video start while the
+        previous one finishes); ``batch_size`` is ignored (the server batches). Windows are pulled from
+        ``windows`` in the calling thread, at most ``max_concurrency + 1`` ahead of the last one yielded.
+
+        Raises
+        ------
+        ModelError
+            A request kept failing; every window before it has been yielded.
+        """
+        if self._prompt is None:
+            raise RuntimeError("OpenAIBackend.prepare(prompt, examples) must be called before classify")
+        self._stop.clear()
+        pool = ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="mousefear-openai")
+        pending: deque[tuple[Any, Future, float]] = deque()
+        it = iter(windows)
+        exhausted = False
+        ahead = self.max_concurrency + 1
+        try:
+            while True:
+                while not exhausted and len(pending) < ahead:
+                    try:
+                        window = next(it)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    pending.append((window, pool.submit(self._run_window, window), time.monotonic()))
+                if not pending:
+                    return
+                window, fut, t0 = pending[0]
+                answers = fut.result()  # raises ModelError when the request kept failing
+                pending.popleft()
+                yield window, self._decide(window, answers, time.monotonic() - t0)
+        finally:
+            self._stop.set()  # running requests stop retrying; queued ones are cancelled
+            for _, fut, _ in pending:
+                fut.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+            self._stop.clear()
+
+    def close(self) -> None:
+        """Stop retries of requests still running."""
+        self._stop.set()

@@ -1,0 +1,345 @@
+"""classify_videos end to end with the tiny random Qwen2.5-VL: files, run settings, resume, skip, frame backends."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO, shared_video, write_video
+
+import mousefear
+from mousefear.backends.base import Backend
+from mousefear.config import load_config, save_config
+from mousefear.errors import ProjectError
+from mousefear.project import project_paths, registered_videos
+from mousefear.vectors import REQUIRED_ATTRS, read_vector_windows, windows_to_frames
+
+pytest.importorskip("transformers")
+
+BEHAVIORS = ["freezing", "exploring", "grooming", "rearing", "fleeing"]
+
+
+def _configure(cfg_path: Path, tiny_qwen: Path, **classification) -> Path:
+    """Point a project at the tiny model with small frames (fast), then apply ``classification`` changes."""
+    cfg = load_config(cfg_path)
+    c = cfg["classification"]
+    c["model"] = str(tiny_qwen)
+    c["frames_per_window"] = 2
+    c["icl_per_class"] = 0
+    c["preprocessing"]["max_pixels"] = 28 * 28 * 4
+    for key, value in classification.items():
+        c[key] = value
+    save_config(cfg_path, cfg)
+    return cfg_path
+
+
+def _h5_content(path: Path) -> tuple[dict, dict]:
+    """Every dataset (as arrays) and every attribute of a vector file except the creation times."""
+    data, attrs = {}, {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: data.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+        for k, v in f.attrs.items():
+            attrs[k] = v
+    return data, attrs
+
+
+def _assert_same_vectors(a: Path, b: Path) -> None:
+    da, aa = _h5_content(a)
+    db, ab = _h5_content(b)
+    assert sorted(da) == sorted(db)
+    for name in da:
+        np.testing.assert_array_equal(da[name], db[name], err_msg=name)
+    assert {k for k in aa} == {k for k in ab}
+    for k in aa:
+        if k not in ("created", "run_created"):
+            assert aa[k] == ab[k], k
+
+
+def test_classify_writes_complete_vector_files(project, tiny_qwen):
+    cfg_path = _configure(project, tiny_qwen)
+    run = mousefear.classify_videos(cfg_path, progress=False)
+    paths = project_paths(cfg_path)
+    folder = paths.vectors(run)
+    assert run.startswith("tiny-qwen") and run.endswith(tuple("0123456789abcdef"))
+    video = registered_videos(cfg_path)[0]
+
+    vec = mousefear.read_vector(folder / "m1_day1.h5")
+    win = read_vector_windows(folder / "m1_day1.h5")
+    assert len(vec) == 45 and len(win) == 3  # 3 s at 15 fps: one window per second
+    assert win["start_frame"].tolist() == [0, 15, 30] and win["end_frame"].tolist() == [15, 30, 45]
+    probs = win[BEHAVIORS].to_numpy(np.float64)
+    assert np.allclose(probs.sum(axis=1), 1, atol=1e-6) and (probs > 0).all()
+    assert (win["text"] == "").all() and not win["partial"].any()
+    fp, fl = windows_to_frames(win["start_frame"], win["end_frame"], probs, 45)
+    np.testing.assert_allclose(vec[BEHAVIORS].to_numpy(), fp, atol=1e-6)
+    assert vec["label"].tolist() == [BEHAVIORS[i] for i in fl]
+
+    run_json = json.loads((folder / "run.json").read_text())
+    prompt_text = (folder / "prompt.txt").read_text()
+    import hashlib
+
+    a = vec.attrs
+    for key in REQUIRED_ATTRS:
+        assert key in a, key
+    assert (a["video_id"], a["subject"], a["session"]) == ("m1_day1", "m1", "day1")
+    assert a["video_sha256"] == video.sha256 and a["fps"] == 15.0 and a["n_frames"] == 45
+    assert a["run"] == run and a["backend"] == "transformers" and a["model_id"] == str(tiny_qwen)
+    assert a["model_revision"].startswith("folder:")
+    assert a["prompt_hash"] == hashlib.sha256(prompt_text.encode()).hexdigest() == run_json["settings"]["prompt"][
+        "sha256"]
+    assert a["icl_example_ids"] == [] and a["prompt_template"] == "default"
+    from mousefear.preprocess import preprocessing_settings
+
+    assert a["preprocessing"] == preprocessing_settings(load_config(cfg_path))
+    assert a["created"] == a["run_created"] == run_json["created"]
+    assert a["mousefear_version"] == mousefear.__version__
+    assert a["backend_settings"]["decision"] == "score" and a["frames_per_window"] == 2
+
+    assert run_json["run"] == run and run_json["settings"]["behaviors"][0]["name"] == "freezing"
+    assert run_json["settings"]["windows"] == {"window_seconds": 1.0, "stride_seconds": None, "frames_per_window": 2}
+    assert "[system]" in prompt_text and "freezing" in prompt_text
+    csv = pd.read_csv(folder / "m1_day1.csv")
+    assert list(csv.columns) == ["frame", "label", *BEHAVIORS] and len(csv) == 45
+    summary = pd.read_csv(folder / "summary.csv")
+    assert summary["video_id"].tolist() == ["m1_day1"] and summary["n_frames"].tolist() == [45]
+    timing = json.loads((folder / "timing.json").read_text())
+    assert timing["windows_classified"] == 3 and timing["seconds_per_window"] > 0
+    cached = (paths.cache(run) / "m1_day1" / "windows.jsonl").read_text().splitlines()
+    assert [json.loads(line)["index"] for line in cached] == [0, 1, 2]
+
+
+def test_skip_finished_and_overwrite(project, tiny_qwen, monkeypatch):
+    from mousefear.backends.transformers import TransformersBackend
+
+    cfg_path = _configure(project, tiny_qwen, decision="generate", max_new_tokens=3)
+    run = mousefear.classify_videos(cfg_path, progress=False)
+    h5 = project_paths(cfg_path).vectors(run) / "m1_day1.h5"
+    win = read_vector_windows(h5)
+    assert win["text"].map(len).gt(0).any()  # generated text kept
+    stamp = h5.stat().st_mtime_ns
+    calls = []
+    original = TransformersBackend.classify
+    monkeypatch.setattr(TransformersBackend, "classify", lambda self, w: calls.append(len(w)) or original(self, w))
+    assert mousefear.classify_videos(cfg_path, progress=False) == run
+    assert calls == [] and h5.stat().st_mtime_ns == stamp
+    before = _h5_content(h5)
+    assert mousefear.classify_videos(cfg_path, progress=False, overwrite=True) == run
+    assert sum(calls) == 3 and h5.stat().st_mtime_ns != stamp
+    after = _h5_content(h5)
+    for name in before[0]:
+        np.testing.assert_array_equal(before[0][name], after[0][name])
+
+
+def test_same_run_name_with_other_settings_is_refused(project, tiny_qwen):
+    cfg_path = _configure(project, tiny_qwen)
+    assert mousefear.classify_videos(cfg_path, run="r1", progress=False) == "r1"
+    _configure(cfg_path, tiny_qwen, prompt="minimal")
+    folder = project_paths(cfg_path).vectors("r1")
+    old = (folder / "run.json").read_text()
+    with pytest.raises(ProjectError, match=r"Run 'r1' exists .*other settings .*prompt.*overwrite"):
+        mousefear.classify_videos(cfg_path, run="r1", progress=False)
+    assert (folder / "run.json").read_text() == old
+    mousefear.classify_videos(cfg_path, run="r1", overwrite=True, progress=False)
+    assert json.loads((folder / "run.json").read_text())["settings"]["prompt"]["template"] == "minimal"
+    assert read_vector_windows(folder / "m1_day1.h5").attrs["prompt_template"] == "minimal"
+    # the derived name changes with the settings, so default-named runs sit side by side
+    assert mousefear.classify_videos(cfg_path, progress=False) != mousefear.classify_videos(
+        _configure(cfg_path, tiny_qwen, prompt="default"), progress=False)
+
+
+def _label_exemplars(cfg_path: Path, labels: dict[int, str]) -> list[str]:
+    from mousefear.exemplars import extract_exemplars, read_exemplar_index, write_exemplar_index
+
+    extract_exemplars(cfg_path)
+    index = read_exemplar_index(cfg_path).sort_values("start_frame").reset_index(drop=True)
+    for row, label in labels.items():
+        index.loc[row, ["label", "label_source"]] = [label, "person"]
+    write_exemplar_index(cfg_path, index)
+    return [index.loc[r, "id"] for r in labels]
+
+
+def test_icl_examples_recorded_and_missing_ones_reported(project, tiny_qwen, caplog):
+    cfg_path = _configure(project, tiny_qwen, icl_per_class=1)
+    ids = _label_exemplars(cfg_path, {0: "freezing", 2: "rearing"})
+    _configure(cfg_path, tiny_qwen, icl_per_class=1, icl_required=True)
+    with pytest.raises(ProjectError, match=r"too few labelled exemplars.*exploring \(0 of 1\)"):
+        mousefear.classify_videos(cfg_path, progress=False)
+    assert not any((project_paths(cfg_path).root / "behavior-vectors").iterdir())
+    _configure(cfg_path, tiny_qwen, icl_per_class=1, icl_required=False)
+    with caplog.at_level("WARNING"):
+        run = mousefear.classify_videos(cfg_path, progress=False)
+    assert "grooming (0 of 1)" in caplog.text
+    folder = project_paths(cfg_path).vectors(run)
+    attrs = read_vector_windows(folder / "m1_day1.h5").attrs
+    assert attrs["icl_example_ids"] == ids  # behaviour order: freezing, then rearing
+    text = (folder / "prompt.txt").read_text()
+    assert f"{ids[0]}: freezing" in text and f"{ids[1]}: rearing" in text
+    assert text.count("[assistant]\nfreezing") == 1 and "icl1" in run
+
+
+_CHILD = """
+import sys, time
+sys.path.insert(0, {repo!r})
+from mousefear.backends.transformers import TransformersBackend
+original = TransformersBackend.classify
+def slow(self, windows):
+    time.sleep(0.25)   # slow enough that the parent can kill it in the middle of the video
+    return original(self, windows)
+TransformersBackend.classify = slow
+import mousefear
+mousefear.classify_videos({cfg!r}, progress=False)
+"""
+
+
+def _two_projects(tmp_path: Path, tiny_qwen: Path) -> tuple[Path, Path]:
+    video = write_video(tmp_path / "m2_day3.avi", n_frames=120, fps=10.0)
+    out = []
+    for name in ("killed", "straight"):
+        cfg = mousefear.create_project(name, "t", [video], working_directory=tmp_path, date="2026-11-23")
+        out.append(_configure(cfg, tiny_qwen))
+    return out[0], out[1]
+
+
+def test_resume_after_kill_gives_identical_files(tmp_path, tiny_qwen):
+    killed, straight = _two_projects(tmp_path, tiny_qwen)
+    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(_CHILD.format(repo=str(REPO), cfg=str(killed)))],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    cache_root = project_paths(killed).root / "cache"
+    deadline = time.monotonic() + 240
+    n_cached = 0
+    try:
+        while time.monotonic() < deadline and child.poll() is None:
+            files = list(cache_root.glob("*/m2_day3/windows.jsonl"))
+            n_cached = files[0].read_bytes().count(b"\n") if files else 0
+            if n_cached >= 3:
+                break
+            time.sleep(0.05)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        _, err = child.communicate()
+    assert 3 <= n_cached < 12, err.decode()[-2000:]
+    (jsonl,) = cache_root.glob("*/m2_day3/windows.jsonl")
+    with open(jsonl, "ab") as fh:  # a write torn by the kill
+        fh.write(b'{"index": 999, "start_fr')
+    run = jsonl.parent.parent.name
+    assert not (project_paths(killed).vectors(run) / "m2_day3.h5").exists()
+
+    assert mousefear.classify_videos(killed, progress=False) == run
+    timing = json.loads((project_paths(killed).vectors(run) / "timing.json").read_text())
+    cached_before = timing["videos"]["m2_day3"]["windows_classified"]
+    assert 0 < cached_before <= 12 - n_cached  # only the missing windows were classified
+    assert mousefear.classify_videos(straight, progress=False) == run
+    a = project_paths(killed).vectors(run) / "m2_day3.h5"
+    b = project_paths(straight).vectors(run) / "m2_day3.h5"
+    _assert_same_vectors(a, b)
+    assert (a.with_suffix(".csv")).read_bytes() == (b.with_suffix(".csv")).read_bytes()
+    with h5py.File(a) as f:
+        assert f.attrs["created"] == json.loads((a.parent / "run.json").read_text())["created"]
+
+
+def test_torn_cache_line_is_ignored_and_rewritten(project, tiny_qwen):
+    cfg_path = _configure(project, tiny_qwen)
+    run = mousefear.classify_videos(cfg_path, progress=False)
+    paths = project_paths(cfg_path)
+    h5 = paths.vectors(run) / "m1_day1.h5"
+    reference = _h5_content(h5)
+    jsonl = paths.cache(run) / "m1_day1" / "windows.jsonl"
+    lines = jsonl.read_bytes().splitlines(keepends=True)
+    jsonl.write_bytes(lines[0] + lines[1][:17])  # window 1 half written when the process died
+    h5.unlink()
+    mousefear.classify_videos(cfg_path, progress=False)
+    assert [json.loads(x)["index"] for x in jsonl.read_bytes().splitlines()] == [0, 1, 2]
+    again = _h5_content(h5)
+    for name in reference[0]:
+        np.testing.assert_array_equal(reference[0][name], again[0][name])
+
+
+@dataclass
+class _Result:
+    start_frame: np.ndarray
+    end_frame: np.ndarray
+    probabilities: np.ndarray
+    frame_probabilities: np.ndarray
+    frame_label: np.ndarray
+
+
+class _EvenOddBackend(Backend):
+    """Frame-level test backend: even frames freezing, odd frames exploring; windows get the majority."""
+
+    name = "evenodd"
+    frame_level = True
+
+    def __init__(self, behaviors):
+        super().__init__(behaviors)
+        self.calls = []
+
+    def describe(self):
+        return {"backend": self.name, "model_id": "", "model_revision": "", "settings": {"rule": "parity"}}
+
+    def classify_video(self, path, *, fps, n_frames, crop, window_bounds, pixels_per_cm=None, progress=True):
+        self.calls.append((Path(path).name, fps, n_frames, crop))
+        frame_label = (np.arange(n_frames) % 2).astype(np.int16)
+        fp = np.zeros((n_frames, len(self.behaviors)), np.float32)
+        fp[np.arange(n_frames), frame_label] = 1.0
+        probs = np.stack([fp[s:e].mean(axis=0) for s, e in window_bounds]).astype(np.float64)
+        return _Result(window_bounds[:, 0], window_bounds[:, 1], probs, fp, frame_label)
+
+
+def test_frame_level_backend_goes_into_the_same_files(project, tiny_qwen):
+    cfg_path = _configure(project, tiny_qwen)
+    be = _EvenOddBackend(BEHAVIORS)
+    run = mousefear.classify_videos(cfg_path, backend=be, progress=False)
+    assert run.startswith("evenodd_") and be.calls == [("m1_day1.avi", 15.0, 45, (0, 0, 64, 48))]
+    folder = project_paths(cfg_path).vectors(run)
+    vec = mousefear.read_vector(folder / "m1_day1.h5")
+    assert vec["label"].tolist() == ["freezing", "exploring"] * 22 + ["freezing"]  # per-frame, not per-window
+    win = read_vector_windows(folder / "m1_day1.h5")
+    np.testing.assert_allclose(win["freezing"], [8 / 15, 7 / 15, 8 / 15], rtol=1e-6)
+    assert vec.attrs["backend"] == "evenodd" and vec.attrs["prompt_hash"] == "" and vec.attrs["icl_example_ids"] == []
+    assert not (project_paths(cfg_path).cache(run)).exists()
+    mousefear.classify_videos(cfg_path, backend=be, progress=False)
+    assert len(be.calls) == 1  # finished: skipped
+
+
+def test_cli_classify(project, tiny_qwen, capsys):
+    from mousefear.cli import main
+
+    cfg_path = _configure(project, tiny_qwen)
+    assert main(["classify", str(cfg_path), "--run", "cli-run", "--videos", "m1_day1", "--no-progress"]) == 0
+    assert "run cli-run" in capsys.readouterr().out
+    assert (project_paths(cfg_path).vectors("cli-run") / "m1_day1.h5").is_file()
+    _configure(cfg_path, tiny_qwen, prompt="minimal")
+    assert main(["classify", str(cfg_path), "--run", "cli-run", "--no-progress"]) == 2
+    assert "other settings" in capsys.readouterr().err
+
+
+def test_real_openfield_video_one_window_per_second(tmp_path, tiny_qwen):
+    video = shared_video("openfield/m3v1mp4.mp4")
+    cfg_path = mousefear.create_project("of", "t", [video], working_directory=tmp_path, video_pattern=None)
+    _configure(cfg_path, tiny_qwen, input_mode="video", batch_size=4)
+    (v,) = registered_videos(cfg_path)
+    assert v.n_frames == 2330
+    run = mousefear.classify_videos(cfg_path, progress=False)
+    win = read_vector_windows(project_paths(cfg_path).vectors(run) / "m3v1mp4.h5")
+    assert len(win) == 78 and win["end_frame"].iloc[-1] == 2330
+    assert win["partial"].tolist() == [False] * 77 + [True]
+    assert np.allclose(win[BEHAVIORS].sum(axis=1), 1, atol=1e-6)
+    vec = mousefear.read_vector(project_paths(cfg_path).vectors(run) / "m3v1mp4.h5")
+    assert len(vec) == 2330 and (vec["label"] != "").all()
+
+
+def test_import_mousefear_stays_light():
+    out = subprocess.run([sys.executable, "-c", "import sys, mousefear; print('torch' in sys.modules)"],
+                         capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.stdout.strip() == "False", out.stderr
