@@ -12,8 +12,8 @@ Prints, measured in one run:
   frames, windows of 4 frames of 224x224) on the tiny random model: prefix reuse on (batch 1 and
   ``--batch-size``) and off, and the ratio reuse / no reuse;
 - with ``--real-shape 3b``: the same for a randomly initialised model with the exact Qwen2.5-VL-3B shapes
-  (3.75 B parameters; bfloat16 on a GPU if there is one, else bfloat16 on the CPU, ~7.5 GB) on
-  ``--real-windows`` windows. Slow on a CPU (seconds per window): keep the window count small.
+  (3.75 B parameters; bfloat16 on a GPU if there is one, ~7.5 GB, else float32 on the CPU, ~15 GB; see
+  ``--real-dtype``) on ``--real-windows`` windows. Slow on a CPU (many seconds per window): keep the count small.
 
 The tiny model's absolute speed mostly measures Python and processor overhead; the ratio is what carries over.
 Timings are the best of ``--repeats`` passes, to damp noise from other work on the machine.
@@ -83,6 +83,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--real-shape", choices=("3b",), default=None, help="also time a random 3B-shaped model")
     parser.add_argument("--real-windows", type=int, default=2, help="windows timed with the 3B-shaped model")
+    parser.add_argument("--real-dtype", choices=("auto", "bfloat16", "float32"), default="auto",
+                        help="dtype of the 3B-shaped model: auto = bfloat16 on a GPU, float32 on a CPU (15 GB; "
+                             "bfloat16 matrix products are far slower than float32 on most CPUs)")
     args = parser.parse_args()
 
     import torch
@@ -108,16 +111,18 @@ def main() -> None:
 
     if args.real_shape == "3b":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype_name = args.real_dtype if args.real_dtype != "auto" else ("bfloat16" if device == "cuda" else "float32")
         t = time.perf_counter()
         probe = TransformersBackend(BEHAVIORS, model=str(folder), device=device)
         probe.load()
-        model = build_random_qwen25vl_3b(dtype=torch.bfloat16, device=device, tokenizer=probe.processor.tokenizer)
+        model = build_random_qwen25vl_3b(dtype=getattr(torch, dtype_name), device=device,
+                                         tokenizer=probe.processor.tokenizer)
         n_params = sum(p.numel() for p in model.parameters()) / 1e9
-        print(f"\nrandom Qwen2.5-VL-3B shapes ({n_params:.2f} B parameters, bfloat16 on {device}, built in "
+        print(f"\nrandom Qwen2.5-VL-3B shapes ({n_params:.2f} B parameters, {dtype_name} on {device}, built in "
               f"{time.perf_counter() - t:.0f} s), {args.real_windows} windows:")
 
         def make(reuse: bool):
-            be = TransformersBackend(BEHAVIORS, model=str(folder), device=device, dtype="bfloat16",
+            be = TransformersBackend(BEHAVIORS, model=str(folder), device=device, dtype=dtype_name,
                                      reuse_prefix=reuse)
             be.load()
             be.model = model  # same processor (real image processing, tiny vocabulary), 3B-shaped weights
