@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from _gui_helpers import base_project, proj  # noqa: F401 (fixtures of test_gui.py and test_gui_browser.py)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MOUSEFEAR_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from test_gui import BEHAVIORS, RUN, VIDEO, build_project, read_index
+from _gui_helpers import BEHAVIORS, RUN, VIDEO, read_index
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -48,18 +47,6 @@ def browser(tmp_path_factory):
             yield context
         finally:
             context.close()
-
-
-@pytest.fixture(scope="module")
-def base_project(tmp_path_factory) -> Path:
-    return build_project(tmp_path_factory.mktemp("gui-browser-base"))
-
-
-@pytest.fixture
-def proj(base_project, tmp_path) -> Path:
-    dest = tmp_path / base_project.parent.name
-    shutil.copytree(base_project.parent, dest, symlinks=True)
-    return dest / "config.yaml"
 
 
 @pytest.fixture
