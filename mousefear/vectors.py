@@ -797,6 +797,12 @@ def _read_attrs(f: h5py.File) -> dict[str, Any]:
     return out
 
 
+def _check_label_range(label: np.ndarray, n_behaviors: int, path: Path, dataset: str) -> None:
+    """Raise VectorFileError unless every behaviour index in ``label`` is in [-1, n_behaviors) (-1: none)."""
+    if label.size and (label.min() < -1 or label.max() >= n_behaviors):
+        raise VectorFileError(f"Expected {dataset} of {path} in [-1, {n_behaviors}), but got values out of range")
+
+
 def read_vector(path: str | os.PathLike) -> pd.DataFrame:
     """Read the per-frame behaviour vector of a file written by :func:`write_vector`.
 
@@ -824,10 +830,7 @@ def read_vector(path: str | os.PathLike) -> pd.DataFrame:
         behaviors = [str(b) for b in f["behaviors"].asstr()[()]]
         label = f["frames/label"][()].astype(np.int16)
         probs = f["frames/probability"][()].astype(np.float32)
-    if label.size and (label.min() < -1 or label.max() >= len(behaviors)):
-        raise VectorFileError(
-            f"Expected frames/label of {path} in [-1, {len(behaviors)}), but got values out of range"
-        )
+    _check_label_range(label, len(behaviors), path, "frames/label")
     df = _frames_dataframe(behaviors, label, probs)
     df.attrs.update(attrs)
     df.attrs["behaviors"] = behaviors
@@ -864,10 +867,7 @@ def read_vector_windows(path: str | os.PathLike) -> pd.DataFrame:
         partial = f["windows/partial"][()].astype(bool)
         text = np.asarray(f["windows/text"].asstr()[()], dtype=object).reshape(-1)
         probs = f["windows/probability"][()].astype(np.float32)
-    if label.size and (label.min() < -1 or label.max() >= len(behaviors)):
-        raise VectorFileError(
-            f"Expected windows/label of {path} in [-1, {len(behaviors)}), but got values out of range"
-        )
+    _check_label_range(label, len(behaviors), path, "windows/label")
     names = np.asarray([*behaviors, ""], dtype=object)
     columns: dict[str, Any] = {
         "start_frame": start,

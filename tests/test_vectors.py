@@ -481,6 +481,16 @@ def test_read_refuses_inconsistent_shapes(vector_file):
         read_vector(vector_file)
 
 
+@pytest.mark.parametrize(("reader", "dataset"), [(read_vector, "frames/label"), (read_vector_windows, "windows/label")])
+@pytest.mark.parametrize("bad", [-2, 3])
+def test_read_refuses_label_index_out_of_range(vector_file, reader, dataset, bad):
+    with h5py.File(vector_file, "a") as f:
+        f[dataset][0] = bad
+    with pytest.raises(VectorFileError, match=re.escape(
+            f"Expected {dataset} of {vector_file} in [-1, 3), but got values out of range")):
+        reader(vector_file)
+
+
 def test_read_refuses_missing_attribute(vector_file):
     with h5py.File(vector_file, "a") as f:
         del f.attrs["fps"]
