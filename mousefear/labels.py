@@ -11,7 +11,7 @@ import csv
 import io
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from typing import TYPE_CHECKING
@@ -349,15 +349,30 @@ def _own_video_resolver(table: _Table, videos: Sequence[Video], video: Video | N
     return per_row
 
 
+def _own_video_rows(
+    table: _Table, videos: Sequence[Video], video: Video | None
+) -> Iterator[tuple[str, list[str], Video]]:
+    """``(where, cells, video)`` of every row of ``table`` that belongs to ``video`` (or to any registered one).
+
+    The video column (or file name) is checked at once, before the first row is read; a row naming an
+    unregistered video raises LabelError when it is reached.
+    """
+    which = _own_video_resolver(table, videos, video)
+
+    def rows() -> Iterator[tuple[str, list[str], Video]]:
+        for line, cells in table.rows:
+            where = f"row {line}"
+            v = which(cells, where)
+            if v is not None:
+                yield where, cells, v
+    return rows()
+
+
 def _read_frames(table: _Table, videos, video, names: _Names, unit: str | None) -> list[_Bout]:
     fcol, lcol = table.col(*_FRAME_COLS), table.col(*_LABEL_COLS)
-    which = _own_video_resolver(table, videos, video)
+    rows = _own_video_rows(table, videos, video)
     out = []
-    for line, cells in table.rows:
-        where = f"row {line}"
-        v = which(cells, where)
-        if v is None:
-            continue
+    for where, cells, v in rows:
         frame = _int(table, table.cell(cells, fcol), "the frame", where)
         label = table.cell(cells, lcol)
         if not 0 <= frame < v.n_frames:
@@ -372,14 +387,10 @@ def _read_frames(table: _Table, videos, video, names: _Names, unit: str | None) 
 def _read_seconds(table: _Table, videos, video, names: _Names, unit: str | None) -> list[_Bout]:
     scol, lcol = table.col(*_SECOND_COLS), table.col(*_LABEL_COLS)
     sf, ef = table.col(*_START_FRAME_COLS), table.col(*_END_FRAME_COLS)
-    which = _own_video_resolver(table, videos, video)
+    rows = _own_video_rows(table, videos, video)
     out = []
     end_style: str | None = None  # how start_frame/end_frame columns (if any) state the second: checked per file
-    for line, cells in table.rows:
-        where = f"row {line}"
-        v = which(cells, where)
-        if v is None:
-            continue
+    for where, cells, v in rows:
         s = _int(table, table.cell(cells, scol), "the second", where)
         if s < 0:
             raise LabelError(f"{table.path}, {where}: Expected a second >= 0, but got {s}")
@@ -404,7 +415,7 @@ def _read_seconds(table: _Table, videos, video, names: _Names, unit: str | None)
 
 def _read_bouts(table: _Table, videos, video, names: _Names, unit: str | None) -> list[_Bout]:
     lcol = table.col(*_LABEL_COLS)
-    which = _own_video_resolver(table, videos, video)
+    rows = _own_video_rows(table, videos, video)
     sf, ef = table.col(*_START_FRAME_COLS), table.col(*_END_FRAME_COLS)
     ss, es = table.col(*_START_S_COLS), table.col(*_END_S_COLS)
     sg, eg = table.col(*_START_COLS), table.col(*_END_COLS)
@@ -422,11 +433,7 @@ def _read_bouts(table: _Table, videos, video, names: _Names, unit: str | None) -
         raise LabelError(f"{table.path}: Expected bout columns start_frame,end_frame or start_s,end_s or "
                          f"start,stop, but got {','.join(table.header)!r}")
     out = []
-    for line, cells in table.rows:
-        where = f"row {line}"
-        v = which(cells, where)
-        if v is None:
-            continue
+    for where, cells, v in rows:
         label = table.cell(cells, lcol)
         if not label:
             continue
