@@ -543,3 +543,52 @@ def test_cli_prints_the_address(proj, monkeypatch, capsys):
     assert out.startswith("Review page: http://127.0.0.1:") and f"run={RUN}" in out
     assert main(["label", str(proj)]) == 0
     assert "/label" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------- side files
+def test_side_files_round_trip_and_skip_blank_rows(tmp_path):
+    from mousefear.gui.labelling import format_state, read_state
+    from mousefear.gui.review import format_corrections, read_corrections
+
+    state = {"m1-000": {"answer": "freezing", "time": "2026-11-23T10:00:00Z"},
+             "m1-001": {"answer": "skip", "time": "2026-11-23T10:00:05Z"}}
+    path = tmp_path / "labelling_state.csv"
+    assert read_state(path) == {} and read_corrections(tmp_path / "x.corrections.csv") == []
+    path.write_text(format_state(state).replace("\nm1-001", "\n\nm1-001"))
+    assert path.read_text() == ("id,answer,time\nm1-000,freezing,2026-11-23T10:00:00Z\n\n"
+                                "m1-001,skip,2026-11-23T10:00:05Z\n")
+    assert read_state(path) == state
+    rows = [{"start_frame": 30, "end_frame": 60, "behavior": "freezing", "run": "r", "predicted": "exploring",
+             "probability": 0.5341234, "time": "2026-11-23T10:15:02Z"},
+            {"start_frame": 60, "end_frame": 90, "behavior": "fleeing", "run": "r", "predicted": "",
+             "probability": None, "time": "2026-11-23T10:15:09Z"}]
+    path = tmp_path / "x.corrections.csv"
+    path.write_text(format_corrections(rows))
+    assert path.read_text() == ("start_frame,end_frame,behavior,run,predicted,probability,time\n"
+                                "30,60,freezing,r,exploring,0.534123,2026-11-23T10:15:02Z\n"
+                                "60,90,fleeing,r,,,2026-11-23T10:15:09Z\n")
+    assert read_corrections(path) == [{**rows[0], "probability": 0.534123}, rows[1]]
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("state", "id,answer\nm1-000,freezing\n", "{path}: Expected the header 'id,answer,time', but got 'id,answer'"),
+    ("state", "", "{path}: Expected the header 'id,answer,time', but got ''"),
+    ("state", "id,answer,time\nm1-000,freezing,t\n\nm1-001,skip\n",
+     "{path}, row 4: Expected 3 columns (id,answer,time), but got 2"),
+    ("corrections", "start_frame,end_frame,behavior,run,predicted,time\n",
+     "{path}: Expected the header 'start_frame,end_frame,behavior,run,predicted,probability,time', but got "
+     "'start_frame,end_frame,behavior,run,predicted,time'"),
+    ("corrections", "start_frame,end_frame,behavior,run,predicted,probability,time\n30,60,freezing,r,x,,t,extra\n",
+     "{path}, row 2: Expected 7 columns (start_frame,end_frame,behavior,run,predicted,probability,time), but got 8"),
+    ("corrections", "start_frame,end_frame,behavior,run,predicted,probability,time\n30,6O,freezing,r,x,,t\n",
+     "{path}, row 2: Expected integer frames and a numeric probability, but got"),
+])
+def test_bad_side_files_are_refused_naming_file_and_row(tmp_path, name, text, message):
+    from mousefear.errors import LabelError
+    from mousefear.gui.labelling import read_state
+    from mousefear.gui.review import read_corrections
+
+    path = tmp_path / f"{name}.csv"
+    path.write_text(text)
+    with pytest.raises(LabelError, match="^" + re.escape(message.format(path=path))):
+        (read_state if name == "state" else read_corrections)(path)

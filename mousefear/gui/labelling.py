@@ -16,21 +16,19 @@ candidates a person skipped or was unsure about.
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
-import io
 import json
 import os
 import re
 import threading
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 
 from mousefear._io import atomic_write_text
 from mousefear.config import behavior_names, load_config, project_root
 from mousefear.errors import LabelError, MousefearError, ProjectError
 from mousefear.gui.server import App, HttpError, Response, check_write_target, inside, page_response, require_str
+from mousefear.gui.sidefile import format_rows, read_rows
 from mousefear.project import registered_videos
 
 STATE_NAME = "labelling_state.csv"
@@ -54,33 +52,12 @@ def read_state(path: str | os.PathLike) -> dict[str, dict[str, str]]:
     LabelError
         The file has another header or a row with another number of columns; the message names file and row.
     """
-    path = Path(path)
-    if not path.is_file():
-        return {}
-    out: dict[str, dict[str, str]] = {}
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None or tuple(header) != STATE_HEADER:
-            raise LabelError(f"{path}: Expected the header {','.join(STATE_HEADER)!r}, but got "
-                             f"{','.join(header or [])!r}")
-        for row_no, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != len(STATE_HEADER):
-                raise LabelError(f"{path}, row {row_no}: Expected 3 columns (id,answer,time), but got {len(row)}")
-            out[row[0]] = {"answer": row[1], "time": row[2]}
-    return out
+    return {row[0]: {"answer": row[1], "time": row[2]} for _, row in read_rows(path, STATE_HEADER)}
 
 
 def format_state(state: dict[str, dict[str, str]]) -> str:
     """Text of the labelling side file for ``state`` (as returned by :func:`read_state`)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(STATE_HEADER)
-    for cid, rec in state.items():
-        w.writerow((cid, rec["answer"], rec["time"]))
-    return buf.getvalue()
+    return format_rows(STATE_HEADER, ((cid, rec["answer"], rec["time"]) for cid, rec in state.items()))
 
 
 class LabellingApp(App):

@@ -13,9 +13,7 @@ no answer); ``behavior == predicted`` means the person confirmed the prediction.
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
-import io
 import math
 import os
 import threading
@@ -39,6 +37,7 @@ from mousefear.gui.server import (
     require_int,
     require_str,
 )
+from mousefear.gui.sidefile import format_rows, read_rows
 from mousefear.labels import read_label_file, write_label_file
 from mousefear.project import registered_videos
 from mousefear.vectors import labels_to_bouts, read_vector_windows
@@ -66,43 +65,26 @@ def read_corrections(path: str | os.PathLike) -> list[dict[str, Any]]:
     LabelError
         The file has another header or a row that cannot be read; the message names file and row.
     """
-    path = Path(path)
-    if not path.is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None or tuple(header) != CORRECTIONS_HEADER:
-            raise LabelError(f"{path}: Expected the header {','.join(CORRECTIONS_HEADER)!r}, but got "
-                             f"{','.join(header or [])!r}")
-        rows = []
-        for row_no, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != len(CORRECTIONS_HEADER):
-                raise LabelError(f"{path}, row {row_no}: Expected {len(CORRECTIONS_HEADER)} columns, "
-                                 f"but got {len(row)}")
-            rec = dict(zip(CORRECTIONS_HEADER, row, strict=True))
-            try:
-                rec["start_frame"] = int(rec["start_frame"])
-                rec["end_frame"] = int(rec["end_frame"])
-                rec["probability"] = float(rec["probability"]) if rec["probability"] else None
-            except ValueError as exc:
-                raise LabelError(f"{path}, row {row_no}: Expected integer frames and a numeric probability, "
-                                 f"but got {row!r} ({exc})") from None
-            rows.append(rec)
+    rows = []
+    for row_no, row in read_rows(path, CORRECTIONS_HEADER):
+        rec: dict[str, Any] = dict(zip(CORRECTIONS_HEADER, row, strict=True))
+        try:
+            rec["start_frame"] = int(rec["start_frame"])
+            rec["end_frame"] = int(rec["end_frame"])
+            rec["probability"] = float(rec["probability"]) if rec["probability"] else None
+        except ValueError as exc:
+            raise LabelError(f"{path}, row {row_no}: Expected integer frames and a numeric probability, "
+                             f"but got {row!r} ({exc})") from None
+        rows.append(rec)
     return rows
 
 
 def format_corrections(rows: list[dict[str, Any]]) -> str:
     """Text of a corrections side file for ``rows`` (as returned by :func:`read_corrections`)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CORRECTIONS_HEADER)
-    for r in rows:
-        prob = "" if r["probability"] is None else f"{r['probability']:.6g}"
-        w.writerow((r["start_frame"], r["end_frame"], r["behavior"], r["run"], r["predicted"], prob, r["time"]))
-    return buf.getvalue()
+    return format_rows(CORRECTIONS_HEADER, (
+        (r["start_frame"], r["end_frame"], r["behavior"], r["run"], r["predicted"],
+         "" if r["probability"] is None else f"{r['probability']:.6g}", r["time"])
+        for r in rows))
 
 
 def list_runs(root: Path, video_ids: list[str]) -> dict[str, list[str]]:
