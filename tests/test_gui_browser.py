@@ -69,6 +69,32 @@ def wait_saved(page) -> None:
     sync_api.expect(page.locator("body")).to_have_attribute("data-pending", "0", timeout=10000)
 
 
+def frames_shown(page, n: int = 6, every_ms: int = 150) -> set[str]:
+    """The sources the frame image showed in ``n`` looks ``every_ms`` apart."""
+    seen = set()
+    for _ in range(n):
+        seen.add(page.get_attribute("#frame", "src"))
+        page.wait_for_timeout(every_ms)
+    return seen
+
+
+def check_player_controls(page) -> None:
+    """The play button pauses and resumes the loop, the speed menu applies; both give the keys back to the page."""
+    expect = sync_api.expect
+    expect(page.locator("#play")).to_have_text("pause")
+    page.click("#play")
+    expect(page.locator("#play")).to_have_text("play")
+    expect(page.locator("#play")).not_to_be_focused()
+    page.wait_for_timeout(100)
+    assert len(frames_shown(page)) == 1  # paused: the same frame
+    page.select_option("#speed", "2")
+    expect(page.locator("#speed")).not_to_be_focused()
+    assert len(frames_shown(page)) == 1  # a new speed does not start a paused loop
+    page.keyboard.press(" ")  # space: the play button again
+    expect(page.locator("#play")).to_have_text("pause")
+    assert len(frames_shown(page)) > 1
+
+
 def test_label_exemplars_with_keys_and_resume(page, proj, artifacts):
     from mousefear.gui import start_labelling
     from mousefear.gui.labelling import read_state
@@ -95,6 +121,7 @@ def test_label_exemplars_with_keys_and_resume(page, proj, artifacts):
             page.wait_for_timeout(100)
         assert len(seen) > 1
         page.screenshot(path=str(artifacts / "label-page-start.png"), full_page=True)
+        check_player_controls(page)
 
         for key in ("1", "5", "s", "2"):
             page.keyboard.press(key)
@@ -157,6 +184,7 @@ def test_review_correct_one_window(page, proj, artifacts):
         assert img.shape == (200, 240, 3)  # the crop box of the video
         shown = int(re.search(r"frame=(\d+)", page.get_attribute("#frame", "src")).group(1))
         assert 60 <= shown < 90  # a frame of the window clicked
+        check_player_controls(page)
         page.screenshot(path=str(artifacts / "review-page-before.png"), full_page=True)
 
         page.keyboard.press("4")  # rearing

@@ -100,6 +100,17 @@ const MF = {
     stopTimer() { if (this.timer) clearInterval(this.timer); this.timer = null; }
     toggle() { this.playing = !this.playing; if (this.playing) this.startTimer(); else this.stopTimer(); return this.playing; }
     setSpeed(s) { this.speed = s; if (this.playing) this.startTimer(); }
+    // Wire a play/pause button and a speed <select> (values: factors) to this player.
+    bindControls(playButton, speedSelect) {
+      playButton.addEventListener("click", (ev) => {
+        ev.currentTarget.textContent = this.toggle() ? "pause" : "play";
+        ev.currentTarget.blur();
+      });
+      speedSelect.addEventListener("change", (ev) => {
+        this.setSpeed(parseFloat(ev.target.value));
+        ev.target.blur();
+      });
+    }
   },
 
   // Hide the links to pages this server does not have (no exemplars yet, or nothing classified yet).

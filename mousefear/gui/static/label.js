@@ -179,14 +179,7 @@ async function init() {
   player = new MF.Player(document.getElementById("frame"), document.getElementById("frame-caption"));
   document.getElementById("prev").addEventListener("click", () => select(state.current - 1));
   document.getElementById("next").addEventListener("click", () => select(state.current + 1));
-  document.getElementById("play").addEventListener("click", (ev) => {
-    ev.currentTarget.textContent = player.toggle() ? "pause" : "play";
-    ev.currentTarget.blur();
-  });
-  document.getElementById("speed").addEventListener("change", (ev) => {
-    player.setSpeed(parseFloat(ev.target.value));
-    ev.target.blur();
-  });
+  player.bindControls(document.getElementById("play"), document.getElementById("speed"));
   document.addEventListener("keydown", onKey);
   MF.hideMissingPages();
   try {
