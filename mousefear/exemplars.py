@@ -128,8 +128,8 @@ def _validate_index(df: pd.DataFrame, behaviors: list[str], where: str) -> pd.Da
                                f"got {text['label_source']!r}")
         if text["label"] and not text["label_source"]:
             text["label_source"] = "person"  # a label typed in by hand
-        if not text["label"] and text["label_source"] == "person":
-            text["label_source"] = ""
+        if not text["label"]:
+            text["label_source"] = ""  # no label, no source
         rows.append({**text, "start_frame": start, "end_frame": end, "motion_score": score})
     return _typed(pd.DataFrame(rows, columns=list(INDEX_COLUMNS))) if rows else _empty_index()
 
