@@ -336,7 +336,12 @@ def _fail(path: Path | str, key: str, expected: str, value: Any) -> ConfigError:
 
 
 def validate_config(cfg: Mapping, path: Path | str = CONFIG_NAME) -> None:
-    """Check every known key of ``cfg``; raise :class:`ConfigError` naming the first bad key and value."""
+    """Check every key of ``cfg``; raise :class:`ConfigError` naming the first bad key and value.
+
+    A key the template does not know (a typo such as ``stride_secs``) is an error too, with the closest known
+    key suggested: silently ignoring it would run with the default instead of what was meant.
+    """
+    _check_unknown_keys(cfg, template_config(), "", path)
     for key, check in SCHEMA.items():
         node: Any = cfg
         for part in key.split("."):
@@ -351,6 +356,26 @@ def validate_config(cfg: Mapping, path: Path | str = CONFIG_NAME) -> None:
         _validate_video_entry(str(rel), entry, path)
     for pattern, epochs in cfg["protocol"].items():
         _validate_epochs(str(pattern), epochs, path)
+
+
+def _unknown_key_error(path: Path | str, key: str, known: Iterable[str]) -> ConfigError:
+    import difflib
+
+    leaf = key.rsplit(".", 1)[-1]
+    close = difflib.get_close_matches(leaf, list(known), n=1, cutoff=0.6)
+    hint = f" (did you mean {key[: len(key) - len(leaf)]}{close[0]}?)" if close else ""
+    return ConfigError(f"{path}: unknown key {key}{hint}; the known keys here are: {', '.join(known)}")
+
+
+def _check_unknown_keys(node: Mapping, template: Mapping, prefix: str, path: Path | str) -> None:
+    for key, value in node.items():
+        dotted = f"{prefix}{key}"
+        if key not in template:
+            raise _unknown_key_error(path, dotted, [str(k) for k in template])
+        if key in ("videos", "protocol"):  # free-form keys (video paths, session patterns)
+            continue
+        if isinstance(value, Mapping) and isinstance(template[key], Mapping):
+            _check_unknown_keys(value, template[key], dotted + ".", path)
 
 
 def _validate_behaviors(behaviors: Any, path: Path | str) -> None:
@@ -386,6 +411,10 @@ def _validate_video_entry(rel: str, entry: Any, path: Path | str) -> None:
     key = f"videos[{rel!r}]"
     if not isinstance(entry, Mapping):
         raise _fail(path, key, "a mapping", entry)
+    known = [*_VIDEO_KEYS, "crop"]
+    for name in entry:
+        if name not in known:
+            raise _unknown_key_error(path, f"{key}.{name}", known)
     for name, check in _VIDEO_KEYS.items():
         if name not in entry:
             raise ConfigError(f"{path}: missing key {key}.{name}")
@@ -421,6 +450,36 @@ def _validate_epochs(pattern: str, epochs: Any, path: Path | str) -> None:
         )
         if not ok:
             raise _fail(path, f"{key}[{i}]", "{name, start, end} with 0 <= start < end in seconds", _to_plain(ep))
+
+
+def _last_leaf(node: Any) -> tuple[CommentedMap | None, Any]:
+    """The mapping and key of the last key at the deepest level of nested block mappings."""
+    parent, key = None, None
+    while isinstance(node, CommentedMap) and len(node):
+        key = next(reversed(node))
+        parent, node = node, node[key]
+    return parent, key
+
+
+def move_trailing_comment(src: Any, dst: Any) -> None:
+    """Move the comment lines that follow the block ``src`` so that they follow the block ``dst``.
+
+    ruamel.yaml attaches the comments after a nested block (for example the header of the next section) to
+    the block's last key. When entries are appended after that block, call this with the old last entry and
+    the new one so the comments stay where a person wrote them, instead of ending up between entries.
+    """
+    p, k = _last_leaf(src)
+    if p is None:
+        return
+    item = p.ca.items.get(k)
+    if not item or len(item) < 3 or item[2] is None:
+        return
+    token = item[2]
+    item[2] = None
+    q, key = _last_leaf(dst)
+    if q is None:
+        return
+    q.ca.items.setdefault(key, [None, None, None, None])[2] = token
 
 
 def new_seq(items: Iterable[Any], flow: bool = True) -> CommentedSeq:

@@ -326,6 +326,7 @@ def add_videos(
     # 2. link or copy into videos/, then write config.yaml; undo everything on failure
     created: list[Path] = []
     registered = []
+    previous_last = cfg["videos"][next(reversed(cfg["videos"]))] if cfg["videos"] else None
     try:
         for src, vid, info, subj, sess in plan:
             dest = paths.videos / src.name
@@ -349,6 +350,8 @@ def add_videos(
             cfg["videos"][key] = entry
             registered.append(vid)
         _block_style(cfg)
+        if previous_last is not None and registered:
+            _config.move_trailing_comment(previous_last, cfg["videos"][next(reversed(cfg["videos"]))])
         _config.save_config(path, cfg)
     except BaseException:
         for dest in created:

@@ -98,3 +98,33 @@ def test_missing_keys_are_filled_from_template_in_memory_only(project):
     cfg = C.load_config(project)
     assert cfg["classification"]["icl_required"] is False
     assert project.read_text() == cut
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (("classification", "stride_secs", 0.5),
+         r"unknown key classification.stride_secs \(did you mean classification.stride_seconds\?\)"),
+        ((None, "sed", 1), r"unknown key sed \(did you mean seed\?\)"),
+        (("classification.preprocessing", "clahe_clip", 3.0),
+         r"unknown key classification.preprocessing.clahe_clip \(did you mean "
+         r"classification.preprocessing.clahe_clip_limit\?\)"),
+    ],
+)
+def test_unknown_keys_are_errors_with_a_suggestion(project, edit, message):
+    section, key, value = edit
+    cfg = C.load_config(project)
+    node = C.get(cfg, section) if section else cfg
+    node[key] = value
+    project.write_text(C.dump_config(cfg))
+    with pytest.raises(ConfigError, match=message) as err:
+        C.load_config(project)
+    assert str(project) in str(err.value)
+
+
+def test_unknown_key_in_a_video_entry(project):
+    cfg = C.load_config(project)
+    next(iter(cfg["videos"].values()))["pixel_per_cm"] = 10.0
+    with pytest.raises(ConfigError, match=r"unknown key videos\['videos/m1_day1.avi'\].pixel_per_cm \(did you mean "
+                                          r"videos\['videos/m1_day1.avi'\].pixels_per_cm\?\)"):
+        C.validate_config(cfg, project)

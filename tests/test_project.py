@@ -140,3 +140,19 @@ def test_real_videos_register_with_decoded_frame_counts(tmp_path, relative, n_fr
     assert v.fps == pytest.approx(fps, abs=1e-3)
     assert (v.width, v.height) == size and v.crop == (0, 0, *size)
     assert v.subject == video.stem and v.session == ""
+
+
+def test_adding_videos_keeps_the_next_section_header_in_place(tmp_path, make_video):
+    cfg_path = mousefear.create_project("fear", "alice", [], working_directory=tmp_path, date="2026-11-23")
+    for name in ("m1_day1.avi", "m2_day1.avi", "m3_day1.avi"):
+        mousefear.add_videos(cfg_path, [make_video(name)])
+    lines = cfg_path.read_text().splitlines()
+    start, end = lines.index("videos:"), lines.index("exemplars:")
+    block = lines[start:end]
+    # the three entries follow each other, and the Exemplars header sits right above `exemplars:`
+    assert [ln for ln in block if ln.startswith("  videos/")] == [
+        "  videos/m1_day1.avi:", "  videos/m2_day1.avi:", "  videos/m3_day1.avi:"]
+    first_comment = next(i for i, ln in enumerate(block) if ln.startswith("#"))
+    assert all(not ln.startswith("  ") for ln in block[first_comment:])
+    assert block[first_comment].startswith("# Exemplars ---")
+    assert block[first_comment - 1] == ""
