@@ -19,8 +19,13 @@ from pathlib import Path
 from types import EllipsisType
 from typing import Any
 
-import cv2
 import numpy as np
+
+# FFmpeg's own messages ("moov atom not found", ...) would print on stderr above mousefear's one-line error
+# that names the file; mousefear reports unreadable and truncated videos itself. Set OPENCV_FFMPEG_LOGLEVEL
+# (for example to 24, FFmpeg's "warning") before importing mousefear to see them.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+import cv2  # noqa: E402
 
 from mousefear._io import sha256_file
 from mousefear.errors import ConfigError, VideoError

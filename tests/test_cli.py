@@ -45,3 +45,13 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path, capsys):
 def test_console_script_runs_as_module(tmp_path):
     out = subprocess.run([sys.executable, "-m", "mousefear.cli", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith("mousefear ")
+
+
+def test_damaged_video_error_is_the_only_line_on_stderr(tmp_path):
+    junk = tmp_path / "m1_day1.mp4"
+    junk.write_bytes(b"junk" * 500)
+    out = subprocess.run([sys.executable, "-m", "mousefear.cli", "create-project", "p", "q", str(junk), "-d",
+                          str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == [f"mousefear create-project: error: {junk}: cannot be opened as a video "
+                                       "(unreadable, damaged, or not a video file)"]
