@@ -58,7 +58,7 @@ from mousefear.prompts import (
 )
 from mousefear.vectors import read_vector_windows, write_run_summary, write_vector
 
-__all__ = ["RunSettings", "classify_videos", "run_settings"]
+__all__ = ["RunSettings", "classify_videos", "run_settings", "video_settings"]
 
 logger = logging.getLogger(__name__)
 
@@ -178,10 +178,14 @@ def _icl_examples(config: str | os.PathLike, cfg: Mapping, per_class: int, requi
         start, end = int(row["start_frame"]), int(row["end_frame"])
         indices = sample_indices(start, end, frames_per_window)
         info = exemplar_info(config, ex_id)
-        if info.get("preprocessing") == dict(pre) and list(info.get("frame_indices", [])) == indices.tolist():
+        crop = video.crop if pre.get("crop") else None
+        if (info.get("preprocessing") == dict(pre) and list(info.get("frame_indices", [])) == indices.tolist()
+                and info.get("crop") == (None if crop is None else list(crop))):
             frames = exemplar_frames(config, ex_id)  # stored exactly as this run would make them
-        else:  # extracted with other settings: decode again and preprocess like the windows
-            crop = video.crop if pre.get("crop") else None
+        else:  # extracted with other settings or another crop box: decode again and preprocess like the windows
+            if pre.get("crop") and "crop" in info and info["crop"] != list(video.crop):
+                logger.info("Exemplar %s was extracted with the crop box %s of %s, which is now %s: decoding its "
+                            "frames again", ex_id, info["crop"], video.id, list(video.crop))
             frames = preprocess_window(_decode_frames(video, indices, crop), pre)
         examples.append(Example(id=ex_id, label=str(row["label"]), frames=frames, fps=video.fps,
                                 frame_indices=indices, start_frame=start, end_frame=end, video_id=video.id))
@@ -236,8 +240,12 @@ def run_settings(config: str | os.PathLike, backend: Backend, run: str | None = 
         settings["preprocessing"] = pre
         settings["prompt"] = {"template": template.name, "template_file": str(template.path), "text": text,
                               "sha256": text_hash(text)}
+        # the examples' frames depend on the crop box of their videos: a crop edit there changes every window's
+        # prompt, so it is part of the run's identity (a video's own crop box is compared per video instead)
+        crops = {v.id: list(v.crop) for v in registered_videos(config, cfg)} if pre.get("crop") and examples else {}
         settings["icl"] = {"per_class": int(cls["icl_per_class"]), "example_ids": [e.id for e in examples],
-                           "labels": [e.label for e in examples], "seed": int(cfg["seed"])}
+                           "labels": [e.label for e in examples], "seed": int(cfg["seed"]),
+                           "example_crops": [crops.get(e.video_id) for e in examples]}
     # the template file's location is not part of the identity (the text is)
     ident = json.loads(json.dumps(settings))
     ident["prompt"].pop("template_file", None)
@@ -309,14 +317,16 @@ class WindowCache:
     Each line is ``{"index", "start_frame", "end_frame", "partial", "probabilities", "text"}`` (NaN written as
     null). Lines must hold windows 0, 1, 2, ... in order; reading stops at the first line that is torn (no
     newline, not JSON) or out of order, and the file is cut back to the last good line before appending.
-    ``meta.json`` beside it ties the cache to the run settings and the video's SHA-256; a cache that does not
-    match is discarded.
+    ``meta.json`` beside it ties the cache to the run settings and to the video's own settings (SHA-256, fps,
+    frame count, crop box: :func:`video_settings`); a cache that does not match is discarded whole, never
+    continued, so one video's windows never mix two settings.
     """
 
-    def __init__(self, folder: Path, settings_sha256: str, video_sha256: str):
+    def __init__(self, folder: Path, settings_sha256: str, video: Mapping[str, Any]):
         self.folder = folder
         self.path = folder / "windows.jsonl"
-        self.meta = {"settings_sha256": settings_sha256, "video_sha256": video_sha256}
+        self.meta = {"settings_sha256": settings_sha256, "video_sha256": video["video_sha256"],
+                     "video": dict(video)}
         self._fh: Any = None
 
     def load(self) -> list[dict[str, Any]]:
@@ -328,7 +338,13 @@ class WindowCache:
             except ValueError:
                 meta = None
             if meta != self.meta:
-                logger.info("%s: cache of other settings or another video file; starting again", self.folder)
+                if isinstance(meta, dict) and meta.get("settings_sha256") == self.meta["settings_sha256"]:
+                    why = ("; ".join(_changes(meta["video"], self.meta["video"])) if "video" in meta else
+                           "made by an older mousefear that did not record the crop box") or "its settings changed"
+                else:
+                    why = "cache of other run settings, or not readable"
+                logger.warning("%s: discarding the cached windows (%s); classifying the video from its start",
+                               self.folder, why)
                 shutil.rmtree(self.folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         if not meta_path.is_file():
@@ -381,6 +397,46 @@ class WindowCache:
 # --------------------------------------------------------------------------------------------------------
 
 
+def video_settings(video: Video, rs: RunSettings) -> dict[str, Any]:
+    """A video's own settings that change its results in run ``rs``, compared per video when resuming.
+
+    They are not part of the run's identity (one run covers many videos, and editing one video's crop box
+    redoes only that video): a finished vector file or a window cache made with other values is classified
+    again from the start.
+
+    Returns
+    -------
+    dict
+        ``video_sha256`` (str), ``fps`` (float, frames/s), ``n_frames`` (int), ``crop`` (``[x, y, width,
+        height]`` in pixels, or None when the run does not crop) and ``pixels_per_cm`` (float or None; None
+        unless the backend is frame-level, the only kind that is given the scale: the motion backend's speeds
+        in cm/s).
+    """
+    return {
+        "video_sha256": video.sha256,
+        "fps": float(video.fps),
+        "n_frames": int(video.n_frames),
+        "crop": list(video.crop) if rs.settings["preprocessing"].get("crop") else None,
+        "pixels_per_cm": video.pixels_per_cm if rs.settings["frame_level"] else None,
+    }
+
+
+_MISSING = object()
+
+
+def _changes(old: Any, new: Mapping[str, Any]) -> list[str]:
+    """``"<key> changed from <old> to <new>"`` for every key of ``new`` that ``old`` records otherwise."""
+    old = old if isinstance(old, Mapping) else {}
+    out = []
+    for key, value in new.items():
+        was = old.get(key, _MISSING)
+        if was is _MISSING:
+            out.append(f"{key} was not recorded")
+        elif was != value:
+            out.append(f"{key} changed from {was} to {value}")
+    return out
+
+
 def _attrs(video: Video, rs: RunSettings, created: str) -> dict[str, Any]:
     s = rs.settings
     desc = s["backend"]
@@ -405,11 +461,32 @@ def _attrs(video: Video, rs: RunSettings, created: str) -> dict[str, Any]:
         "stride_seconds": s["windows"]["stride_seconds"],
         "frames_per_window": s["windows"]["frames_per_window"],
         "crop": list(video.crop),
+        "pixels_per_cm": video.pixels_per_cm,
     }
 
 
+def _recorded_video_settings(attrs: Mapping[str, Any], rs: RunSettings) -> dict[str, Any]:
+    """The :func:`video_settings` a vector file was made with, from its attributes (missing keys left out)."""
+    out = {k: attrs[k] for k in ("video_sha256", "fps", "n_frames") if k in attrs}
+    if "crop" in attrs:
+        out["crop"] = list(attrs["crop"]) if rs.settings["preprocessing"].get("crop") else None
+    if "pixels_per_cm" in attrs:
+        out["pixels_per_cm"] = attrs["pixels_per_cm"] if rs.settings["frame_level"] else None
+    elif not rs.settings["frame_level"]:
+        out["pixels_per_cm"] = None  # not used by window backends
+    if "fps" in out:
+        out["fps"] = float(out["fps"])
+    if "n_frames" in out:
+        out["n_frames"] = int(out["n_frames"])
+    return out
+
+
 def _finished(path: Path, video: Video, rs: RunSettings) -> bool:
-    """Whether ``path`` is a complete vector file of this video made with these settings."""
+    """Whether ``path`` is a complete vector file of this video made with these settings.
+
+    A file of this run made with other per-video settings (:func:`video_settings`: crop box, pixels_per_cm,
+    the video file) is not finished: a warning says what changed, and the video is classified again.
+    """
     if not path.is_file():
         return False
     try:
@@ -417,7 +494,15 @@ def _finished(path: Path, video: Video, rs: RunSettings) -> bool:
     except VectorFileError as exc:
         logger.warning("%s: unreadable (%s); classifying the video again", path, exc)
         return False
-    return attrs.get("run_settings_sha256") == rs.sha256 and attrs.get("video_sha256") == video.sha256
+    if attrs.get("run_settings_sha256") != rs.sha256:
+        return False
+    changes = _changes(_recorded_video_settings(attrs, rs), video_settings(video, rs))
+    if changes:
+        for change in changes:
+            key, _, rest = change.partition(" ")
+            logger.warning("%s of %s %s: classifying it again (%s)", key, video.id, rest, path)
+        return False
+    return True
 
 
 @dataclass
@@ -631,7 +716,7 @@ def classify_videos(
                     overall.update(1)
             else:  # one continuous window stream over all videos (a server stays busy across video boundaries)
                 for video in todo:
-                    cache = WindowCache(paths.cache(rs.name) / video.id, rs.sha256, video.sha256)
+                    cache = WindowCache(paths.cache(rs.name) / video.id, rs.sha256, video_settings(video, rs))
                     if overwrite and cache.folder.exists():
                         shutil.rmtree(cache.folder)
                     bounds = window_bounds(video.n_frames, video.fps, w["window_seconds"], w["stride_seconds"])

@@ -6,7 +6,8 @@ candidates (``kmeans``, ``uniform`` or ``motion``), and writes for each candidat
     exemplars/index.csv                       one row per candidate (format below)
     exemplars/<id>/frame_00.png, ...          the candidate's sampled frames, preprocessed as the model sees them
     exemplars/<id>/sheet.png                  the frames side by side with a caption, for a person to look at
-    exemplars/<id>/info.json                  frame numbers, times and the preprocessing settings used
+    exemplars/<id>/info.json                  frame numbers, times, the preprocessing settings and the crop
+                                              box ([x, y, width, height] in pixels, null when not cropped) used
 
 ``index.csv`` has exactly the columns :data:`INDEX_COLUMNS`::
 
@@ -344,7 +345,8 @@ def contact_sheet(frames: np.ndarray, caption: str, frame_captions: Iterable[str
 
 
 def _write_candidate(folder: Path, window: Any, frames: np.ndarray, settings: dict, write_sheet: bool,
-                     window_seconds: float, stride_seconds: float | None) -> None:
+                     window_seconds: float, stride_seconds: float | None,
+                     crop: tuple[int, int, int, int] | None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for i, f in enumerate(frames):
         atomic_write_bytes(folder / f"frame_{i:02d}.png", _png(f))
@@ -361,6 +363,7 @@ def _write_candidate(folder: Path, window: Any, frames: np.ndarray, settings: di
         "window_seconds": window_seconds,
         "stride_seconds": stride_seconds,
         "preprocessing": settings,
+        "crop": None if crop is None else [int(c) for c in crop],
         "mousefear_version": __version__,
     }
     if write_sheet:
@@ -475,7 +478,7 @@ def extract_exemplars(config: str | os.PathLike, videos: Iterable[str] | None = 
             for window in iter_windows(video, win_s, stride_s, k, crop=crop, select=todo):
                 frames = preprocess_window(window.frames, settings)
                 cid = exemplar_id(video.id, window.start_frame, window.end_frame)
-                _write_candidate(folder / cid, window, frames, settings, write_sheet, win_s, stride_s)
+                _write_candidate(folder / cid, window, frames, settings, write_sheet, win_s, stride_s, crop)
         logger.info("%s: %d candidate(s) picked by %s, %d new", video.id, len(picked), method,
                     sum(1 for r in added if r["video_id"] == video.id))
     new = _typed(pd.DataFrame(added, columns=list(INDEX_COLUMNS))) if added else _empty_index()
@@ -516,7 +519,7 @@ def exemplar_frames(config: str | os.PathLike, exemplar_id: str) -> np.ndarray:
 
 
 def exemplar_info(config: str | os.PathLike, exemplar_id: str) -> dict[str, Any]:
-    """The ``info.json`` of a candidate: frame_indices, timestamps_s, fps, preprocessing settings, ..."""
+    """The ``info.json`` of a candidate: frame_indices, timestamps_s, fps, preprocessing settings, crop, ..."""
     from mousefear.project import project_paths
 
     path = project_paths(config).exemplars / str(exemplar_id) / "info.json"

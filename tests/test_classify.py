@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import h5py
@@ -343,3 +343,196 @@ def test_import_mousefear_stays_light():
     out = subprocess.run([sys.executable, "-c", "import sys, mousefear; print('torch' in sys.modules)"],
                          capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert out.stdout.strip() == "False", out.stderr
+
+
+# --------------------------------------------------------------------------------------------------------
+# Per-video settings (crop box, pixels_per_cm) after a finished or half-finished run
+# --------------------------------------------------------------------------------------------------------
+
+
+class _ShapeBackend(Backend):
+    """Window test backend: probabilities from the frames' size and brightness, so a crop box changes them."""
+
+    name = "shape"
+
+    def __init__(self, behaviors):
+        super().__init__(behaviors)
+        self.seen = []  # (video_id, window index, frames shape)
+        self.examples = []
+
+    def prepare(self, prompt, examples):
+        self.examples = list(examples)
+
+    def classify(self, windows):
+        from mousefear.backends.base import WindowResult
+
+        out = []
+        for w in windows:
+            self.seen.append((w.video_id, w.index, w.frames.shape))
+            f = w.frames.astype(np.float64)
+            x = np.array([f.shape[1], f.shape[2], f.mean(), f[..., 0].std() + 1.0, 1.0])
+            out.append(WindowResult(probabilities=x / x.sum()))
+        return out
+
+
+def _small(cfg_path: Path, **classification) -> Path:
+    """Small frames and no in-context examples (no model is loaded: the tests pass a backend)."""
+    cfg = load_config(cfg_path)
+    c = cfg["classification"]
+    c["frames_per_window"] = 2
+    c["icl_per_class"] = 0
+    c["preprocessing"]["max_pixels"] = 28 * 28 * 4
+    for key, value in classification.items():
+        c[key] = value
+    save_config(cfg_path, cfg)
+    return cfg_path
+
+
+def _set_video(cfg_path: Path, video_id: str, **values) -> None:
+    """Edit a video's entry in config.yaml as a user would (crop=[x, y, w, h], pixels_per_cm=...)."""
+    from mousefear.config import new_seq
+
+    cfg = load_config(cfg_path)
+    (entry,) = [e for k, e in cfg["videos"].items() if Path(k).stem == video_id]
+    for key, value in values.items():
+        entry[key] = new_seq(value) if isinstance(value, list) else value
+    save_config(cfg_path, cfg)
+
+
+NEW_CROP = [16, 0, 32, 48]
+
+
+def test_crop_edit_classifies_that_video_again(project, make_video, caplog):
+    cfg_path = _small(project)
+    mousefear.add_videos(cfg_path, [make_video("m2_day1.avi", moving=False)])
+    be = _ShapeBackend(BEHAVIORS)
+    run = mousefear.classify_videos(cfg_path, backend=be, progress=False)
+    folder = project_paths(cfg_path).vectors(run)
+    assert sorted(v for v, _, _ in be.seen) == ["m1_day1"] * 3 + ["m2_day1"] * 3
+    m1, m2 = folder / "m1_day1.h5", folder / "m2_day1.h5"
+    old = read_vector_windows(m1)
+    assert old.attrs["crop"] == [0, 0, 64, 48] and old.attrs["pixels_per_cm"] is None
+    stamp2 = m2.stat().st_mtime_ns
+
+    _set_video(cfg_path, "m1_day1", crop=NEW_CROP)
+    _set_video(cfg_path, "m2_day1", pixels_per_cm=12.5)  # a window backend never sees the scale
+    be.seen.clear()
+    with caplog.at_level("INFO", logger="mousefear.classify"):
+        assert mousefear.classify_videos(cfg_path, backend=be, progress=False) == run
+    assert "crop of m1_day1 changed from [0, 0, 64, 48] to [16, 0, 32, 48]: classifying it again" in caplog.text
+    assert "m2_day1: finished already" in caplog.text and "pixels_per_cm" not in caplog.text
+    assert [(v, i) for v, i, _ in be.seen] == [("m1_day1", 0), ("m1_day1", 1), ("m1_day1", 2)]
+    assert m2.stat().st_mtime_ns == stamp2
+    new = read_vector_windows(m1)
+    assert new.attrs["crop"] == NEW_CROP and new.attrs["run_settings_sha256"] == old.attrs["run_settings_sha256"]
+    assert not np.allclose(new[BEHAVIORS].to_numpy(), old[BEHAVIORS].to_numpy())  # the crop changed the results
+    from mousefear.preprocess import preprocess_window, preprocessing_settings
+    from mousefear.video import iter_windows
+
+    (v1,) = [v for v in registered_videos(cfg_path) if v.id == "m1_day1"]
+    pre = preprocessing_settings(load_config(cfg_path))
+    windows = [replace(w, frames=preprocess_window(w.frames, pre))
+               for w in iter_windows(v1, 1.0, None, 2, crop=tuple(NEW_CROP))]
+    expected = np.stack([r.probabilities for r in _ShapeBackend(BEHAVIORS).classify(windows)])
+    np.testing.assert_allclose(new[BEHAVIORS].to_numpy(), expected, rtol=1e-6)  # stored as float32
+
+    be.seen.clear()
+    mousefear.classify_videos(cfg_path, backend=be, progress=False)
+    assert be.seen == []  # both finished with their current settings
+
+
+def test_half_cached_video_with_new_crop_starts_again(project, make_video, tmp_path, caplog):
+    cfg_path = _small(project)
+    be = _ShapeBackend(BEHAVIORS)
+    run = mousefear.classify_videos(cfg_path, backend=be, progress=False)
+    paths = project_paths(cfg_path)
+    h5 = paths.vectors(run) / "m1_day1.h5"
+    old_probs = read_vector_windows(h5)[BEHAVIORS].to_numpy()
+    jsonl = paths.cache(run) / "m1_day1" / "windows.jsonl"
+    jsonl.write_bytes(jsonl.read_bytes().splitlines(keepends=True)[0])  # killed after window 0 ...
+    h5.unlink()
+    _set_video(cfg_path, "m1_day1", crop=NEW_CROP)  # ... and then the crop box was edited
+    be.seen.clear()
+    with caplog.at_level("WARNING", logger="mousefear.classify"):
+        mousefear.classify_videos(cfg_path, backend=be, progress=False)
+    assert "discarding the cached windows (crop changed from [0, 0, 64, 48] to [16, 0, 32, 48])" in caplog.text
+    assert [i for _, i, _ in be.seen] == [0, 1, 2]  # from the first window, not from window 1
+    assert [json.loads(x)["index"] for x in jsonl.read_bytes().splitlines()] == [0, 1, 2]
+    assert json.loads((jsonl.parent / "meta.json").read_text())["video"]["crop"] == NEW_CROP
+
+    # the same as a run that had the new crop box from the start
+    fresh = _small(mousefear.create_project("fc", "tester", [tmp_path / "src" / "m1_day1.avi"],
+                                            working_directory=tmp_path / "fresh", date="2026-11-23"))
+    _set_video(fresh, "m1_day1", crop=NEW_CROP)
+    assert mousefear.classify_videos(fresh, backend=_ShapeBackend(BEHAVIORS), progress=False) == run
+    other = project_paths(fresh).vectors(run) / "m1_day1.h5"
+    _assert_same_vectors(h5, other)
+    assert h5.with_suffix(".csv").read_bytes() == other.with_suffix(".csv").read_bytes()
+    assert not np.allclose(read_vector_windows(h5)[BEHAVIORS].to_numpy()[0], old_probs[0])  # mixing would show
+
+
+def test_pixels_per_cm_edit_redoes_a_frame_level_video(project, caplog):
+    cfg_path = _small(project)
+    be = _EvenOddBackend(BEHAVIORS)
+    run = mousefear.classify_videos(cfg_path, backend=be, progress=False)
+    h5 = project_paths(cfg_path).vectors(run) / "m1_day1.h5"
+    _set_video(cfg_path, "m1_day1", pixels_per_cm=12.5)
+    with caplog.at_level("WARNING", logger="mousefear.classify"):
+        mousefear.classify_videos(cfg_path, backend=be, progress=False)
+    assert "pixels_per_cm of m1_day1 changed from None to 12.5: classifying it again" in caplog.text
+    assert len(be.calls) == 2 and read_vector_windows(h5).attrs["pixels_per_cm"] == 12.5
+    _set_video(cfg_path, "m1_day1", crop=NEW_CROP)
+    mousefear.classify_videos(cfg_path, backend=be, progress=False)
+    assert be.calls[-1][3] == tuple(NEW_CROP) and len(be.calls) == 3
+    mousefear.classify_videos(cfg_path, backend=be, progress=False)
+    assert len(be.calls) == 3
+
+
+def test_icl_frames_made_again_after_a_crop_edit(project, monkeypatch):
+    import mousefear.classify as classify
+    from mousefear.exemplars import exemplar_frames, exemplar_info
+    from mousefear.preprocess import preprocess_window, preprocessing_settings
+
+    cfg_path = _small(project)
+    (ex_id,) = _label_exemplars(cfg_path, {0: "freezing"})
+    _small(cfg_path, icl_per_class=1)
+    decoded = []
+    original = classify._decode_frames
+    monkeypatch.setattr(classify, "_decode_frames", lambda v, i, c: decoded.append(c) or original(v, i, c))
+    be = _ShapeBackend(BEHAVIORS)
+    info_path = project_paths(cfg_path).exemplars / ex_id / "info.json"
+    info = exemplar_info(cfg_path, ex_id)
+    assert info["crop"] == [0, 0, 64, 48]
+
+    rs = classify.run_settings(cfg_path, be)
+    assert decoded == []  # stored frames reused: made with the same preprocessing and crop box
+    stored = exemplar_frames(cfg_path, ex_id)
+    np.testing.assert_array_equal(rs.examples[0].frames, stored)
+    assert rs.settings["icl"]["example_crops"] == [[0, 0, 64, 48]]
+
+    _set_video(cfg_path, "m1_day1", crop=NEW_CROP)
+    rs2 = classify.run_settings(cfg_path, be)
+    assert decoded == [tuple(NEW_CROP)]
+    import cv2
+
+    cap = cv2.VideoCapture(str(registered_videos(cfg_path)[0].path))
+    frames = []
+    for i in range(max(info["frame_indices"]) + 1):
+        ok, img = cap.read()
+        assert ok
+        if i in info["frame_indices"]:
+            frames.append(cv2.cvtColor(img[0:48, 16:48], cv2.COLOR_BGR2RGB))
+    cap.release()
+    expected = preprocess_window(np.stack(frames), preprocessing_settings(load_config(cfg_path)))
+    np.testing.assert_array_equal(rs2.examples[0].frames, expected)
+    assert rs2.examples[0].frames.shape != stored.shape
+    # every window's prompt shows the examples: their crop boxes are part of the run's identity
+    assert rs2.settings["icl"]["example_crops"] == [NEW_CROP] and rs2.sha256 != rs.sha256
+
+    # info.json from before the crop box was recorded: not trusted, decoded again
+    _set_video(cfg_path, "m1_day1", crop=[0, 0, 64, 48])
+    info.pop("crop")
+    info_path.write_text(json.dumps(info))
+    rs3 = classify.run_settings(cfg_path, be)
+    assert decoded == [tuple(NEW_CROP), (0, 0, 64, 48)] and rs3.sha256 == rs.sha256
+    np.testing.assert_array_equal(rs3.examples[0].frames, stored)

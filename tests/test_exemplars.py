@@ -263,3 +263,4 @@ def test_info_json_is_plain(project):
     added = mousefear.extract_exemplars(project, n_per_video=1, method="uniform")
     info = json.loads((Path(project).parent / "exemplars" / added.id[0] / "info.json").read_text())
     assert info["start_frame"] == 15 and info["end_frame"] == 30 and info["video_id"] == "m1_day1"
+    assert info["crop"] == [0, 0, 64, 48]  # the crop box the frames were cut with (x, y, width, height)
