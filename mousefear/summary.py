@@ -29,7 +29,7 @@ import pandas as pd
 
 from mousefear import config as _config
 from mousefear._io import atomic_write_text
-from mousefear.errors import ConfigError, ProjectError, VectorFileError
+from mousefear.errors import ConfigError, VectorFileError
 
 logger = logging.getLogger(__name__)
 
@@ -153,28 +153,21 @@ def summarize_epochs(
     return pd.DataFrame(rows)
 
 
-def find_run(config: str | os.PathLike, run: str | None = None) -> tuple[str, Path]:
-    """Name and folder of a run under ``behavior-vectors/``.
-
-    ``run=None`` picks the only run that holds behaviour-vector files; with none or several, the error lists
-    what there is.
+def find_run(config: str | os.PathLike, run: str | None = None, cfg: Mapping | None = None) -> tuple[str, Path]:
+    """Name and folder of the run to summarise: :func:`mousefear.vectors.select_run` (the rule every command
+    follows: ``run``, else ``classification.run``, else the only run, else the newest).
 
     Raises
     ------
     ProjectError
-        The run does not exist, or ``run`` is None and there is not exactly one run.
+        The run does not exist (the message lists the runs).
+    VectorFileError
+        The project has no run with behaviour-vector files.
     """
-    base = _config.project_root(config) / "behavior-vectors"
-    runs = sorted(p.name for p in base.iterdir() if p.is_dir() and any(p.glob("*.h5"))) if base.is_dir() else []
-    if run is None:
-        if len(runs) != 1:
-            raise ProjectError(f"{base}: Expected exactly one run of behaviour vectors, but got "
-                               f"{len(runs)} ({', '.join(runs) or 'none'}); pass run=NAME")
-        run = runs[0]
-    folder = base / run
-    if run not in runs:
-        raise ProjectError(f"{folder}: no behaviour vectors for run {run!r} (runs: {', '.join(runs) or 'none'})")
-    return run, folder
+    from mousefear.vectors import select_run
+
+    run = select_run(config, run, cfg)
+    return run, _config.project_root(config) / "behavior-vectors" / run
 
 
 def epoch_table(config: str | os.PathLike, run: str | None = None, cfg: Mapping | None = None) -> pd.DataFrame:
@@ -182,7 +175,7 @@ def epoch_table(config: str | os.PathLike, run: str | None = None, cfg: Mapping 
     from mousefear.vectors import read_vector
 
     cfg = _config.load_config(config) if cfg is None else cfg
-    run, folder = find_run(config, run)
+    run, folder = find_run(config, run, cfg)
     protocol = cfg["protocol"]
     frames = []
     behaviors: list[str] | None = None
@@ -219,7 +212,8 @@ def summarize(config: str | os.PathLike, run: str | None = None, plot: bool = Tr
     config
         Path of config.yaml or the project folder.
     run
-        Run name (a folder of ``behavior-vectors/``); None = the only run there.
+        Run name (a folder of ``behavior-vectors/``); None = ``classification.run`` of config.yaml, else the
+        only run, else the run written last (:func:`mousefear.vectors.select_run`).
     plot
         Also write ``freezing_timecourse.png`` and the per-subject ethograms with the epochs shaded
         (:func:`plot_session_ethograms`).
@@ -235,14 +229,15 @@ def summarize(config: str | os.PathLike, run: str | None = None, plot: bool = Tr
     Raises
     ------
     ProjectError
-        No such run, or several runs and ``run`` not given.
+        No such run (or ``classification.run`` names none).
     VectorFileError
-        A behaviour-vector file cannot be read, or the files disagree on the behaviours.
+        No run has behaviour vectors, a behaviour-vector file cannot be read, or the files disagree on the
+        behaviours.
     ConfigError
         A session matches two protocol patterns equally well.
     """
     cfg = _config.load_config(config)
-    run, folder = find_run(config, run)
+    run, folder = find_run(config, run, cfg)
     table = epoch_table(config, run, cfg)
     order = _natural_order(table["session"])
     table = (table.assign(_s=table["session"].map(order))
@@ -330,7 +325,7 @@ def plot_session_ethograms(config: str | os.PathLike, run: str | None = None, cf
     from mousefear.vectors import read_vector
 
     cfg = _config.load_config(config) if cfg is None else cfg
-    run, folder = find_run(config, run)
+    run, folder = find_run(config, run, cfg)
     paths = project_paths(config)
     by_subject: dict[str, list[tuple[str, Path]]] = {}
     for h5 in sorted(folder.glob("*.h5")):
