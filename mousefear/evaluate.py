@@ -685,11 +685,12 @@ class Evaluation:
                  f"{self.data['overall']['labelled_frames']} labelled frames", "",
                  pb.to_string(float_format=lambda v: f"{v:.3f}", na_rep="n/a"), "",
                  ov.to_string(float_format=lambda v: f"{v:.3f}", na_rep="n/a")]
-        corr = self.data["correlation"].get("freezing")
+        freeze = self.data.get("freezing_behavior", "freezing")  # metrics.json of older versions: "freezing"
+        corr = self.data["correlation"].get(freeze) if freeze is not None else None
         if corr is not None:
             r = corr["r"]
             lines.append("")
-            lines.append(f"percent time freezing, predicted vs human across videos: Pearson r = "
+            lines.append(f"percent time {freeze}, predicted vs human across videos: Pearson r = "
                          f"{'n/a' if r is None or (isinstance(r, float) and math.isnan(r)) else f'{r:.3f}'} "
                          f"(n = {corr['n']}){' - ' + corr['note'] if corr['note'] else ''}")
         for note in self.data["notes"]:
@@ -866,6 +867,7 @@ def evaluate(
         "settings": settings,
         "settings_source": source,
         "behaviors": behaviors,
+        "freezing_behavior": cfg["freezing_behavior"],
         "bout_iou": iou,
         "by": by,
         "n_videos": len(data_list),
