@@ -264,7 +264,8 @@ def _calibrate_motion(p: argparse.ArgumentParser):
     how.add_argument("--empty-video", default=None, help="recording of the empty chamber: sets pixel_cutoff")
     how.add_argument("--from-labels", action="store_true",
                      help="choose freeze_threshold and min_freeze_seconds from the labelled frames")
-    p.add_argument("--run", default=None, help="run name for evaluation/<run>/calibration/ (default: motion)")
+    p.add_argument("--run", default=None, help="run name for evaluation/<run>/calibration/ (default: "
+                   "the run classify-videos makes with the motion backend and the calibrated values)")
 
     def run(a: argparse.Namespace) -> int:
         from mousefear.calibration import calibrate_motion
