@@ -14,7 +14,10 @@ Two ways, both of which write the chosen values into config.yaml (comments kept)
   :data:`THRESHOLD_GRID` x :data:`DURATION_GRID`. The pixel-change signal is measured once per video with the
   current ``pixel_cutoff`` and ``blur_kernel``. Ties go to the longer duration, then the lower threshold.
   With two or more labelled videos, each video's F1 with the values chosen on the others (leave one video
-  out) is reported as the held-out F1. Files in ``evaluation/<run>/calibration/``: ``motion_grid.csv``
+  out) is reported as the held-out F1. Files in ``evaluation/<run>/calibration/``, where ``<run>`` is by
+  default the run :func:`~mousefear.classify.classify_videos` would make with the motion backend once the
+  chosen values are in config.yaml (``classification.run`` when set, else the derived name such as
+  ``motion_1a2b3c4d``), so the calibration lies beside the evaluation of the run it calibrated: ``motion_grid.csv``
   (``freeze_threshold, min_freeze_seconds, tp, fp, fn, precision, recall, f1`` for every grid point),
   ``motion_heldout.csv`` (``video_id, freeze_threshold, min_freeze_seconds, f1_train, f1_heldout``) and
   ``motion_f1.png`` (F1 against the threshold, one line per duration, the choice marked).
@@ -22,6 +25,7 @@ Two ways, both of which write the chosen values into config.yaml (comments kept)
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -93,7 +97,9 @@ def calibrate_motion(
         A recording of the empty chamber (no animal): sets ``pixel_cutoff``.
     run
         Run name under which the calibration files are written (``evaluation/<run>/calibration/``); default
-        ``classification.run`` of config.yaml, else ``"motion"``.
+        the name :func:`~mousefear.classify.classify_videos` would give a motion run of the calibrated settings
+        (:func:`~mousefear.classify.default_run_name` with the chosen values applied, whether or not ``save``):
+        ``classification.run`` when set, else e.g. ``motion_1a2b3c4d``.
     from_labels
         Choose ``freeze_threshold`` and ``min_freeze_seconds`` from the labelled frames.
     quantile, factor
@@ -123,12 +129,18 @@ def calibrate_motion(
         raise ConfigError(f"Expected 0 < quantile < 1 and factor > 0, but got quantile={quantile}, factor={factor}")
     cfg = _config.load_config(config)
     motion = cfg["classification"]["motion"]
-    run = run or cfg["classification"]["run"] or "motion"
-    out_dir = _config.project_root(config) / "evaluation" / run / "calibration"
     if empty_video is not None:
         result = _from_empty(Path(empty_video), motion, quantile, factor, progress)
     else:
-        result = _from_labels(config, cfg, out_dir, progress)
+        result = _from_labels(config, cfg, progress)
+        if run is None:
+            from mousefear.classify import default_run_name
+
+            calibrated = copy.deepcopy(cfg)
+            calibrated["classification"]["motion"].update(result.values)
+            run = default_run_name(config, "motion", calibrated)
+        out_dir = _config.project_root(config) / "evaluation" / run / "calibration"
+        _write_label_files(result, out_dir)
     if save:
         for key, value in result.values.items():
             motion[key] = value
@@ -191,13 +203,18 @@ def _best(counts: np.ndarray) -> tuple[int, int, float]:
     return int(d), int(t), float(best)
 
 
-def _from_labels(config: str | os.PathLike, cfg: Any, out_dir: Path, progress: bool) -> MotionCalibration:
+def _from_labels(config: str | os.PathLike, cfg: Any, progress: bool) -> MotionCalibration:
+    """Grid search on the labelled frames; writes nothing (see :func:`_write_label_files`)."""
     from mousefear.backends.motion import deduplicate_change, measure_motion
     from mousefear.labels import read_label_file
     from mousefear.project import project_paths, registered_videos
 
     motion = cfg["classification"]["motion"]
     behaviors = _config.behavior_names(cfg)
+    freeze = cfg["freezing_behavior"]
+    if freeze is None:
+        raise ConfigError(f"{_config.config_path(config)}: Expected freezing_behavior to name the freezing "
+                          "behaviour to calibrate on, but it is null")
     paths = project_paths(config)
     videos = []
     for v in registered_videos(config, cfg):
@@ -214,12 +231,13 @@ def _from_labels(config: str | os.PathLike, cfg: Any, out_dir: Path, progress: b
                            progress=progress)
         change = deduplicate_change(m["raw_change"], m["repeat"], int(motion.get("max_repeat_frames", 3)))
         videos.append({"id": v.id, "fps": v.fps, "change": change, "known": known,
-                       "truth": labels[known] == "freezing"})
+                       "truth": labels[known] == freeze})
     if not videos:
         raise ProjectError(f"{paths.labels}: Expected label files (labels/<video_id>.csv) with labelled frames "
                            "for registered videos, but found none")
     if not any(item["truth"].any() for item in videos):
-        raise LabelError(f"{paths.labels}: Expected some frames labelled 'freezing' to calibrate on, but got none")
+        raise LabelError(f"{paths.labels}: Expected some frames labelled {freeze!r} (freezing_behavior) to calibrate "
+                         "on, but got none")
     counts = _grid_counts(videos)
     total = counts.sum(axis=0)
     d, t, f1 = _best(total)
@@ -231,9 +249,6 @@ def _from_labels(config: str | os.PathLike, cfg: Any, out_dir: Path, progress: b
             rows.append({"freeze_threshold": thr, "min_freeze_seconds": seconds, "tp": tp, "fp": fp, "fn": fn,
                          "precision": p, "recall": r, "f1": f})
     grid = pd.DataFrame(rows)
-    files = [out_dir / "motion_grid.csv", out_dir / "motion_f1.png"]
-    atomic_write_text(files[0], grid.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
-    _plot_grid(grid, THRESHOLD_GRID[t], DURATION_GRID[d], f1, files[1])
     heldout = None
     if len(videos) >= 2:
         hrows = []
@@ -245,8 +260,6 @@ def _from_labels(config: str | os.PathLike, cfg: Any, out_dir: Path, progress: b
                           "min_freeze_seconds": DURATION_GRID[hd], "f1_train": f1_train,
                           "f1_heldout": _f1_counts(tp, fp, fn)[2]})
         heldout = pd.DataFrame(hrows)
-        files.append(out_dir / "motion_heldout.csv")
-        atomic_write_text(files[-1], heldout.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
         logger.info("Leave-one-video-out freezing F1: mean %.3f (per video: %s)", heldout["f1_heldout"].mean(),
                     ", ".join(f"{r.video_id} {r.f1_heldout:.3f}" for r in heldout.itertuples()))
     else:
@@ -255,9 +268,21 @@ def _from_labels(config: str | os.PathLike, cfg: Any, out_dir: Path, progress: b
     values = {"freeze_threshold": THRESHOLD_GRID[t], "min_freeze_seconds": DURATION_GRID[d]}
     previous = {k: motion[k] for k in values}
     logger.info("Motion calibration from %d labelled video(s): freeze_threshold %g, min_freeze_seconds %g, "
-                "freezing F1 %.3f; files in %s", len(videos), values["freeze_threshold"],
-                values["min_freeze_seconds"], f1, out_dir)
-    return MotionCalibration(values=values, previous=previous, f1=f1, heldout=heldout, grid=grid, files=files)
+                "freezing F1 %.3f", len(videos), values["freeze_threshold"], values["min_freeze_seconds"], f1)
+    return MotionCalibration(values=values, previous=previous, f1=f1, heldout=heldout, grid=grid)
+
+
+def _write_label_files(result: MotionCalibration, out_dir: Path) -> None:
+    """Write the grid, its plot and the held-out table of a calibration from labels into ``out_dir``."""
+    files = [out_dir / "motion_grid.csv", out_dir / "motion_f1.png"]
+    atomic_write_text(files[0], result.grid.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+    _plot_grid(result.grid, result.values["freeze_threshold"], result.values["min_freeze_seconds"], result.f1,
+               files[1])
+    if result.heldout is not None:
+        files.append(out_dir / "motion_heldout.csv")
+        atomic_write_text(files[-1], result.heldout.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+    result.files = files
+    logger.info("Motion calibration files in %s", out_dir)
 
 
 def _plot_grid(grid: pd.DataFrame, thr: float, seconds: float, f1: float, path: Path) -> None:

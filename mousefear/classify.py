@@ -753,3 +753,31 @@ def classify_videos(
     else:
         logger.info("Run %s: nothing to classify (every video finished)", rs.name)
     return rs.name
+
+
+def default_run_name(config: str | os.PathLike, backend_name: str | None = None, cfg: Mapping | None = None) -> str:
+    """The run name :func:`classify_videos` would use for the project's current settings (classifies nothing).
+
+    Parameters
+    ----------
+    config
+        Path of config.yaml or the project folder.
+    backend_name
+        Backend to assume (``"motion"``, ...); default ``classification.backend``.
+    cfg
+        The loaded config, possibly changed in memory (read from ``config`` when not given).
+
+    Returns
+    -------
+    str
+        ``classification.run`` when set, else the name derived from the settings (e.g. ``motion_1a2b3c4d``).
+        For a model backend this loads the in-context examples, as a run would (no model is loaded).
+    """
+    cfg = _config.load_config(config) if cfg is None else cfg
+    cls = _config.to_plain(cfg["classification"])
+    name = backend_name or cls.get("backend", "transformers")
+    backend = make_backend({**cls, "backend": name}, _config.behavior_names(cfg))
+    return run_settings(config, backend, None, cfg).name
+
+
+__all__ += ["default_run_name"]  # kept beside the function

@@ -129,7 +129,8 @@ def _import_labels(p: argparse.ArgumentParser):
 @command("summarize", "fear-conditioning summary per subject x session x epoch (epochs.csv + plot)")
 def _summarize(p: argparse.ArgumentParser):
     p.add_argument("config", help="config.yaml of the project (or the project folder)")
-    p.add_argument("--run", default=None, help="run under behavior-vectors/ (default: the only one)")
+    p.add_argument("--run", default=None, help="run under behavior-vectors/ (default: classification.run, else the "
+                   "only or the newest run)")
 
     def run(a: argparse.Namespace) -> int:
         from mousefear.summary import find_run, summarize
@@ -263,7 +264,8 @@ def _calibrate_motion(p: argparse.ArgumentParser):
     how.add_argument("--empty-video", default=None, help="recording of the empty chamber: sets pixel_cutoff")
     how.add_argument("--from-labels", action="store_true",
                      help="choose freeze_threshold and min_freeze_seconds from the labelled frames")
-    p.add_argument("--run", default=None, help="run name for evaluation/<run>/calibration/ (default: motion)")
+    p.add_argument("--run", default=None, help="run name for evaluation/<run>/calibration/ (default: "
+                   "the run classify-videos makes with the motion backend and the calibrated values)")
 
     def run(a: argparse.Namespace) -> int:
         from mousefear.calibration import calibrate_motion
@@ -306,7 +308,8 @@ def _label(p: argparse.ArgumentParser):
 @command("review", "review and correct a run's predictions in a browser page (local server, until Ctrl-C)")
 def _review(p: argparse.ArgumentParser):
     p.add_argument("config", help="config.yaml of the project (or the project folder)")
-    p.add_argument("--run", default=None, help="run to review (default: the one with the newest vector file)")
+    p.add_argument("--run", default=None, help="run to review (default: classification.run, else the only or the "
+                   "newest run)")
     p.add_argument("--video", default=None, help="video id to open first (default: the run's first video)")
     _add_server_args(p)
 

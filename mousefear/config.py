@@ -278,6 +278,7 @@ SCHEMA: dict[str, Check] = {
     "project.experimenter": _text,
     "project.date": _date,
     "project.config_version": _int_at_least(1),
+    "freezing_behavior": _optional(_text),  # must also name a behaviour: _validate_behavior_roles
     "video_pattern": _optional(_text),
     "videos": _mapping,
     "exemplars.method": _choice("kmeans", "uniform", "motion"),
@@ -324,6 +325,9 @@ SCHEMA: dict[str, Check] = {
     "classification.motion.animal": _choice("dark", "bright"),
     "classification.motion.analysis_width": _int_at_least(16),
     "classification.motion.max_repeat_frames": _int_at_least(0),
+    "classification.motion.freezing_behavior": _text,
+    "classification.motion.moving_behavior": _text,
+    "classification.motion.fleeing_behavior": _optional(_text),
     "evaluation.bout_iou": _fraction,
     "evaluation.by": _list_of(("subject", "session")),
     "protocol": _mapping,
@@ -352,6 +356,7 @@ def validate_config(cfg: Mapping, path: Path | str = CONFIG_NAME) -> None:
         if what is not None:
             raise _fail(path, key, what, node)
     _validate_behaviors(cfg["behaviors"], path)
+    _validate_behavior_roles(cfg, path)
     for rel, entry in cfg["videos"].items():
         _validate_video_entry(str(rel), entry, path)
     for pattern, epochs in cfg["protocol"].items():
@@ -391,6 +396,33 @@ def _validate_behaviors(behaviors: Any, path: Path | str) -> None:
         if name in seen:
             raise ConfigError(f"{path}: behaviour {name!r} is listed twice under behaviors")
         seen.add(name)
+
+
+def _validate_behavior_roles(cfg: Mapping, path: Path | str) -> None:
+    """``freezing_behavior`` names a behaviour (or is null); with the motion backend, its freezing and moving
+    behaviours name behaviours, differ, and its freezing behaviour is ``freezing_behavior``."""
+    names = [str(b["name"]) for b in cfg["behaviors"]]
+    freezing = cfg["freezing_behavior"]
+    if freezing is not None and freezing not in names:
+        raise _fail(path, "freezing_behavior", f"one of the behaviours {names} or null", freezing)
+    if cfg["classification"]["backend"] != "motion":
+        return
+    motion = cfg["classification"]["motion"]
+    for key in ("freezing_behavior", "moving_behavior"):
+        if motion[key] not in names:
+            raise _fail(path, f"classification.motion.{key}", f"one of the behaviours {names}", motion[key])
+    if motion["freezing_behavior"] == motion["moving_behavior"]:
+        raise _fail(path, "classification.motion.moving_behavior",
+                    f"a behaviour other than freezing_behavior {motion['freezing_behavior']!r}",
+                    motion["moving_behavior"])
+    if motion["fleeing_behavior"] is not None and motion["fleeing_behavior"] in (motion["freezing_behavior"],
+                                                                                   motion["moving_behavior"]):
+        raise _fail(path, "classification.motion.fleeing_behavior",
+                    "a behaviour other than the freezing and moving behaviours, or null", motion["fleeing_behavior"])
+    if freezing is not None and motion["freezing_behavior"] != freezing:
+        raise _fail(path, "classification.motion.freezing_behavior",
+                    f"the freezing_behavior {freezing!r} (the motion backend's freezing is the summaries' freezing)",
+                    motion["freezing_behavior"])
 
 
 _VIDEO_KEYS: dict[str, Check] = {

@@ -39,7 +39,7 @@ from mousefear._version import __version__
 from mousefear.errors import LabelError, ProjectError, VectorFileError
 from mousefear.labels import read_label_file
 from mousefear.project import project_paths
-from mousefear.vectors import labels_to_bouts, read_vector, read_vector_windows
+from mousefear.vectors import labels_to_bouts, list_runs, read_vector, read_vector_windows, select_run
 
 __all__ = [
     "NONE",
@@ -555,47 +555,6 @@ def _score(videos: list[_VideoData], behaviors: list[str], iou: float) -> dict[s
 # ------------------------------------------------------------------------------------------------------------
 
 
-def list_runs(config: str | os.PathLike) -> list[str]:
-    """Names of the runs of a project that have behaviour-vector files (``behavior-vectors/<run>/*.h5``),
-    sorted by name."""
-    base = project_paths(config).root / "behavior-vectors"
-    if not base.is_dir():
-        return []
-    return sorted(p.name for p in base.iterdir() if p.is_dir() and any(p.glob("*.h5")))
-
-
-def _newest_mtime(folder: Path) -> float:
-    return max((p.stat().st_mtime for p in folder.glob("*.h5")), default=0.0)
-
-
-def _choose_run(config: str | os.PathLike, cfg: Mapping, run: str | None) -> str:
-    paths = project_paths(config)
-    runs = list_runs(config)
-    base = paths.root / "behavior-vectors"
-    if run is not None:
-        if run in runs:
-            return run
-        if (base / run).is_dir():
-            raise VectorFileError(f"{base / run}: run {run!r} has no behaviour-vector files (*.h5); classify "
-                                  "the videos first (mousefear.classify_videos)")
-        raise ProjectError(f"Expected a run among {runs or 'none'} (folders of {base}), but got {run!r}")
-    if not runs:
-        raise VectorFileError(f"{base}: no run with behaviour-vector files (*.h5) in this project; classify "
-                              "the videos first (mousefear.classify_videos)")
-    configured = cfg.get("classification", {}).get("run")
-    if configured:
-        if configured not in runs:
-            raise ProjectError(f"{_config.config_path(config)}: classification.run is {configured!r}, which has no "
-                               f"behaviour vectors; available runs: {runs}. Pass run= to choose one.")
-        return str(configured)
-    if len(runs) == 1:
-        return runs[0]
-    newest = max(runs, key=lambda r: (_newest_mtime(base / r), r))
-    logger.info("Several runs (%s) and classification.run is null: evaluating the newest, %s", ", ".join(runs),
-                newest)
-    return newest
-
-
 def _run_settings(folder: Path, first_attrs: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     """The run's settings: run.json (or settings.json) of the run folder if present, else the attributes of
     its first behaviour-vector file."""
@@ -726,11 +685,12 @@ class Evaluation:
                  f"{self.data['overall']['labelled_frames']} labelled frames", "",
                  pb.to_string(float_format=lambda v: f"{v:.3f}", na_rep="n/a"), "",
                  ov.to_string(float_format=lambda v: f"{v:.3f}", na_rep="n/a")]
-        corr = self.data["correlation"].get("freezing")
+        freeze = self.data.get("freezing_behavior", "freezing")  # metrics.json of older versions: "freezing"
+        corr = self.data["correlation"].get(freeze) if freeze is not None else None
         if corr is not None:
             r = corr["r"]
             lines.append("")
-            lines.append(f"percent time freezing, predicted vs human across videos: Pearson r = "
+            lines.append(f"percent time {freeze}, predicted vs human across videos: Pearson r = "
                          f"{'n/a' if r is None or (isinstance(r, float) and math.isnan(r)) else f'{r:.3f}'} "
                          f"(n = {corr['n']}){' - ' + corr['note'] if corr['note'] else ''}")
         for note in self.data["notes"]:
@@ -837,7 +797,7 @@ def evaluate(
     """
     cfg = _config.load_config(config)
     paths = project_paths(config)
-    run = _choose_run(config, cfg, run)
+    run = select_run(config, run, cfg)
     folder = paths.vectors(run)
     files = sorted(folder.glob("*.h5"))
     if videos is not None:
@@ -907,6 +867,7 @@ def evaluate(
         "settings": settings,
         "settings_source": source,
         "behaviors": behaviors,
+        "freezing_behavior": cfg["freezing_behavior"],
         "bout_iou": iou,
         "by": by,
         "n_videos": len(data_list),

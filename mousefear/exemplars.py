@@ -21,6 +21,8 @@ or ``labels`` (taken from ``labels/<video_id>.csv`` by :func:`label_exemplars`).
 Label resolution (:func:`labelled_exemplars`): a label a person wrote (``label_source`` empty or ``person``)
 wins; otherwise the behaviour covering most labelled frames of the window in ``labels/<video_id>.csv``
 (ties go to the behaviour listed first in config.yaml); a window without labelled frames stays unlabelled.
+A row with label_source ``labels`` follows the label files every time; if its label in index.csv differs
+(typed over without changing label_source), a warning names the exemplar and both labels.
 """
 
 from __future__ import annotations
@@ -548,6 +550,11 @@ def labelled_exemplars(config: str | os.PathLike, labelled_only: bool = False) -
     broken by the order of behaviours in config.yaml; label_source is then ``labels``. A window with no
     labelled frame, or whose video has no label file, stays unlabelled (label and label_source ``""``).
 
+    A row with label_source ``labels`` always follows the label files (they may have been imported again
+    since); when its label in index.csv differs from theirs — for example a label a person typed over it
+    without changing label_source — a warning names the exemplar, both labels and how to keep the typed one
+    (label_source ``person``).
+
     Parameters
     ----------
     config
@@ -581,6 +588,15 @@ def labelled_exemplars(config: str | os.PathLike, labelled_only: bool = False) -
                                        if path.is_file() else None)
         frames = per_video[rec.video_id]
         label = "" if frames is None else majority_label(frames[rec.start_frame:rec.end_frame], behaviors)
+        if rec.label and rec.label != label:
+            # index.csv does not record what the label files gave when the row was derived, so a label typed
+            # over a derived one cannot be told from label files imported again since: follow the label files,
+            # but say so, per row, so a person's label is never replaced silently
+            logger.warning("Exemplar %s: label %r in %s has label_source 'labels', but the label file %s now "
+                           "gives %s; using the label file's. To keep a label you typed, set its "
+                           "label_source to person (or leave it empty).", rec.id, rec.label, _index_path(config),
+                           paths.label_file(rec.video_id),
+                           repr(label) if label else "no label (no labelled frame in the window)")
         labels.append(label)
         sources.append("labels" if label else "")
     out = index.copy()

@@ -11,6 +11,7 @@ import csv
 import io
 import logging
 import os
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
@@ -267,16 +268,25 @@ class _Names:
         return target
 
 
+def _nfc(name: str) -> str:
+    """``name`` in Unicode normal form C: macOS writes file names decomposed (NFD: ``a`` + combining
+    diaeresis for ``ä``), most other systems composed (NFC); both must name the same video."""
+    return unicodedata.normalize("NFC", name)
+
+
 def _name_variants(name: str) -> set[str]:
-    name = name.strip()
+    name = _nfc(name.strip())
     base = PureWindowsPath(name).name if "\\" in name else Path(name).name
     return {name, base, Path(base).stem} - {""}
 
 
 def _match_video(name: str, videos: Sequence[Video]) -> Video | None:
+    """The registered video that a media file name of a label file names (path, file name or stem; compared
+    in Unicode normal form C), or None."""
     want = _name_variants(name)
     for v in videos:
-        if want & ({v.id, v.key, Path(v.key).name, v.path.name} | _name_variants(v.key)):
+        own = {_nfc(x) for x in (v.id, v.key, Path(v.key).name, v.path.name)} | _name_variants(v.key)
+        if want & own:
             return v
     return None
 
@@ -324,8 +334,9 @@ def _own_video_resolver(table: _Table, videos: Sequence[Video], video: Video | N
     vcol = table.col(*_VIDEO_COLS)
     if vcol is None:
         if video is None:
-            stem = table.path.stem
-            cands = [v for v in videos if stem == v.id or any(stem.startswith(v.id + s) for s in "_-. ")]
+            stem = _nfc(table.path.stem)
+            cands = [v for v in videos
+                     if stem == _nfc(v.id) or any(stem.startswith(_nfc(v.id) + s) for s in "_-. ")]
             if not cands:
                 raise LabelError(
                     f"{table.path}: Expected a video column ({', '.join(_VIDEO_COLS)}), video= (--video), or a "

@@ -29,7 +29,7 @@ import pandas as pd
 
 from mousefear import config as _config
 from mousefear._io import atomic_write_text
-from mousefear.errors import ConfigError, ProjectError, VectorFileError
+from mousefear.errors import ConfigError, VectorFileError
 
 logger = logging.getLogger(__name__)
 
@@ -153,28 +153,21 @@ def summarize_epochs(
     return pd.DataFrame(rows)
 
 
-def find_run(config: str | os.PathLike, run: str | None = None) -> tuple[str, Path]:
-    """Name and folder of a run under ``behavior-vectors/``.
-
-    ``run=None`` picks the only run that holds behaviour-vector files; with none or several, the error lists
-    what there is.
+def find_run(config: str | os.PathLike, run: str | None = None, cfg: Mapping | None = None) -> tuple[str, Path]:
+    """Name and folder of the run to summarise: :func:`mousefear.vectors.select_run` (the rule every command
+    follows: ``run``, else ``classification.run``, else the only run, else the newest).
 
     Raises
     ------
     ProjectError
-        The run does not exist, or ``run`` is None and there is not exactly one run.
+        The run does not exist (the message lists the runs).
+    VectorFileError
+        The project has no run with behaviour-vector files.
     """
-    base = _config.project_root(config) / "behavior-vectors"
-    runs = sorted(p.name for p in base.iterdir() if p.is_dir() and any(p.glob("*.h5"))) if base.is_dir() else []
-    if run is None:
-        if len(runs) != 1:
-            raise ProjectError(f"{base}: Expected exactly one run of behaviour vectors, but got "
-                               f"{len(runs)} ({', '.join(runs) or 'none'}); pass run=NAME")
-        run = runs[0]
-    folder = base / run
-    if run not in runs:
-        raise ProjectError(f"{folder}: no behaviour vectors for run {run!r} (runs: {', '.join(runs) or 'none'})")
-    return run, folder
+    from mousefear.vectors import select_run
+
+    run = select_run(config, run, cfg)
+    return run, _config.project_root(config) / "behavior-vectors" / run
 
 
 def epoch_table(config: str | os.PathLike, run: str | None = None, cfg: Mapping | None = None) -> pd.DataFrame:
@@ -182,17 +175,22 @@ def epoch_table(config: str | os.PathLike, run: str | None = None, cfg: Mapping 
     from mousefear.vectors import read_vector
 
     cfg = _config.load_config(config) if cfg is None else cfg
-    run, folder = find_run(config, run)
+    run, folder = find_run(config, run, cfg)
     protocol = cfg["protocol"]
+    freeze = cfg["freezing_behavior"]
+    if freeze is None:
+        raise ConfigError(f"{_config.config_path(config)}: Expected freezing_behavior to name the freezing "
+                          "behaviour for the fear-conditioning summary, but it is null")
     frames = []
     behaviors: list[str] | None = None
     for path in sorted(folder.glob("*.h5")):
         vec = read_vector(path)
         if behaviors is None:
             behaviors = list(vec.attrs["behaviors"])
-            if "freezing" not in behaviors:
-                raise VectorFileError(f"{path}: Expected a behaviour named 'freezing' for the fear-conditioning "
-                                      f"summary, but the behaviours are {behaviors}")
+            if freeze not in behaviors:
+                raise VectorFileError(f"{path}: Expected a behaviour named {freeze!r} (freezing_behavior of "
+                                      "config.yaml) for the fear-conditioning summary, but the behaviours are "
+                                      f"{behaviors}")
         elif list(vec.attrs["behaviors"]) != behaviors:
             raise VectorFileError(f"{path}: Expected the behaviours {behaviors} of the other files of run "
                                   f"{run!r}, but got {vec.attrs['behaviors']}")
@@ -200,7 +198,8 @@ def epoch_table(config: str | os.PathLike, run: str | None = None, cfg: Mapping 
         key, epochs = epochs_for_session(protocol, session)
         if key is None and protocol:
             logger.info("Session %r of %s matches no protocol entry: one epoch 'whole'", session, path.name)
-        table = summarize_epochs(vec["label"].to_numpy(dtype=object), behaviors, float(vec.attrs["fps"]), epochs)
+        table = summarize_epochs(vec["label"].to_numpy(dtype=object), behaviors, float(vec.attrs["fps"]), epochs,
+                                 freeze_behavior=str(freeze))
         table.insert(0, "session", session)
         table.insert(0, "subject", str(vec.attrs["subject"]))
         table.insert(0, "video_id", str(vec.attrs["video_id"]))
@@ -219,7 +218,8 @@ def summarize(config: str | os.PathLike, run: str | None = None, plot: bool = Tr
     config
         Path of config.yaml or the project folder.
     run
-        Run name (a folder of ``behavior-vectors/``); None = the only run there.
+        Run name (a folder of ``behavior-vectors/``); None = ``classification.run`` of config.yaml, else the
+        only run, else the run written last (:func:`mousefear.vectors.select_run`).
     plot
         Also write ``freezing_timecourse.png`` and the per-subject ethograms with the epochs shaded
         (:func:`plot_session_ethograms`).
@@ -235,14 +235,15 @@ def summarize(config: str | os.PathLike, run: str | None = None, plot: bool = Tr
     Raises
     ------
     ProjectError
-        No such run, or several runs and ``run`` not given.
+        No such run (or ``classification.run`` names none).
     VectorFileError
-        A behaviour-vector file cannot be read, or the files disagree on the behaviours.
+        No run has behaviour vectors, a behaviour-vector file cannot be read, or the files disagree on the
+        behaviours.
     ConfigError
         A session matches two protocol patterns equally well.
     """
     cfg = _config.load_config(config)
-    run, folder = find_run(config, run)
+    run, folder = find_run(config, run, cfg)
     table = epoch_table(config, run, cfg)
     order = _natural_order(table["session"])
     table = (table.assign(_s=table["session"].map(order))
@@ -252,7 +253,7 @@ def summarize(config: str | os.PathLike, run: str | None = None, plot: bool = Tr
     atomic_write_text(out, table.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
     logger.info("Wrote %s (%d rows)", out, len(table))
     if plot:
-        plot_freezing_timecourse(table, folder / "freezing_timecourse.png")
+        plot_freezing_timecourse(table, folder / "freezing_timecourse.png", str(cfg["freezing_behavior"]))
         plot_session_ethograms(config, run, cfg)
     return table
 
@@ -265,15 +266,17 @@ def _natural_order(values: pd.Series) -> dict[str, int]:
     return {v: i for i, v in enumerate(sorted(values.unique(), key=_natural_key))}
 
 
-def plot_freezing_timecourse(table: pd.DataFrame, path: str | os.PathLike) -> Path:
+def plot_freezing_timecourse(table: pd.DataFrame, path: str | os.PathLike, behavior: str = "freezing") -> Path:
     """Percent freezing per epoch across sessions: one thin line per subject, the group mean +- SEM in bold.
 
     Parameters
     ----------
     table
-        As returned by :func:`summarize` (columns subject, session, epoch_index, epoch, freezing_percent).
+        As returned by :func:`summarize` (columns subject, session, epoch_index, epoch, <behavior>_percent).
     path
         PNG file to write (atomically).
+    behavior
+        The freezing behaviour (``freezing_behavior`` of config.yaml), whose percent time is drawn.
     """
     from mousefear.report import new_figure, save_figure
 
@@ -283,7 +286,7 @@ def plot_freezing_timecourse(table: pd.DataFrame, path: str | os.PathLike) -> Pa
              .sort_values(["sidx", "epoch_index"]).reset_index(drop=True))
     step_of = {(r.sidx, r.epoch_index): i for i, r in enumerate(steps.itertuples())}
     keyed["_x"] = [step_of[(s, e)] for s, e in zip(keyed["sidx"], keyed["epoch_index"], strict=True)]
-    per_subject = keyed.groupby(["subject", "_x"])["freezing_percent"].mean().unstack("_x")
+    per_subject = keyed.groupby(["subject", "_x"])[f"{behavior}_percent"].mean().unstack("_x")
     per_subject = per_subject.reindex(columns=range(len(steps)))
     fig = new_figure(max(5.0, 0.7 * len(steps) + 2), 3.8)
     ax = fig.add_subplot()
@@ -299,7 +302,7 @@ def plot_freezing_timecourse(table: pd.DataFrame, path: str | os.PathLike) -> Pa
     ax.plot(xs, mean, "-o", color="black", lw=2.2, ms=5, label=f"mean ± SEM (n={per_subject.shape[0]})")
     ax.fill_between(xs, mean - sem, mean + sem, color="black", alpha=0.15, lw=0)
     ax.set_xticks(xs, [f"{s}\n{e}" for s, e in zip(steps["session"], steps["epoch"], strict=True)], fontsize=8)
-    ax.set_ylabel("freezing (% of time)")
+    ax.set_ylabel(f"{behavior} (% of time)")
     ax.set_ylim(-2, 102)
     ax.set_title("Freezing per epoch across sessions")
     for i in range(1, len(steps)):  # separate sessions
@@ -330,7 +333,7 @@ def plot_session_ethograms(config: str | os.PathLike, run: str | None = None, cf
     from mousefear.vectors import read_vector
 
     cfg = _config.load_config(config) if cfg is None else cfg
-    run, folder = find_run(config, run)
+    run, folder = find_run(config, run, cfg)
     paths = project_paths(config)
     by_subject: dict[str, list[tuple[str, Path]]] = {}
     for h5 in sorted(folder.glob("*.h5")):

@@ -51,9 +51,10 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from mousefear import config as _config
 from mousefear._io import atomic_path, atomic_write_text
 from mousefear._version import __version__
-from mousefear.errors import LabelError, VectorFileError
+from mousefear.errors import LabelError, ProjectError, VectorFileError
 
 __all__ = [
     "FORMAT",
@@ -61,8 +62,10 @@ __all__ = [
     "REQUIRED_ATTRS",
     "bouts_to_labels",
     "labels_to_bouts",
+    "list_runs",
     "read_vector",
     "read_vector_windows",
+    "select_run",
     "summarize_vector",
     "vector_csv_path",
     "windows_to_frames",
@@ -1012,3 +1015,86 @@ def write_run_summary(
     atomic_write_text(out_path, table.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
     logger.info("Wrote run summary %s (%d videos)", out_path, len(rows))
     return table
+
+
+# --------------------------------------------------------------------------------------------------------
+# Runs of a project
+# --------------------------------------------------------------------------------------------------------
+
+
+def list_runs(config: str | os.PathLike) -> list[str]:
+    """Names of the runs of a project that have behaviour-vector files (``behavior-vectors/<run>/*.h5``).
+
+    Parameters
+    ----------
+    config
+        Path of config.yaml or the project folder.
+
+    Returns
+    -------
+    list of str
+        Run names (folder names), sorted by name; empty when there is none.
+    """
+    base = _config.project_root(config) / "behavior-vectors"
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and any(p.glob("*.h5")))
+
+
+def _newest_mtime(folder: Path) -> float:
+    return max((p.stat().st_mtime for p in folder.glob("*.h5")), default=0.0)
+
+
+def select_run(config: str | os.PathLike, run: str | None = None, cfg: Mapping | None = None) -> str:
+    """The run a command works on when the user names one or none: the one rule of every command.
+
+    ``run`` given: that run (it must have behaviour-vector files). ``run=None``: ``classification.run`` of
+    config.yaml when it is set (an error if that run has no vector files); otherwise the only run of the
+    project; otherwise the run whose vector files were written last (logged, ties to the later name).
+
+    Parameters
+    ----------
+    config
+        Path of config.yaml or the project folder.
+    run
+        Run name (a folder of ``behavior-vectors/``), or None.
+    cfg
+        The loaded config (read from ``config`` when not given and needed).
+
+    Returns
+    -------
+    str
+        The run name; its files are in ``behavior-vectors/<run>/``.
+
+    Raises
+    ------
+    ProjectError
+        ``run`` (or ``classification.run``) is not a run of the project; the message lists the runs.
+    VectorFileError
+        The project has no run with behaviour-vector files, or the named run's folder has none.
+    """
+    base = _config.project_root(config) / "behavior-vectors"
+    runs = list_runs(config)
+    if run is not None:
+        if run in runs:
+            return run
+        if (base / run).is_dir():
+            raise VectorFileError(f"{base / run}: run {run!r} has no behaviour-vector files (*.h5); classify "
+                                  "the videos first (mousefear.classify_videos)")
+        raise ProjectError(f"Expected a run among {runs or 'none'} (folders of {base}), but got {run!r}")
+    if not runs:
+        raise VectorFileError(f"{base}: no run with behaviour-vector files (*.h5) in this project; classify "
+                              "the videos first (mousefear.classify_videos)")
+    cfg = _config.load_config(config) if cfg is None else cfg
+    configured = (cfg.get("classification") or {}).get("run")
+    if configured:
+        if configured not in runs:
+            raise ProjectError(f"{_config.config_path(config)}: classification.run is {configured!r}, which has no "
+                               f"behaviour vectors; available runs: {runs}. Pass run= to choose one.")
+        return str(configured)
+    if len(runs) == 1:
+        return runs[0]
+    newest = max(runs, key=lambda r: (_newest_mtime(base / r), r))
+    logger.info("Several runs (%s) and classification.run is null: using the newest, %s", ", ".join(runs), newest)
+    return newest

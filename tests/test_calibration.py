@@ -97,6 +97,48 @@ def test_from_labels_recovers_thresholds(tmp_path):
     assert (folder / "motion_f1.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_renamed_freezing_class_and_default_run_folder(tmp_path):
+    """A lab calls its freezing class 'immobility' (freezing_behavior, classification.motion.freezing_behavior):
+    calibration, the motion run, summaries and evaluate all use it. Without run=, the calibration files go to
+    evaluation/<run>/calibration/ of the run classify_videos then makes with the calibrated settings."""
+    from mousefear.config import save_config
+
+    video = write_motion_video(tmp_path / "m0_day1.avi", SCRIPT, noise=3.0, seed=0)
+    cfg = mousefear.create_project("cal", "t", [video], working_directory=tmp_path / "p", date="2026-01-01")
+    root = cfg.parent
+    c = load_config(cfg)
+    c["behaviors"][0]["name"] = "immobility"
+    c["freezing_behavior"] = "immobility"
+    c["classification"]["backend"] = "motion"
+    c["classification"]["motion"]["freezing_behavior"] = "immobility"
+    save_config(cfg, c)
+    beh = ["immobility", *BEH[1:]]
+    still = freezing_runs(measure_motion(video, locate_animal=False, progress=False)["raw_change"], 0.002, 30)
+    write_label_file(root / "labels" / "m0_day1.csv", np.where(still, "immobility", "exploring"), beh)
+
+    res = mousefear.calibrate_motion(cfg, from_labels=True, progress=False)
+    assert res.f1 == 1.0 and res.grid.f1.max() == 1.0
+    run = mousefear.classify_videos(cfg, progress=False)
+    assert run.startswith("motion_")
+    assert res.files[0] == root / "evaluation" / run / "calibration" / "motion_grid.csv"
+    assert res.files[0].is_file() and not (root / "evaluation" / "motion").exists()
+    table = mousefear.summarize(cfg, plot=False)
+    assert "immobility_percent" in table.columns and table.freezing_bouts.tolist() == [2]
+    assert table.immobility_percent.iloc[0] == pytest.approx(100 * still.sum() / still.size)
+    assert "percent time immobility" in mousefear.evaluate(cfg, plots=False).summary()
+    # the two names must agree for the motion backend
+    c["classification"]["motion"]["freezing_behavior"] = "grooming"
+    with pytest.raises(ConfigError, match="classification.motion.freezing_behavior to be the freezing_behavior "
+                       "'immobility'"):
+        save_config(cfg, c)
+    # with classification.run set, that is the run
+    c = load_config(cfg)
+    c["classification"]["run"] = "motion-lab"
+    save_config(cfg, c)
+    res = mousefear.calibrate_motion(cfg, from_labels=True, save=False, progress=False)
+    assert res.files[0].parent == root / "evaluation" / "motion-lab" / "calibration"
+
+
 def test_from_labels_errors_and_cli(project, tmp_path, capsys):
     from mousefear.cli import main
 

@@ -82,6 +82,33 @@ def test_bad_behaviours_and_missing_file(project, tmp_path):
         C.load_config(bad)
 
 
+def test_behaviour_roles_must_name_behaviours(project):
+    cfg = C.load_config(project)
+    assert cfg["freezing_behavior"] == "freezing"
+    cfg["behaviors"][0]["name"] = "immobility"  # renamed, freezing_behavior not
+    with pytest.raises(ConfigError, match=r"Expected freezing_behavior to be one of the behaviours \['immobility', "
+                       r".*or null, but got 'freezing'"):
+        C.validate_config(cfg, project)
+    cfg["freezing_behavior"] = "immobility"
+    C.validate_config(cfg, project)  # the motion section is only checked with the motion backend
+    cfg["classification"]["backend"] = "motion"
+    with pytest.raises(ConfigError, match="Expected classification.motion.freezing_behavior to be one of the "
+                       "behaviours .* but got 'freezing'"):
+        C.validate_config(cfg, project)
+    cfg["classification"]["motion"]["freezing_behavior"] = "immobility"
+    C.validate_config(cfg, project)
+    cfg["classification"]["motion"]["moving_behavior"] = "walking"
+    with pytest.raises(ConfigError, match="classification.motion.moving_behavior to be one of the behaviours"):
+        C.validate_config(cfg, project)
+    cfg["classification"]["motion"]["moving_behavior"] = "exploring"
+    cfg["classification"]["motion"]["fleeing_behavior"] = "exploring"
+    with pytest.raises(ConfigError, match="fleeing_behavior to be a behaviour other than"):
+        C.validate_config(cfg, project)
+    cfg["classification"]["motion"]["fleeing_behavior"] = None
+    cfg["freezing_behavior"] = None  # no freezing class: allowed
+    C.validate_config(cfg, project)
+
+
 def test_crop_box_must_lie_inside_the_frame(project):
     cfg = C.load_config(project)
     entry = next(iter(cfg["videos"].values()))

@@ -201,6 +201,41 @@ def test_label_resolution_person_and_label_file(project):
     assert mousefear.read_exemplar_index(project).label.tolist() == ["exploring", "rearing", "fleeing"]
 
 
+def test_label_typed_over_a_derived_one_is_not_replaced_silently(project, caplog):
+    """A label typed into index.csv over one taken from the label files (label_source left as 'labels') cannot
+    be told from label files imported again since: the label files win, with a warning per row naming the
+    exemplar, both labels and how to keep the typed one; with label_source person it stays."""
+    import logging
+
+    added = mousefear.extract_exemplars(project, n_per_video=3, method="uniform")
+    behaviors = mousefear.config.behavior_names(mousefear.load_config(project))
+    write_label_file(Path(project).parent / "labels" / "m1_day1.csv", ["exploring"] * 45, behaviors)
+    mousefear.label_exemplars(project)
+    path = Path(project).parent / "exemplars" / "index.csv"
+    rows = path.read_text().splitlines()
+    assert rows[1].endswith(",exploring,labels")
+    rows[1] = rows[1].rsplit(",", 2)[0] + ",grooming,labels"  # typed over, label_source left as it was
+    path.write_text("\n".join(rows) + "\n")
+    with caplog.at_level(logging.WARNING, logger="mousefear"):
+        mousefear.label_exemplars(project)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "label_source" in
+              r.getMessage()]
+    assert len(warned) == 1
+    assert added.id[0] in warned[0] and "'grooming'" in warned[0] and "'exploring'" in warned[0]
+    assert "set its label_source to person" in warned[0]
+    assert mousefear.read_exemplar_index(project).label.tolist() == ["exploring"] * 3
+    # marked as a person's label, it stays, without a warning
+    rows[1] = rows[1].rsplit(",", 2)[0] + ",grooming,person"
+    path.write_text("\n".join(rows) + "\n")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="mousefear"):
+        mousefear.label_exemplars(project)
+    assert not [r for r in caplog.records if "label_source" in r.getMessage()]
+    index = mousefear.read_exemplar_index(project)
+    assert index.label.tolist() == ["grooming", "exploring", "exploring"]
+    assert index.label_source.tolist() == ["person", "labels", "labels"]
+
+
 def test_index_validation_names_file_and_row(project):
     mousefear.extract_exemplars(project, n_per_video=2, method="uniform")
     path = Path(project).parent / "exemplars" / "index.csv"

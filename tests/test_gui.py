@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import shutil
 import threading
+import time
 
 import cv2
 import numpy as np
@@ -478,6 +480,27 @@ def test_review_needs_vectors_and_known_run(proj, tmp_path, make_video):
         assert srv.url.endswith(f"/review?run={RUN}&video={VIDEO}")
     finally:
         srv.server_close()
+
+
+def test_review_opens_the_run_every_command_would_choose(proj):
+    """No run named: classification.run, else the newest run (the rule of evaluate and summarize)."""
+    from mousefear.config import load_config, save_config
+    from mousefear.gui import make_review_server
+
+    vec = proj.parent / "behavior-vectors"
+    shutil.copytree(vec / RUN, vec / "later")  # written last
+    old = time.time() - 100
+    for p in (vec / RUN).glob("*.h5"):
+        os.utime(p, (old, old))
+    for run, configured in (("later", None), (RUN, RUN)):
+        cfg = load_config(proj)
+        cfg["classification"]["run"] = configured
+        save_config(proj, cfg)
+        srv = make_review_server(proj)
+        try:
+            assert srv.url.endswith(f"/review?run={run}&video={VIDEO}")
+        finally:
+            srv.server_close()
 
 
 # ------------------------------------------------------------------------------------------------ running

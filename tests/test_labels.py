@@ -112,6 +112,28 @@ def test_boris_tabular_with_offset_frame_by_frame(two, tmp_path, caplog):
     assert "boris-tabular" in caplog.text and "ignored 1 point event" in caplog.text and "Sniff" in caplog.text
 
 
+def test_boris_media_name_in_another_unicode_form_matches(tmp_path, make_video):
+    """A macOS export writes 'mäus3_day1.avi' decomposed (NFD: 'a' + U+0308); the video was registered composed
+    (NFC). Both name the same video."""
+    import unicodedata
+
+    nfc = unicodedata.normalize("NFC", "m\u00e4us3_day1")
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert nfc != nfd
+    cfg = mousefear.create_project("fc", "t", [make_video(f"{nfc}.avi", n_frames=100, fps=25.0)],
+                                   working_directory=tmp_path / "p", date="2026-11-23")
+    f = tmp_path / "obs_mac.tsv"
+    f.write_text(BORIS_TABULAR.replace("/home/alice/videos/m1_day1.avi", f"/Users/alice/videos/{nfd}.avi"),
+                 encoding="utf-8")
+    ids = import_labels(cfg, f, mapping={"Walk": "exploring"})
+    assert [unicodedata.normalize("NFC", i) for i in ids] == [nfc]
+    assert labels_of(cfg, ids[0], 100) == expect(100, ("freezing", 25, 43), ("exploring", 43, 88))
+    # an NFD name of our own per-frame format (video column) matches too
+    own = tmp_path / "own.csv"
+    own.write_text(f"video,frame,behavior\n{nfd},0,rearing\n", encoding="utf-8")
+    assert import_labels(cfg, own) == ids
+
+
 # BORIS 8 "Export aggregated events", CSV; offset -1 s; two media files in player #1 (25 fps then 10 fps)
 AGG_HEADER = ("Observation id,Observation date,Description,Observation type,Source,Time offset (s),Coding duration,"
               "Media duration (s),FPS (frame/s),Subject,Observation duration by subject by observation,Behavior,"

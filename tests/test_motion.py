@@ -129,8 +129,10 @@ def test_window_means_rejects_bad_bounds():
 
 
 def test_errors_name_the_problem(tmp_path):
-    with pytest.raises(ConfigError, match="'freezing' and 'exploring'.*missing \\['exploring'\\]"):
+    with pytest.raises(ConfigError, match="freezing and moving behaviours.*missing 'exploring'"):
         MotionBackend(["freezing", "grooming"])
+    with pytest.raises(ConfigError, match="to be different behaviours"):
+        MotionBackend(BEHAVIORS, moving_behavior="freezing")
     with pytest.raises(ValueError, match="Expected blur_kernel 0 or an odd whole number, but got 4"):
         MotionBackend(BEHAVIORS, blur_kernel=4)
     path = write_motion_video(tmp_path / "m1_day1.avi", [("walk", 30, 2.0)])
@@ -153,6 +155,26 @@ def test_without_fleeing_behaviour_fast_movement_is_exploring(tmp_path):
     assert "fast movement is exploring" in b.describe()["settings"]["notes"][0]
     nb = MotionBackend(BEHAVIORS)  # flee_speed null
     assert "fleeing" in nb.describe()["settings"]["not_modelled"]
+
+
+def test_renamed_classes_get_the_same_decisions(tmp_path):
+    """A lab's own class names (immobility, locomotion, escape) in another order: every frame gets the class
+    playing the same role as with the default names."""
+    path = write_motion_video(tmp_path / "v.avi", SCRIPT)
+    ref = backend()
+    want = names(ref, ref.classify_video(path, fps=30.0, n_frames=N, progress=False))
+    own = ["escape", "grooming", "locomotion", "immobility"]
+    b = MotionBackend(own, flee_speed=8.0, flee_speed_unit="body_lengths/s", freezing_behavior="immobility",
+                      moving_behavior="locomotion", fleeing_behavior="escape")
+    res = b.classify_video(path, fps=30.0, n_frames=N, progress=False)
+    rename = {"freezing": "immobility", "exploring": "locomotion", "fleeing": "escape"}
+    np.testing.assert_array_equal(names(b, res), [rename[x] for x in want])
+    assert (res.frame_probabilities[:, own.index("grooming")] == 0).all()
+    settings = b.describe()["settings"]
+    assert settings["modelled"] == ["immobility", "locomotion", "escape"]
+    assert settings["not_modelled"] == ["grooming"]
+    assert (settings["freezing_behavior"], settings["moving_behavior"], settings["fleeing_behavior"]) == (
+        "immobility", "locomotion", "escape")
 
 
 def test_crop_limits_the_analysed_area(tmp_path):

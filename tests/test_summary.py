@@ -133,19 +133,40 @@ def _png_size(path):
     return struct.unpack(">II", data[16:24])
 
 
-def test_run_selection_errors(project):
+def test_summarize_chooses_the_run_as_evaluate_does(project):
+    """summarize(cfg) with no run follows the one rule (mousefear.vectors.select_run) that evaluate follows:
+    classification.run, else the only run, else the newest; it never refuses two runs."""
+    import os
+    import time
+
+    from mousefear.errors import VectorFileError
     from mousefear.project import project_paths
 
-    with pytest.raises(ProjectError, match="Expected exactly one run.*got 0 \\(none\\)"):
+    with pytest.raises(VectorFileError, match="no run with behaviour-vector files"):
         mousefear.summarize(project)
     paths = project_paths(project)
     write(paths.vectors("a"), "m1_day1", "m1", "day1", ["freezing"] * 10)
     write(paths.vectors("b"), "m1_day1", "m1", "day1", ["exploring"] * 10)
-    with pytest.raises(ProjectError, match="got 2 \\(a, b\\); pass run=NAME"):
-        mousefear.summarize(project)
-    with pytest.raises(ProjectError, match="no behaviour vectors for run 'c' \\(runs: a, b\\)"):
+    old = time.time() - 100
+    os.utime(paths.vectors("a") / "m1_day1.h5", (old, old))
+    table = mousefear.summarize(project, plot=False)  # the newest: b
+    assert table.run.tolist() == ["b"] and table.freezing_percent.tolist() == [0.0]
+    from mousefear.vectors import select_run
+
+    assert select_run(project) == "b"
+    cfg = load_config(project)
+    cfg["classification"]["run"] = "a"
+    save_config(project, cfg)
+    table = mousefear.summarize(project, plot=False)  # classification.run wins over the newest
+    assert table.run.tolist() == ["a"] and table.freezing_percent.tolist() == [100.0]
+    assert (paths.vectors("a") / "epochs.csv").is_file()
+    with pytest.raises(ProjectError, match=r"Expected a run among \['a', 'b'\].*'c'"):
         mousefear.summarize(project, run="c")
     assert mousefear.summarize(project, run="b", plot=False).freezing_percent.tolist() == [0.0]
+    cfg["classification"]["run"] = "gone"
+    save_config(project, cfg)
+    with pytest.raises(ProjectError, match="classification.run is 'gone'.*available runs"):
+        mousefear.summarize(project, plot=False)
 
 
 def test_cli_summarize(project, capsys):
@@ -156,4 +177,4 @@ def test_cli_summarize(project, capsys):
     assert main(["summarize", str(project)]) == 0
     assert "1 epoch row(s) written" in capsys.readouterr().out
     assert main(["summarize", str(project), "--run", "nope"]) == 2
-    assert "no behaviour vectors for run 'nope'" in capsys.readouterr().err
+    assert "Expected a run among ['r']" in capsys.readouterr().err

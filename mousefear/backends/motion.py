@@ -34,10 +34,13 @@ Decisions, per frame, in this order:
   blob over the video);
 - **exploring**: everything else.
 
-Grooming, rearing and any other class are not modelled: their probability is 0 (listed under
-``describe()["settings"]["not_modelled"]``). The behaviours must include ``freezing`` and ``exploring``
-(:class:`~mousefear.errors.ConfigError` otherwise); without ``fleeing`` in the behaviours, or with
-``flee_speed`` null, fast movement is exploring.
+The three decisions are the roles *freezing*, *moving* and *fleeing*; the project's behaviours that play them
+are ``freezing_behavior``, ``moving_behavior`` and ``fleeing_behavior`` (``classification.motion`` in
+config.yaml; default ``freezing``, ``exploring`` and ``fleeing``), so a lab that calls its classes
+``immobility`` or ``locomotion`` keeps its names. Grooming, rearing and any other class are not modelled:
+their probability is 0 (listed under ``describe()["settings"]["not_modelled"]``). The behaviours must include
+the freezing and moving behaviours (:class:`~mousefear.errors.ConfigError` otherwise); without the fleeing
+behaviour among them, or with ``flee_speed`` null, fast movement is moving.
 
 Probabilities. The decided class gets a confidence ``c`` between 0.55 (at the decision boundary) and 1 (far
 from it); the rest, ``1 - c``, is shared equally by the other modelled classes, so the argmax is always the
@@ -65,8 +68,10 @@ from mousefear.video import open_video
 
 logger = logging.getLogger(__name__)
 
-#: Behaviours the motion rule can tell apart.
+#: Roles the motion rule can tell apart, in the order of its decision codes (0, 1, 2).
 MODELLED = ("freezing", "exploring", "fleeing")
+#: The same roles by their config names (``classification.motion.<role>_behavior``), in that order.
+ROLES = ("freezing", "moving", "fleeing")
 #: Lowest confidence of a decision (at the boundary of the rule).
 MIN_CONFIDENCE = 0.55
 
@@ -440,7 +445,10 @@ class MotionBackend(Backend):
     Parameters
     ----------
     behaviors
-        The project's behaviour names; must include ``freezing`` and ``exploring``.
+        The project's behaviour names; must include ``freezing_behavior`` and ``moving_behavior``.
+    freezing_behavior, moving_behavior, fleeing_behavior
+        The behaviours decided as still (freezing), moving and fast-moving; ``fleeing_behavior`` None, or not
+        among ``behaviors``, = fast movement is ``moving_behavior``.
     pixel_cutoff
         Grey-level change (0-255) above which a pixel counts as changed between frames.
     blur_kernel
@@ -490,12 +498,22 @@ class MotionBackend(Backend):
         repeat_level: float = 3.0,
         repeat_tolerance: float = 1e-4,
         seed: int | None = None,
+        freezing_behavior: str = "freezing",
+        moving_behavior: str = "exploring",
+        fleeing_behavior: str | None = "fleeing",
     ):
         super().__init__(behaviors)
-        missing = [b for b in ("freezing", "exploring") if b not in self.behaviors]
+        roles = {"freezing_behavior": freezing_behavior, "moving_behavior": moving_behavior}
+        missing = {k: v for k, v in roles.items() if v not in self.behaviors}
         if missing:
-            raise ConfigError(f"Expected the behaviours to include 'freezing' and 'exploring' for the motion "
-                              f"backend, but got {self.behaviors} (missing {missing})")
+            raise ConfigError("Expected the behaviours to include the freezing and moving behaviours of the motion "
+                              f"backend ({', '.join(f'{k} {v!r}' for k, v in roles.items())}, "
+                              "classification.motion in config.yaml), but got "
+                              f"{self.behaviors} (missing {', '.join(repr(v) for v in missing.values())})")
+        names = [freezing_behavior, moving_behavior, fleeing_behavior]
+        if len({n for n in names if n is not None}) != len([n for n in names if n is not None]):
+            raise ConfigError("Expected freezing_behavior, moving_behavior and fleeing_behavior of the motion backend "
+                              f"to be different behaviours, but got {names}")
         _check(_is_num(pixel_cutoff) and 0 <= pixel_cutoff <= 255, "pixel_cutoff between 0 and 255", pixel_cutoff)
         _check(isinstance(blur_kernel, int) and blur_kernel >= 0 and (blur_kernel == 0 or blur_kernel % 2 == 1),
                "blur_kernel 0 or an odd whole number", blur_kernel)
@@ -528,8 +546,14 @@ class MotionBackend(Backend):
         self.repeat_level = float(repeat_level)
         self.repeat_tolerance = float(repeat_tolerance)
         self.seed = seed
-        self._detect_flee = self.flee_speed is not None and "fleeing" in self.behaviors
-        self._modelled = [b for b in MODELLED if b in self.behaviors and (b != "fleeing" or self._detect_flee)]
+        self.freezing_behavior = str(freezing_behavior)
+        self.moving_behavior = str(moving_behavior)
+        self.fleeing_behavior = None if fleeing_behavior is None else str(fleeing_behavior)
+        #: behaviour name deciding each role, in decision-code order (None: not among the behaviours)
+        self._role_names = [self.freezing_behavior, self.moving_behavior,
+                            self.fleeing_behavior if self.fleeing_behavior in self.behaviors else None]
+        self._detect_flee = self.flee_speed is not None and self._role_names[2] is not None
+        self._modelled = [str(b) for b in self._role_names[:3 if self._detect_flee else 2]]
 
     @property
     def modelled(self) -> list[str]:
@@ -539,10 +563,11 @@ class MotionBackend(Backend):
     def describe(self) -> dict[str, Any]:
         not_modelled = [b for b in self.behaviors if b not in self._modelled]
         notes = []
-        if "fleeing" in self.behaviors and not self._detect_flee:
-            notes.append("fleeing is not detected because flee_speed is null")
-        if "fleeing" not in self.behaviors:
-            notes.append("the behaviours have no fleeing: fast movement is exploring")
+        flee, moving = self.fleeing_behavior, self.moving_behavior
+        if self._role_names[2] is not None and not self._detect_flee:
+            notes.append(f"{flee} is not detected because flee_speed is null")
+        if self._role_names[2] is None:
+            notes.append(f"the behaviours have no {flee or 'fleeing behaviour'}: fast movement is {moving}")
         settings = {
             "pixel_cutoff": self.pixel_cutoff,
             "blur_kernel": self.blur_kernel,
@@ -557,6 +582,9 @@ class MotionBackend(Backend):
             "speed_window_seconds": self.speed_window_seconds,
             "repeat_level": self.repeat_level,
             "repeat_tolerance": self.repeat_tolerance,
+            "freezing_behavior": self.freezing_behavior,
+            "moving_behavior": self.moving_behavior,
+            "fleeing_behavior": self.fleeing_behavior,
             "modelled": list(self._modelled),
             "not_modelled": not_modelled,
             "notes": notes,
@@ -657,17 +685,17 @@ class MotionBackend(Backend):
         col_of = {name: self.behaviors.index(name) for name in self._modelled}
         probs = np.zeros((n, len(self.behaviors)), dtype=np.float64)
         rest = (1.0 - conf) / max(len(cols) - 1, 1)
-        for k, name in enumerate(MODELLED):
+        for k, name in enumerate(self._role_names):
             if name not in col_of:
                 continue
             sel = decision == k
             probs[np.ix_(sel, cols)] = rest[sel, None]
             probs[sel, col_of[name]] = conf[sel]
-        if len(cols) == 1:  # cannot happen (freezing and exploring are required) but keep rows summing to 1
+        if len(cols) == 1:  # cannot happen (freezing and moving are required) but keep rows summing to 1
             probs[:, cols[0]] = 1.0
         frame_probs = probs.astype(np.float32)
         label_map = np.full(3, -1, dtype=np.int16)
-        for k, name in enumerate(MODELLED):
+        for k, name in enumerate(self._role_names):
             if name in col_of:
                 label_map[k] = col_of[name]
         frame_label = label_map[decision]

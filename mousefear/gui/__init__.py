@@ -82,7 +82,8 @@ def make_review_server(config: str | os.PathLike, run: str | None = None, video:
     config
         config.yaml of the project (or its folder).
     run
-        Run to open (a folder of ``behavior-vectors/``); default: the run with the newest vector file.
+        Run to open (a folder of ``behavior-vectors/``); default: ``classification.run``, else the only or the
+        newest run (:func:`mousefear.vectors.select_run`).
     video
         Video id to open; default: the run's first video.
     port
@@ -149,7 +150,7 @@ def review_predictions_gui(config: str | os.PathLike, run: str | None = None, vi
     config
         config.yaml of the project (or its folder).
     run
-        Run to open (default: the run with the newest vector file).
+        Run to open (default: ``classification.run``, else the only or the newest run).
     video
         Video id to open (default: the run's first video).
     port

@@ -40,7 +40,7 @@ from mousefear.gui.server import (
 from mousefear.gui.sidefile import format_rows, read_rows
 from mousefear.labels import read_label_file, write_label_file
 from mousefear.project import registered_videos
-from mousefear.vectors import labels_to_bouts, read_vector_windows
+from mousefear.vectors import labels_to_bouts, read_vector_windows, select_run
 
 CORRECTIONS_HEADER = ("start_frame", "end_frame", "behavior", "run", "predicted", "probability", "time")
 _UTC = _dt.timezone.utc  # noqa: UP017 (datetime.UTC needs Python 3.11)
@@ -115,7 +115,8 @@ class ReviewApp(App):
     config
         config.yaml of the project (or its folder).
     run, video
-        Run and video the page opens with (default: the newest run, its first video).
+        Run and video the page opens with (default: :func:`mousefear.vectors.select_run` — ``classification.run``,
+        else the only or the newest run — and its first video).
     lock
         Lock held around every read-modify-write of a project file.
 
@@ -141,7 +142,11 @@ class ReviewApp(App):
         if run is not None and run not in self.runs:
             raise ProjectError(f"{self.root}: no run {run!r} with behaviour vectors (runs: "
                                f"{', '.join(self.runs)})")
-        self.run = run or next(iter(self.runs))
+        if run is None:  # the rule of every command (classification.run, else the only or the newest run)
+            run = select_run(config, None, self.cfg)
+            if run not in self.runs:  # its vectors are of videos no longer registered
+                run = next(iter(self.runs))
+        self.run = run
         if video is not None:
             match = [v for v in self.videos.values() if video in (v.id, v.key) or Path(video).stem == v.id]
             if not match or match[0].id not in self.runs[self.run]:
