@@ -210,7 +210,7 @@ def run_settings(config: str | os.PathLike, backend: Backend, run: str | None = 
     from mousefear.preprocess import preprocessing_settings
 
     cfg = _config.load_config(config) if cfg is None else cfg
-    cls = _config.to_plain(cfg["classification"])
+    cls = _config.classification_settings(cfg)
     paths = project_paths(config)
     definitions = [(str(b["name"]), str(b["definition"])) for b in cfg["behaviors"]]
     pre = preprocessing_settings(cfg)
@@ -670,7 +670,7 @@ def classify_videos(
     cfg = _config.load_config(config)
     paths = project_paths(config)
     behaviors = _config.behavior_names(cfg)
-    cls = _config.to_plain(cfg["classification"])
+    cls = _config.classification_settings(cfg)
     chosen = registered_videos(config, cfg, [videos] if isinstance(videos, str) else videos)
     if backend is None:
         backend = make_backend(cls, behaviors)
@@ -774,7 +774,7 @@ def default_run_name(config: str | os.PathLike, backend_name: str | None = None,
         For a model backend this loads the in-context examples, as a run would (no model is loaded).
     """
     cfg = _config.load_config(config) if cfg is None else cfg
-    cls = _config.to_plain(cfg["classification"])
+    cls = _config.classification_settings(cfg)
     name = backend_name or cls.get("backend", "transformers")
     backend = make_backend({**cls, "backend": name}, _config.behavior_names(cfg))
     return run_settings(config, backend, None, cfg).name

@@ -325,7 +325,6 @@ SCHEMA: dict[str, Check] = {
     "classification.motion.animal": _choice("dark", "bright"),
     "classification.motion.analysis_width": _int_at_least(16),
     "classification.motion.max_repeat_frames": _int_at_least(0),
-    "classification.motion.freezing_behavior": _text,
     "classification.motion.moving_behavior": _text,
     "classification.motion.fleeing_behavior": _optional(_text),
     "evaluation.bout_iou": _fraction,
@@ -399,30 +398,38 @@ def _validate_behaviors(behaviors: Any, path: Path | str) -> None:
 
 
 def _validate_behavior_roles(cfg: Mapping, path: Path | str) -> None:
-    """``freezing_behavior`` names a behaviour (or is null); with the motion backend, its freezing and moving
-    behaviours name behaviours, differ, and its freezing behaviour is ``freezing_behavior``."""
+    """``freezing_behavior`` names a behaviour (or is null); with the motion backend, it is not null and the
+    motion backend's moving and fleeing behaviours name other behaviours."""
     names = [str(b["name"]) for b in cfg["behaviors"]]
     freezing = cfg["freezing_behavior"]
     if freezing is not None and freezing not in names:
         raise _fail(path, "freezing_behavior", f"one of the behaviours {names} or null", freezing)
     if cfg["classification"]["backend"] != "motion":
         return
+    if freezing is None:
+        raise _fail(path, "freezing_behavior", f"one of the behaviours {names} (the motion backend decides it "
+                    "for stillness)", freezing)
     motion = cfg["classification"]["motion"]
-    for key in ("freezing_behavior", "moving_behavior"):
-        if motion[key] not in names:
-            raise _fail(path, f"classification.motion.{key}", f"one of the behaviours {names}", motion[key])
-    if motion["freezing_behavior"] == motion["moving_behavior"]:
-        raise _fail(path, "classification.motion.moving_behavior",
-                    f"a behaviour other than freezing_behavior {motion['freezing_behavior']!r}",
+    if motion["moving_behavior"] not in names:
+        raise _fail(path, "classification.motion.moving_behavior", f"one of the behaviours {names}",
                     motion["moving_behavior"])
-    if motion["fleeing_behavior"] is not None and motion["fleeing_behavior"] in (motion["freezing_behavior"],
-                                                                                   motion["moving_behavior"]):
+    if motion["moving_behavior"] == freezing:
+        raise _fail(path, "classification.motion.moving_behavior",
+                    f"a behaviour other than freezing_behavior {freezing!r}", motion["moving_behavior"])
+    if motion["fleeing_behavior"] is not None and motion["fleeing_behavior"] in (freezing, motion["moving_behavior"]):
         raise _fail(path, "classification.motion.fleeing_behavior",
                     "a behaviour other than the freezing and moving behaviours, or null", motion["fleeing_behavior"])
-    if freezing is not None and motion["freezing_behavior"] != freezing:
-        raise _fail(path, "classification.motion.freezing_behavior",
-                    f"the freezing_behavior {freezing!r} (the motion backend's freezing is the summaries' freezing)",
-                    motion["freezing_behavior"])
+
+
+def classification_settings(cfg: Mapping) -> dict[str, Any]:
+    """The ``classification`` section as plain values, as backends get it.
+
+    The motion backend's freezing class is the project-wide ``freezing_behavior`` (one key, not two), so it is
+    copied into ``motion.freezing_behavior`` here.
+    """
+    cls = _to_plain(cfg["classification"])
+    cls["motion"]["freezing_behavior"] = cfg["freezing_behavior"]
+    return cls
 
 
 _VIDEO_KEYS: dict[str, Check] = {

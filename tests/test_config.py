@@ -92,11 +92,12 @@ def test_behaviour_roles_must_name_behaviours(project):
     cfg["freezing_behavior"] = "immobility"
     C.validate_config(cfg, project)  # the motion section is only checked with the motion backend
     cfg["classification"]["backend"] = "motion"
-    with pytest.raises(ConfigError, match="Expected classification.motion.freezing_behavior to be one of the "
-                       "behaviours .* but got 'freezing'"):
+    C.validate_config(cfg, project)  # the motion backend's freezing class is freezing_behavior itself
+    assert C.classification_settings(cfg)["motion"]["freezing_behavior"] == "immobility"
+    cfg["classification"]["motion"]["moving_behavior"] = "immobility"
+    with pytest.raises(ConfigError, match="moving_behavior to be a behaviour other than freezing_behavior "
+                       "'immobility'"):
         C.validate_config(cfg, project)
-    cfg["classification"]["motion"]["freezing_behavior"] = "immobility"
-    C.validate_config(cfg, project)
     cfg["classification"]["motion"]["moving_behavior"] = "walking"
     with pytest.raises(ConfigError, match="classification.motion.moving_behavior to be one of the behaviours"):
         C.validate_config(cfg, project)
@@ -105,8 +106,12 @@ def test_behaviour_roles_must_name_behaviours(project):
     with pytest.raises(ConfigError, match="fleeing_behavior to be a behaviour other than"):
         C.validate_config(cfg, project)
     cfg["classification"]["motion"]["fleeing_behavior"] = None
-    cfg["freezing_behavior"] = None  # no freezing class: allowed
-    C.validate_config(cfg, project)
+    cfg["freezing_behavior"] = None  # no freezing class: not with the motion backend
+    with pytest.raises(ConfigError, match="Expected freezing_behavior to be one of the behaviours .* \\(the motion "
+                       "backend decides it for stillness\\), but got None"):
+        C.validate_config(cfg, project)
+    cfg["classification"]["backend"] = "transformers"
+    C.validate_config(cfg, project)  # otherwise allowed
 
 
 def test_crop_box_must_lie_inside_the_frame(project):
