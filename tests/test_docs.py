@@ -44,3 +44,17 @@ def test_every_public_function_has_a_docstring_and_type_hints():
         assert inspect.getdoc(obj), f"mousefear.{name} has no docstring"
         sig = inspect.signature(obj)
         assert sig.return_annotation is not inspect.Signature.empty, f"mousefear.{name} has no return type hint"
+
+
+def test_relative_links_in_readme_and_docs_exist():
+    import re
+
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            if not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(REPO)} -> {target}")
+    assert broken == []
