@@ -32,16 +32,7 @@ BEHAVIORS = ["freezing", "exploring", "grooming", "rearing", "fleeing"]
 
 def _configure(cfg_path: Path, tiny_qwen: Path, **classification) -> Path:
     """Point a project at the tiny model with small frames (fast), then apply ``classification`` changes."""
-    cfg = load_config(cfg_path)
-    c = cfg["classification"]
-    c["model"] = str(tiny_qwen)
-    c["frames_per_window"] = 2
-    c["icl_per_class"] = 0
-    c["preprocessing"]["max_pixels"] = 28 * 28 * 4
-    for key, value in classification.items():
-        c[key] = value
-    save_config(cfg_path, cfg)
-    return cfg_path
+    return _small(cfg_path, **{"model": str(tiny_qwen), **classification})
 
 
 def _h5_content(path: Path) -> tuple[dict, dict]:
