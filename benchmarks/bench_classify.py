@@ -35,8 +35,8 @@ def _frames(seed: int, k: int = 4, h: int = 224, w: int = 224) -> np.ndarray:
 
 
 def _setup():
-    from mousefear.prompts import Example, load_prompt_template, render_prompt
-    from mousefear.video import Window
+    from mousefear.core.prompts import Example, load_prompt_template, render_prompt
+    from mousefear.core.video import Window
 
     prompt = render_prompt(load_prompt_template("default"), [(b, f"the mouse is {b}") for b in BEHAVIORS])
     examples = [Example(f"ex{i}", lab, _frames(10 + i), 30.0, np.array([0, 7, 15, 22]), 0, 30, "v")

@@ -32,7 +32,7 @@ def main() -> int:
 
     cv2.setNumThreads(1)  # one CPU core
     from mousefear.backends.motion import MotionBackend
-    from mousefear.video import probe_video
+    from mousefear.core.video import probe_video
 
     info = probe_video(args.video, checksum=False)
     backend = MotionBackend(["freezing", "exploring", "grooming", "rearing", "fleeing"], flee_speed=8.0,

@@ -38,9 +38,9 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from mousefear.backends.openai import OpenAIBackend
-    from mousefear.prompts import Example, load_prompt_template, render_prompt
+    from mousefear.core.prompts import Example, load_prompt_template, render_prompt
+    from mousefear.core.video import Window
     from mousefear.testing import TransformersServer, build_tiny_qwen
-    from mousefear.video import Window
 
     rng = np.random.default_rng(0)
     prompt = render_prompt(load_prompt_template("default"), [(b, f"the mouse is {b}") for b in BEHAVIORS])

@@ -50,8 +50,8 @@ def _raw(path: str) -> dict:
 
 
 def _stream(path: str, n_frames: int, fps: float, times: int, trace: bool) -> dict:
-    from mousefear.preprocess import default_settings, preprocess_window
-    from mousefear.video import iter_windows
+    from mousefear.core.preprocess import default_settings, preprocess_window
+    from mousefear.core.video import iter_windows
 
     settings = default_settings()
     if trace:
@@ -113,7 +113,7 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from mousefear.video import probe_video
+    from mousefear.core.video import probe_video
 
     info = probe_video(args.video, checksum=False)
     print(f"video: {args.video}  {info.width}x{info.height}  {info.fps:g} fps  {info.n_frames} frames")

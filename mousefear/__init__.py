@@ -10,11 +10,13 @@ Importing mousefear never imports torch or transformers; only the model backends
 """
 
 from mousefear._version import __version__
-from mousefear.calibration import calibrate_motion
-from mousefear.classify import classify_videos
-from mousefear.config import load_config, save_config
-from mousefear.evaluate import compare_runs, evaluate
-from mousefear.exemplars import (
+from mousefear.core.config import load_config, save_config
+from mousefear.formats.vectors import read_vector
+from mousefear.gui import label_exemplars_gui, review_predictions_gui
+from mousefear.pipeline.calibration import calibrate_motion
+from mousefear.pipeline.classify import classify_videos
+from mousefear.pipeline.evaluate import compare_runs, evaluate
+from mousefear.pipeline.exemplars import (
     exemplar_frames,
     extract_exemplars,
     label_exemplars,
@@ -22,11 +24,9 @@ from mousefear.exemplars import (
     read_exemplar_index,
     write_exemplar_index,
 )
-from mousefear.gui import label_exemplars_gui, review_predictions_gui
-from mousefear.labels import export_labels, import_labels
-from mousefear.project import add_videos, create_project, video_table
-from mousefear.summary import summarize
-from mousefear.vectors import read_vector
+from mousefear.pipeline.labels import export_labels, import_labels
+from mousefear.pipeline.registry import add_videos, create_project, video_table
+from mousefear.pipeline.summary import summarize
 
 __all__ = [
     "__version__",

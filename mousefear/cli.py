@@ -42,7 +42,7 @@ def _create_project(p: argparse.ArgumentParser):
     p.add_argument("--date", default=None, help="date in the folder name, YYYY-MM-DD (default: today)")
 
     def run(a: argparse.Namespace) -> int:
-        from mousefear.project import create_project
+        from mousefear.pipeline.registry import create_project
 
         path = create_project(a.project, a.experimenter, a.videos, working_directory=a.working_directory,
                               copy_videos=a.copy, date=a.date)
@@ -61,7 +61,7 @@ def _add_videos(p: argparse.ArgumentParser):
     p.add_argument("--session", default=None, help="session of every video given (default: from video_pattern)")
 
     def run(a: argparse.Namespace) -> int:
-        from mousefear.project import add_videos
+        from mousefear.pipeline.registry import add_videos
 
         ids = add_videos(a.config, a.videos, copy=a.copy, subject=a.subject, session=a.session)
         print(f"registered {len(ids)} video(s): {', '.join(ids)}")
@@ -75,8 +75,8 @@ def _info(p: argparse.ArgumentParser):
     p.add_argument("config", help="config.yaml of the project (or the project folder)")
 
     def run(a: argparse.Namespace) -> int:
-        from mousefear.config import load_config, project_root
-        from mousefear.project import video_table
+        from mousefear.core.config import load_config, project_root
+        from mousefear.pipeline.registry import video_table
 
         cfg = load_config(a.config)
         table = video_table(a.config)
@@ -110,7 +110,7 @@ def _import_labels(p: argparse.ArgumentParser):
 
     def run(a: argparse.Namespace) -> int:
         from mousefear.errors import LabelError
-        from mousefear.labels import import_labels
+        from mousefear.pipeline.labels import import_labels
 
         mapping = {}
         for item in a.map:
@@ -133,7 +133,7 @@ def _summarize(p: argparse.ArgumentParser):
                    "only or the newest run)")
 
     def run(a: argparse.Namespace) -> int:
-        from mousefear.summary import find_run, summarize
+        from mousefear.pipeline.summary import find_run, summarize
 
         table = summarize(a.config, run=a.run)
         _, folder = find_run(a.config, a.run)
@@ -153,7 +153,7 @@ def _evaluate(p: argparse.ArgumentParser):
                    help="also break the scores down by subject and/or session (default: evaluation.by)")
 
     def run(a: argparse.Namespace) -> int:
-        from mousefear.evaluate import evaluate
+        from mousefear.pipeline.evaluate import evaluate
 
         result = evaluate(a.config, run=a.run, videos=a.videos, by=a.by)
         print(result.summary())
@@ -172,7 +172,7 @@ def _export_labels(p: argparse.ArgumentParser):
     p.add_argument("--out", default=None, help="output file (default: labels/exports/...)")
 
     def run(a: argparse.Namespace) -> int:
-        from mousefear.labels import export_labels
+        from mousefear.pipeline.labels import export_labels
 
         print(export_labels(a.config, a.video, run=a.run, format=a.format, out=a.out))
         return 0
@@ -186,8 +186,8 @@ def _compare_runs(p: argparse.ArgumentParser):
     p.add_argument("--runs", nargs="+", default=None, help="runs to compare (default: every evaluated run)")
 
     def run(a: argparse.Namespace) -> int:
-        from mousefear.evaluate import compare_runs
-        from mousefear.project import project_paths
+        from mousefear._compat import project_paths
+        from mousefear.pipeline.evaluate import compare_runs
 
         table = compare_runs(a.config, runs=a.runs)
         cols = [c for c in table.columns if c.startswith("f1_")] + ["macro_f1", "mcc", "kappa"]
@@ -207,8 +207,8 @@ def _extract_exemplars(p: argparse.ArgumentParser):
                    help="how candidates are picked (default: exemplars.method of config.yaml)")
 
     def run(a: argparse.Namespace) -> int:
-        from mousefear.exemplars import extract_exemplars, read_exemplar_index
-        from mousefear.project import project_paths
+        from mousefear._compat import project_paths
+        from mousefear.pipeline.exemplars import extract_exemplars, read_exemplar_index
 
         added = extract_exemplars(a.config, videos=a.videos, n_per_video=a.n_per_video, method=a.method)
         total = len(read_exemplar_index(a.config))
@@ -225,7 +225,7 @@ def _label_exemplars(p: argparse.ArgumentParser):
     p.add_argument("config", help="config.yaml of the project (or the project folder)")
 
     def run(a: argparse.Namespace) -> int:
-        from mousefear.exemplars import label_exemplars
+        from mousefear.pipeline.exemplars import label_exemplars
 
         table = label_exemplars(a.config)
         print(table.to_string(index=False))
@@ -246,8 +246,8 @@ def _classify(p: argparse.ArgumentParser):
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     def run(a: argparse.Namespace) -> int:
-        from mousefear.classify import classify_videos
-        from mousefear.project import project_paths
+        from mousefear._compat import project_paths
+        from mousefear.pipeline.classify import classify_videos
 
         name = classify_videos(a.config, videos=a.videos, run=a.run, overwrite=a.overwrite,
                                progress=not a.no_progress)
@@ -268,7 +268,7 @@ def _calibrate_motion(p: argparse.ArgumentParser):
                    "the run classify-videos makes with the motion backend and the calibrated values)")
 
     def run(a: argparse.Namespace) -> int:
-        from mousefear.calibration import calibrate_motion
+        from mousefear.pipeline.calibration import calibrate_motion
 
         res = calibrate_motion(a.config, empty_video=a.empty_video, run=a.run, from_labels=a.from_labels)
         for key, value in res.values.items():

@@ -35,10 +35,10 @@ def window_probabilities(n_windows: int) -> np.ndarray:
 def build_project(base: Path) -> Path:
     """A project of the sample video, with a crop box, extracted exemplars and one run's behaviour vector."""
     import mousefear
-    from mousefear.config import load_config, save_config
-    from mousefear.exemplars import extract_exemplars
-    from mousefear.project import registered_videos
-    from mousefear.vectors import write_vector
+    from mousefear._compat import registered_videos
+    from mousefear.core.config import load_config, save_config
+    from mousefear.formats.vectors import write_vector
+    from mousefear.pipeline.exemplars import extract_exemplars
 
     config = mousefear.create_project("gui", "tester", [SAMPLE], working_directory=base, date="2026-11-23")
     cfg = load_config(config)

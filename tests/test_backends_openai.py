@@ -21,12 +21,12 @@ import pytest
 from conftest import write_video
 
 import mousefear
+from mousefear._compat import project_paths
 from mousefear.backends.openai import OpenAIBackend, answer_logprob, choice_probabilities
-from mousefear.config import load_config, save_config
+from mousefear.core.config import load_config, save_config
+from mousefear.core.prompts import Example, load_prompt_template, render_prompt
+from mousefear.core.video import Window
 from mousefear.errors import ModelError
-from mousefear.project import project_paths
-from mousefear.prompts import Example, load_prompt_template, render_prompt
-from mousefear.video import Window
 
 BEHAVIORS = ["freezing", "exploring", "grooming", "rearing", "fleeing"]
 
@@ -258,7 +258,7 @@ def test_a_request_that_keeps_failing_stops_the_stream_after_the_finished_window
     server = scripted(script)
     be = _backend(server.url, prompt, max_attempts=3, max_concurrency=4)
     windows = [_window(i) for i in range(8)]
-    bad_url[0] = be._message(__import__("mousefear.prompts", fromlist=["query_turn"]).query_turn(prompt, windows[5])
+    bad_url[0] = be._message(__import__("mousefear.core.prompts", fromlist=["query_turn"]).query_turn(prompt, windows[5])
                              )["content"][0]["image_url"]["url"]
     got = []
     with pytest.raises(ModelError) as err:

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from mousefear.backends import backend_kwargs, make_backend
+from mousefear.core.prompts import Example, load_prompt_template, render_prompt
+from mousefear.core.video import Window
 from mousefear.errors import ConfigError, ModelError
-from mousefear.prompts import Example, load_prompt_template, render_prompt
-from mousefear.video import Window
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -65,7 +65,7 @@ def _backend(tiny_qwen, prompt, examples, **kw):
 @torch.inference_mode()
 def _reference_logprobs(be, window) -> np.ndarray:
     """One from-scratch forward per behaviour over prompt + name + <|im_end|>, positions computed by the model."""
-    from mousefear.prompts import query_turn
+    from mousefear.core.prompts import query_turn
 
     q = query_turn(be._prompt, window)
     prefix, suffix = be._texts(q)
@@ -125,7 +125,7 @@ def test_generation_matches_hf_generate_and_parses_strictly(tiny_qwen, prompt, e
     be = _backend(tiny_qwen, prompt, examples, decision="generate", max_new_tokens=6)
     windows = [_window(0)]
     results = be.classify(windows)
-    from mousefear.prompts import parse_answer, query_turn
+    from mousefear.core.prompts import parse_answer, query_turn
 
     for w, res in zip(windows, results, strict=True):
         q = query_turn(be._prompt, w)
@@ -158,7 +158,7 @@ def test_visual_tokens_and_video_timing(tiny_qwen, prompt, examples):
     frames = _frames(3, h=224, w=224)
     assert images.visual_tokens(frames) == 4 * (224 // 28) ** 2
     assert video.visual_tokens(frames) == 2 * (224 // 28) ** 2  # two frames per temporal patch
-    from mousefear.prompts import query_turn
+    from mousefear.core.prompts import query_turn
 
     q = query_turn(prompt, _window(0))  # 4 frames from a one-second window at 30 fps: 4 per second
     inputs = video._process("<|vision_start|><|video_pad|><|vision_end|>", [q])

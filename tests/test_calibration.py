@@ -13,9 +13,9 @@ from conftest import shared_video
 
 import mousefear
 from mousefear.backends.motion import freezing_runs, measure_motion
-from mousefear.config import config_path, load_config
+from mousefear.core.config import config_path, load_config
 from mousefear.errors import ConfigError, ProjectError
-from mousefear.labels import write_label_file
+from mousefear.formats.labels import write_label_file
 
 BEH = ["freezing", "exploring", "grooming", "rearing", "fleeing"]
 # stills of 36 frames (1.2 s) and 60 frames freeze with a 1 s minimum; the 24-frame (0.8 s) one does not
@@ -101,7 +101,7 @@ def test_renamed_freezing_class_and_default_run_folder(tmp_path):
     """A lab calls its freezing class 'immobility' (freezing_behavior, one key for summaries and the motion backend):
     calibration, the motion run, summaries and evaluate all use it. Without run=, the calibration files go to
     evaluation/<run>/calibration/ of the run classify_videos then makes with the calibrated settings."""
-    from mousefear.config import save_config
+    from mousefear.core.config import save_config
 
     video = write_motion_video(tmp_path / "m0_day1.avi", SCRIPT, noise=3.0, seed=0)
     cfg = mousefear.create_project("cal", "t", [video], working_directory=tmp_path / "p", date="2026-01-01")

@@ -19,11 +19,12 @@ import pytest
 from conftest import REPO, shared_video, write_video
 
 import mousefear
+from mousefear._compat import project_paths, registered_videos
 from mousefear.backends.base import Backend
-from mousefear.config import load_config, save_config
+from mousefear.core.config import load_config, save_config
+from mousefear.core.intervals import windows_to_frames
 from mousefear.errors import ProjectError
-from mousefear.project import project_paths, registered_videos
-from mousefear.vectors import REQUIRED_ATTRS, read_vector_windows, windows_to_frames
+from mousefear.formats.vectors import REQUIRED_ATTRS, read_vector_windows
 
 pytest.importorskip("transformers")
 
@@ -90,7 +91,7 @@ def test_classify_writes_complete_vector_files(project, tiny_qwen):
     assert a["prompt_hash"] == hashlib.sha256(prompt_text.encode()).hexdigest() == run_json["settings"]["prompt"][
         "sha256"]
     assert a["icl_example_ids"] == [] and a["prompt_template"] == "default"
-    from mousefear.preprocess import preprocessing_settings
+    from mousefear.core.preprocess import preprocessing_settings
 
     assert a["preprocessing"] == preprocessing_settings(load_config(cfg_path))
     assert a["created"] == a["run_created"] == run_json["created"]
@@ -150,7 +151,7 @@ def test_same_run_name_with_other_settings_is_refused(project, tiny_qwen):
 
 
 def _label_exemplars(cfg_path: Path, labels: dict[int, str]) -> list[str]:
-    from mousefear.exemplars import extract_exemplars, read_exemplar_index, write_exemplar_index
+    from mousefear.pipeline.exemplars import extract_exemplars, read_exemplar_index, write_exemplar_index
 
     extract_exemplars(cfg_path)
     index = read_exemplar_index(cfg_path).sort_values("start_frame").reset_index(drop=True)
@@ -381,7 +382,7 @@ def _small(cfg_path: Path, **classification) -> Path:
 
 def _set_video(cfg_path: Path, video_id: str, **values) -> None:
     """Edit a video's entry in config.yaml as a user would (crop=[x, y, w, h], pixels_per_cm=...)."""
-    from mousefear.config import new_seq
+    from mousefear.core.config import new_seq
 
     cfg = load_config(cfg_path)
     (entry,) = [e for k, e in cfg["videos"].items() if Path(k).stem == video_id]
@@ -408,7 +409,7 @@ def test_crop_edit_classifies_that_video_again(project, make_video, caplog):
     _set_video(cfg_path, "m1_day1", crop=NEW_CROP)
     _set_video(cfg_path, "m2_day1", pixels_per_cm=12.5)  # a window backend never sees the scale
     be.seen.clear()
-    with caplog.at_level("INFO", logger="mousefear.classify"):
+    with caplog.at_level("INFO", logger="mousefear.pipeline.classify"):
         assert mousefear.classify_videos(cfg_path, backend=be, progress=False) == run
     assert "crop of m1_day1 changed from [0, 0, 64, 48] to [16, 0, 32, 48]: classifying it again" in caplog.text
     assert "m2_day1: finished already" in caplog.text and "pixels_per_cm" not in caplog.text
@@ -417,8 +418,8 @@ def test_crop_edit_classifies_that_video_again(project, make_video, caplog):
     new = read_vector_windows(m1)
     assert new.attrs["crop"] == NEW_CROP and new.attrs["run_settings_sha256"] == old.attrs["run_settings_sha256"]
     assert not np.allclose(new[BEHAVIORS].to_numpy(), old[BEHAVIORS].to_numpy())  # the crop changed the results
-    from mousefear.preprocess import preprocess_window, preprocessing_settings
-    from mousefear.video import iter_windows
+    from mousefear.core.preprocess import preprocess_window, preprocessing_settings
+    from mousefear.core.video import iter_windows
 
     (v1,) = [v for v in registered_videos(cfg_path) if v.id == "m1_day1"]
     pre = preprocessing_settings(load_config(cfg_path))
@@ -444,7 +445,7 @@ def test_half_cached_video_with_new_crop_starts_again(project, make_video, tmp_p
     h5.unlink()
     _set_video(cfg_path, "m1_day1", crop=NEW_CROP)  # ... and then the crop box was edited
     be.seen.clear()
-    with caplog.at_level("WARNING", logger="mousefear.classify"):
+    with caplog.at_level("WARNING", logger="mousefear.pipeline.classify"):
         mousefear.classify_videos(cfg_path, backend=be, progress=False)
     assert "discarding the cached windows (crop changed from [0, 0, 64, 48] to [16, 0, 32, 48])" in caplog.text
     assert [i for _, i, _ in be.seen] == [0, 1, 2]  # from the first window, not from window 1
@@ -468,7 +469,7 @@ def test_pixels_per_cm_edit_redoes_a_frame_level_video(project, caplog):
     run = mousefear.classify_videos(cfg_path, backend=be, progress=False)
     h5 = project_paths(cfg_path).vectors(run) / "m1_day1.h5"
     _set_video(cfg_path, "m1_day1", pixels_per_cm=12.5)
-    with caplog.at_level("WARNING", logger="mousefear.classify"):
+    with caplog.at_level("WARNING", logger="mousefear.pipeline.classify"):
         mousefear.classify_videos(cfg_path, backend=be, progress=False)
     assert "pixels_per_cm of m1_day1 changed from None to 12.5: classifying it again" in caplog.text
     assert len(be.calls) == 2 and read_vector_windows(h5).attrs["pixels_per_cm"] == 12.5
@@ -480,9 +481,9 @@ def test_pixels_per_cm_edit_redoes_a_frame_level_video(project, caplog):
 
 
 def test_icl_frames_made_again_after_a_crop_edit(project, monkeypatch):
-    import mousefear.classify as classify
-    from mousefear.exemplars import exemplar_frames, exemplar_info
-    from mousefear.preprocess import preprocess_window, preprocessing_settings
+    import mousefear.pipeline.classify as classify
+    from mousefear.core.preprocess import preprocess_window, preprocessing_settings
+    from mousefear.pipeline.exemplars import exemplar_frames, exemplar_info
 
     cfg_path = _small(project)
     (ex_id,) = _label_exemplars(cfg_path, {0: "freezing"})

@@ -1,23 +1,86 @@
-"""config.yaml: template, round trip with comments, validation, defaults."""
+"""config.yaml and its settings: template, round trip with comments, validation, defaults, typed settings."""
 
 from __future__ import annotations
 
 import pytest
 
-from mousefear import config as C
+from mousefear.core import config as C
+from mousefear.core.project import Project
+from mousefear.core.settings import MotionSettings, Settings, key_paths
 from mousefear.errors import ConfigError
 
 
+def validate(doc, path="config.yaml") -> Settings:
+    return Settings.from_mapping(doc, path)
+
+
+def node_of(doc, dotted: str):
+    for part in dotted.split(".") if dotted else []:
+        doc = doc[part]
+    return doc
+
+
 def test_template_has_every_validated_key_and_comments():
-    cfg = C.template_config()
-    C.validate_config(cfg)  # the template itself is valid
+    cfg = C.template_document()
+    settings = validate(cfg)  # the template itself is valid
     text = (C.templates_dir() / "config.yaml").read_text()
     for section in ("# Project", "# Behaviours", "# Videos", "# Exemplars", "# Classification", "# Evaluation",
                     "# Protocol", "# Randomness"):
         assert section in text
-    assert C.behavior_names(cfg) == ["freezing", "exploring", "grooming", "rearing", "fleeing"]
-    for key in C.SCHEMA:
-        C.get(cfg, key)
+    assert settings.behavior_names == ["freezing", "exploring", "grooming", "rearing", "fleeing"]
+    for key in key_paths():  # every field of the settings has its key in the template ...
+        node_of(cfg, key)
+    template_keys = []
+
+    def walk(node, prefix):
+        for k, v in node.items():
+            if isinstance(v, dict) and k not in ("videos", "protocol"):
+                walk(v, f"{prefix}{k}.")
+            else:
+                template_keys.append(f"{prefix}{k}")
+
+    walk(C.template_document(), "")
+    assert sorted(template_keys) == sorted(key_paths())  # ... and the template has no key the settings lack
+
+
+def test_defaults_come_from_the_template_only():
+    s = Settings.default()
+    assert s.classification.motion == MotionSettings(
+        pixel_cutoff=20.0, blur_kernel=5, freeze_threshold=0.0005, min_freeze_seconds=1.0, flee_speed=None,
+        flee_speed_unit="cm/s", animal="dark", analysis_width=320, max_repeat_frames=3,
+        moving_behavior="exploring", fleeing_behavior="fleeing")
+    assert isinstance(s.classification.window_seconds, float) and s.classification.stride_seconds is None
+    assert s.evaluation.by == () and s.videos == () and s.protocol == ()
+
+
+def test_settings_are_frozen_and_updated_through_the_same_checks():
+    s = Settings.default()
+    with pytest.raises(AttributeError):
+        s.seed = 3  # type: ignore[misc]
+    t = s.updated({"classification.motion.flee_speed": 8, "seed": 7})
+    assert t.classification.motion.flee_speed == 8.0 and t.seed == 7 and s.seed == 42
+    with pytest.raises(ConfigError, match=r"Expected classification.motion.pixel_cutoff to be a number >= 0 and "
+                                          r"<= 255, but got 300"):
+        s.updated({"classification.motion.pixel_cutoff": 300})
+    with pytest.raises(ConfigError, match=r"unknown key classification.motion.freeze_treshold \(did you mean "
+                                          r"classification.motion.freeze_threshold\?\)"):
+        s.updated({"classification.motion.freeze_treshold": 0.1})
+    assert Settings.from_mapping(s.to_mapping()) == s  # the mapping form reads back to equal settings
+
+
+def test_project_reads_config_once_and_edits_keep_comments(project):
+    p = Project.open(project)
+    assert Project.open(p) is p
+    assert p.settings.videos[0].id == "m1_day1" and p.videos[0].path == p.root / "videos" / "m1_day1.avi"
+    before = project.read_text()
+    with p.edit() as doc:
+        doc["seed"] = 7
+    assert p.settings.seed == 7 and Project.open(project).settings.seed == 7
+    after = project.read_text()
+    assert [a for a in after.splitlines() if a not in before.splitlines()] == ["seed: 7"]
+    with pytest.raises(ConfigError, match="Expected seed to be a whole number >= 0"), p.edit() as doc:
+        doc["seed"] = -1
+    assert project.read_text() == after and p.settings.seed == 7  # nothing written, nothing changed
 
 
 def test_round_trip_keeps_file_byte_identical_apart_from_changed_value(project):
@@ -51,19 +114,22 @@ def test_reading_never_writes(project):
         ("classification.backend", "tensorflow", "Expected classification.backend to be one of transformers, openai"),
         ("classification.preprocessing.grayscale", "yes", "to be true or false, but got 'yes'"),
         ("seed", 1.5, "Expected seed to be a whole number >= 0, but got 1.5"),
-        ("evaluation.bout_iou", 2, "Expected evaluation.bout_iou to be a number between 0 and 1, but got 2"),
+        ("evaluation.bout_iou", 2, "Expected evaluation.bout_iou to be a number > 0 and <= 1, but got 2"),
+        ("evaluation.bout_iou", 0, "Expected evaluation.bout_iou to be a number > 0 and <= 1, but got 0"),
+        ("classification.motion.pixel_cutoff", 256, "Expected classification.motion.pixel_cutoff to be a number >= 0 "
+         "and <= 255, but got 256"),
     ],
 )
 def test_validation_names_key_value_and_expectation(project, key, value, expected):
     cfg = C.load_config(project)
     section, _, leaf = key.rpartition(".")
-    node = C.get(cfg, section) if section else cfg
+    node = node_of(cfg, section)
     node[leaf] = value
     before = project.read_text()
     with pytest.raises(ConfigError, match=expected):
         C.save_config(project, cfg)  # refuses to write an invalid config
     assert project.read_text() == before
-    project.write_text(C.dump_config(cfg))
+    project.write_text(C.dump_document(cfg))
     with pytest.raises(ConfigError) as err:
         C.load_config(project)
     assert str(project) in str(err.value) and expected.split(",")[0] in str(err.value)
@@ -73,7 +139,7 @@ def test_bad_behaviours_and_missing_file(project, tmp_path):
     cfg = C.load_config(project)
     cfg["behaviors"].append({"name": "freezing", "definition": "again"})
     with pytest.raises(ConfigError, match="behaviour 'freezing' is listed twice"):
-        C.validate_config(cfg, project)
+        validate(cfg, project)
     with pytest.raises(ConfigError, match="no such config file"):
         C.load_config(tmp_path / "nowhere" / "config.yaml")
     bad = tmp_path / "bad.yaml"
@@ -88,30 +154,29 @@ def test_behaviour_roles_must_name_behaviours(project):
     cfg["behaviors"][0]["name"] = "immobility"  # renamed, freezing_behavior not
     with pytest.raises(ConfigError, match=r"Expected freezing_behavior to be one of the behaviours \['immobility', "
                        r".*or null, but got 'freezing'"):
-        C.validate_config(cfg, project)
+        validate(cfg, project)
     cfg["freezing_behavior"] = "immobility"
-    C.validate_config(cfg, project)  # the motion section is only checked with the motion backend
+    validate(cfg, project)  # the motion section is only checked with the motion backend
     cfg["classification"]["backend"] = "motion"
-    C.validate_config(cfg, project)  # the motion backend's freezing class is freezing_behavior itself
-    assert C.classification_settings(cfg)["motion"]["freezing_behavior"] == "immobility"
+    validate(cfg, project)  # the motion backend's freezing class is freezing_behavior itself
     cfg["classification"]["motion"]["moving_behavior"] = "immobility"
     with pytest.raises(ConfigError, match="moving_behavior to be a behaviour other than freezing_behavior "
                        "'immobility'"):
-        C.validate_config(cfg, project)
+        validate(cfg, project)
     cfg["classification"]["motion"]["moving_behavior"] = "walking"
     with pytest.raises(ConfigError, match="classification.motion.moving_behavior to be one of the behaviours"):
-        C.validate_config(cfg, project)
+        validate(cfg, project)
     cfg["classification"]["motion"]["moving_behavior"] = "exploring"
     cfg["classification"]["motion"]["fleeing_behavior"] = "exploring"
     with pytest.raises(ConfigError, match="fleeing_behavior to be a behaviour other than"):
-        C.validate_config(cfg, project)
+        validate(cfg, project)
     cfg["classification"]["motion"]["fleeing_behavior"] = None
     cfg["freezing_behavior"] = None  # no freezing class: not with the motion backend
     with pytest.raises(ConfigError, match="Expected freezing_behavior to be one of the behaviours .* \\(the motion "
                        "backend decides it for stillness\\), but got None"):
-        C.validate_config(cfg, project)
+        validate(cfg, project)
     cfg["classification"]["backend"] = "transformers"
-    C.validate_config(cfg, project)  # otherwise allowed
+    validate(cfg, project)  # otherwise allowed
 
 
 def test_crop_box_must_lie_inside_the_frame(project):
@@ -119,7 +184,7 @@ def test_crop_box_must_lie_inside_the_frame(project):
     entry = next(iter(cfg["videos"].values()))
     entry["crop"] = [0, 0, entry["width"] + 1, entry["height"]]
     with pytest.raises(ConfigError, match=r"crop to be \[x, y, width, height\] inside the 64x48 frame"):
-        C.validate_config(cfg, project)
+        validate(cfg, project)
 
 
 def test_missing_keys_are_filled_from_template_in_memory_only(project):
@@ -146,9 +211,9 @@ def test_missing_keys_are_filled_from_template_in_memory_only(project):
 def test_unknown_keys_are_errors_with_a_suggestion(project, edit, message):
     section, key, value = edit
     cfg = C.load_config(project)
-    node = C.get(cfg, section) if section else cfg
+    node = node_of(cfg, section)
     node[key] = value
-    project.write_text(C.dump_config(cfg))
+    project.write_text(C.dump_document(cfg))
     with pytest.raises(ConfigError, match=message) as err:
         C.load_config(project)
     assert str(project) in str(err.value)
@@ -159,4 +224,4 @@ def test_unknown_key_in_a_video_entry(project):
     next(iter(cfg["videos"].values()))["pixel_per_cm"] = 10.0
     with pytest.raises(ConfigError, match=r"unknown key videos\['videos/m1_day1.avi'\].pixel_per_cm \(did you mean "
                                           r"videos\['videos/m1_day1.avi'\].pixels_per_cm\?\)"):
-        C.validate_config(cfg, project)
+        validate(cfg, project)

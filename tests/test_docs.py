@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import REPO
 
-from mousefear import config as C
+from mousefear import _compat as C
 
 
 def _leaf_keys(node, prefix=""):

@@ -20,7 +20,9 @@ from sklearn import metrics as skm
 
 import mousefear
 from mousefear.errors import LabelError, ProjectError, VectorFileError
-from mousefear.evaluate import (
+from mousefear.formats.labels import read_label_file, write_label_file
+from mousefear.formats.vectors import write_vector
+from mousefear.pipeline.evaluate import (
     bout_metrics,
     cohen_kappa,
     confusion,
@@ -32,8 +34,6 @@ from mousefear.evaluate import (
     percent_time,
     window_truth,
 )
-from mousefear.labels import read_label_file, write_label_file
-from mousefear.vectors import write_vector
 
 B = ["freezing", "exploring", "grooming", "rearing", "fleeing"]
 SAMPLE_VIDEO = REPO / "sample_project" / "mouse1_day1.mp4"
@@ -242,7 +242,7 @@ def _attrs(video, run, **extra):
 
 def _write_run(cfg, run, truth_by_video, errors_by_video, **extra_attrs):
     """One-second windows whose answer is the window's true label except the injected errors."""
-    from mousefear.project import project_paths, registered_videos
+    from mousefear._compat import project_paths, registered_videos
 
     paths = project_paths(cfg)
     for v in registered_videos(cfg):

@@ -14,11 +14,11 @@ from conftest import REPO, shared_video, snapshot
 
 import mousefear
 from mousefear.cli import main
-from mousefear.config import new_seq
+from mousefear.core.config import new_seq
+from mousefear.core.preprocess import smart_resize
 from mousefear.errors import LabelError, ProjectError
-from mousefear.exemplars import INDEX_COLUMNS, choose_kmeans, choose_motion, choose_uniform, exemplar_info
-from mousefear.labels import write_label_file
-from mousefear.preprocess import smart_resize
+from mousefear.formats.labels import write_label_file
+from mousefear.pipeline.exemplars import INDEX_COLUMNS, choose_kmeans, choose_motion, choose_uniform, exemplar_info
 
 SAMPLE_VIDEO = REPO / "sample_project" / "mouse1_day1.mp4"
 SAMPLE_LABELS = REPO / "sample_project" / "mouse1_day1_labels.csv"
@@ -167,7 +167,7 @@ def test_kmeans_exemplars_on_bsoid_panel(tmp_path):
 def test_label_resolution_person_and_label_file(project):
     added = mousefear.extract_exemplars(project, n_per_video=3, method="uniform")
     assert added.start_frame.tolist() == [0, 15, 30]
-    behaviors = mousefear.config.behavior_names(mousefear.load_config(project))
+    behaviors = mousefear.core.project.Project.open(project).behaviors
     labels = [""] * 45
     labels[0:7] = ["exploring"] * 7
     labels[7:14] = ["freezing"] * 7  # 7 - 7 tie in window [0, 15): freezing is listed first
@@ -208,7 +208,7 @@ def test_label_typed_over_a_derived_one_is_not_replaced_silently(project, caplog
     import logging
 
     added = mousefear.extract_exemplars(project, n_per_video=3, method="uniform")
-    behaviors = mousefear.config.behavior_names(mousefear.load_config(project))
+    behaviors = mousefear.core.project.Project.open(project).behaviors
     write_label_file(Path(project).parent / "labels" / "m1_day1.csv", ["exploring"] * 45, behaviors)
     mousefear.label_exemplars(project)
     path = Path(project).parent / "exemplars" / "index.csv"

@@ -346,7 +346,7 @@ def test_labelling_needs_exemplars(tmp_path, make_video):
 
 # ------------------------------------------------------------------------------------------------ review
 def test_review_data_matches_the_vector_file(client, proj):
-    from mousefear.vectors import read_vector_windows
+    from mousefear.formats.vectors import read_vector_windows
 
     data = client.get_json(f"/api/review/data?run={RUN}&video={VIDEO}")
     win = read_vector_windows(proj.parent / "behavior-vectors" / RUN / f"{VIDEO}.h5")
@@ -391,9 +391,9 @@ def test_frames_are_decoded_cropped_from_the_video(client, proj):
 
 
 def test_correction_sets_window_frames_and_records_it(client, proj):
+    from mousefear.formats.labels import read_label_file
+    from mousefear.formats.vectors import read_vector_windows
     from mousefear.gui.review import read_corrections
-    from mousefear.labels import read_label_file
-    from mousefear.vectors import read_vector_windows
 
     labels_dir = proj.parent / "labels"
     win = read_vector_windows(proj.parent / "behavior-vectors" / RUN / f"{VIDEO}.h5")
@@ -438,7 +438,7 @@ def test_correction_sets_window_frames_and_records_it(client, proj):
 
 
 def test_correction_keeps_an_existing_label_file(client, proj):
-    from mousefear.labels import read_label_file, write_label_file
+    from mousefear.formats.labels import read_label_file, write_label_file
 
     truth = np.array(
         [r.split(",")[1] for r in (REPO / "sample_project" / "mouse1_day1_labels.csv").read_text().splitlines()[1:]],
@@ -484,7 +484,7 @@ def test_review_needs_vectors_and_known_run(proj, tmp_path, make_video):
 
 def test_review_opens_the_run_every_command_would_choose(proj):
     """No run named: classification.run, else the newest run (the rule of evaluate and summarize)."""
-    from mousefear.config import load_config, save_config
+    from mousefear.core.config import load_config, save_config
     from mousefear.gui import make_review_server
 
     vec = proj.parent / "behavior-vectors"

@@ -157,9 +157,9 @@ def test_label_exemplars_with_keys_and_resume(page, proj, artifacts):
 
 
 def test_review_correct_one_window(page, proj, artifacts):
+    from mousefear.formats.labels import read_label_file
     from mousefear.gui import start_review
     from mousefear.gui.review import read_corrections
-    from mousefear.labels import read_label_file
 
     server = start_review(proj, run=RUN, video=VIDEO)
     try:

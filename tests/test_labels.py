@@ -14,7 +14,8 @@ from conftest import shared_video, snapshot
 import mousefear
 from mousefear.cli import main
 from mousefear.errors import LabelError, ProjectError
-from mousefear.labels import export_labels, import_labels, read_label_file, write_label_file
+from mousefear.formats.labels import read_label_file, write_label_file
+from mousefear.pipeline.labels import export_labels, import_labels
 
 BEHAVIORS = ["freezing", "exploring", "grooming", "rearing", "fleeing"]
 
@@ -333,7 +334,7 @@ def test_export_exact_contents(two):
 
 
 def test_export_run_predictions(two, tmp_path):
-    from mousefear.vectors import write_vector
+    from mousefear.formats.vectors import write_vector
 
     # four one-second windows (25 frames): freezing, freezing, exploring, no answer
     probs = np.full((4, 5), np.nan)

@@ -7,7 +7,8 @@ import pytest
 from _motion_videos import truth, write_motion_video
 from conftest import REPO, shared_video
 
-from mousefear.backends.base import VideoResult, window_means
+from mousefear.backends.base import VideoResult
+from mousefear.core.intervals import window_means
 from mousefear.backends.motion import MotionBackend, deduplicate_change, freezing_runs, measure_motion
 from mousefear.errors import ConfigError, VideoError
 
@@ -187,7 +188,7 @@ def test_crop_limits_the_analysed_area(tmp_path):
 
 
 def test_video_result_round_trips_through_a_vector_file(tmp_path):
-    from mousefear.vectors import read_vector, read_vector_windows, write_vector
+    from mousefear.formats.vectors import read_vector, read_vector_windows, write_vector
 
     path = write_motion_video(tmp_path / "v.avi", SCRIPT, noise=2.0)
     b = backend()
@@ -209,7 +210,7 @@ def test_video_result_round_trips_through_a_vector_file(tmp_path):
 
 
 def test_sample_project_freezing_f1():
-    from mousefear.labels import read_label_file
+    from mousefear.formats.labels import read_label_file
 
     video = REPO / "sample_project" / "mouse1_day1.mp4"
     labels = read_label_file(REPO / "sample_project" / "mouse1_day1_labels.csv", BEHAVIORS)

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 import mousefear
-from mousefear.config import defaults
-from mousefear.errors import ConfigError
-from mousefear.preprocess import (
+from mousefear._compat import defaults
+from mousefear.core.preprocess import (
     PREPROCESSING_VERSION,
     clahe,
     crop_frames,
@@ -23,6 +22,7 @@ from mousefear.preprocess import (
     smart_resize,
     to_grayscale,
 )
+from mousefear.errors import ConfigError
 
 
 def grey(values) -> np.ndarray:

@@ -9,9 +9,10 @@ import pytest
 from conftest import shared_video, snapshot
 
 import mousefear
-from mousefear import config as C
+from mousefear import _compat as C
+from mousefear._compat import project_paths, registered_videos
 from mousefear.errors import ProjectError, VideoError
-from mousefear.project import parse_subject_session, project_paths, registered_videos
+from mousefear.pipeline.registry import parse_subject_session
 
 
 def test_create_project_makes_folders_config_and_registers(tmp_path, make_video):

@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mousefear.errors import ConfigError
-from mousefear.prompts import (
+from mousefear.core.prompts import (
     Example,
     available_prompts,
     build_messages,
@@ -21,7 +20,8 @@ from mousefear.prompts import (
     select_icl_examples,
     text_hash,
 )
-from mousefear.video import Window
+from mousefear.core.video import Window
+from mousefear.errors import ConfigError
 
 BEHAVIORS = [("freezing", "no movement except breathing"), ("exploring", "walks and sniffs"),
              ("rearing", "stands on the hind legs")]

@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
-from mousefear.report import (
+from mousefear.pipeline.report import (
     NONE_COLOR,
     behavior_colors,
     plot_comparison,
@@ -137,7 +137,7 @@ def test_plots_leave_pyplot_and_backend_alone(tmp_path):
         import sys, matplotlib
         matplotlib.use("svg")
         import numpy as np
-        from mousefear.report import plot_ethogram, save_figure
+        from mousefear.pipeline.report import plot_ethogram, save_figure
         fig = plot_ethogram(None, ["freezing"] * 4, np.full((4, 2), 0.5), ["freezing", "exploring"], 2.0)
         save_figure(fig, sys.argv[1])
         print(matplotlib.get_backend(), "matplotlib.pyplot" in sys.modules)

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 import mousefear
-from mousefear.config import load_config, save_config
+from mousefear.core.config import load_config, save_config
 from mousefear.errors import ConfigError, ProjectError
-from mousefear.summary import epochs_for_session, summarize_epochs
-from mousefear.vectors import write_vector
+from mousefear.formats.vectors import write_vector
+from mousefear.pipeline.summary import epochs_for_session, summarize_epochs
 
 BEH = ["freezing", "exploring", "grooming", "rearing", "fleeing"]
 
@@ -90,7 +90,7 @@ def test_session_matching_rules():
 
 
 def test_summarize_project_writes_epochs_csv_and_plot(project):
-    from mousefear.project import project_paths
+    from mousefear._compat import project_paths
 
     cfg = load_config(project)
     cfg["protocol"] = {"day*": [{"name": "baseline", "start": 0, "end": 2}, {"name": "tone", "start": 2, "end": 4}]}
@@ -139,8 +139,8 @@ def test_summarize_chooses_the_run_as_evaluate_does(project):
     import os
     import time
 
+    from mousefear._compat import project_paths
     from mousefear.errors import VectorFileError
-    from mousefear.project import project_paths
 
     with pytest.raises(VectorFileError, match="no run with behaviour-vector files"):
         mousefear.summarize(project)
@@ -151,7 +151,7 @@ def test_summarize_chooses_the_run_as_evaluate_does(project):
     os.utime(paths.vectors("a") / "m1_day1.h5", (old, old))
     table = mousefear.summarize(project, plot=False)  # the newest: b
     assert table.run.tolist() == ["b"] and table.freezing_percent.tolist() == [0.0]
-    from mousefear.vectors import select_run
+    from mousefear._compat import select_run
 
     assert select_run(project) == "b"
     cfg = load_config(project)
@@ -170,8 +170,8 @@ def test_summarize_chooses_the_run_as_evaluate_does(project):
 
 
 def test_cli_summarize(project, capsys):
+    from mousefear._compat import project_paths
     from mousefear.cli import main
-    from mousefear.project import project_paths
 
     write(project_paths(project).vectors("r"), "m1_day1", "m1", "day1", ["freezing"] * 10)
     assert main(["summarize", str(project)]) == 0

@@ -11,23 +11,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mousefear import vectors
+from mousefear.formats import vectors
 from mousefear._version import __version__
+from mousefear.core.intervals import bouts_to_labels, labels_to_bouts, windows_to_frames
 from mousefear.errors import LabelError, VectorFileError
-from mousefear.vectors import (
+from mousefear.formats.vectors import (
     FORMAT,
     FORMAT_VERSION,
-    bouts_to_labels,
-    labels_to_bouts,
     read_vector,
     read_vector_windows,
-    summarize_vector,
     vector_csv_path,
-    windows_to_frames,
-    write_run_summary,
     write_vector,
     write_vector_csv,
 )
+from mousefear.pipeline.summary import summarize_vector, write_run_summary
 
 BEHAVIORS = ["freezing", "exploring", "grooming"]
 CREATED = "2026-11-23T10:00:00Z"

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import mousefear
-from mousefear import video as mv
+from mousefear.core import video as mv
+from mousefear._compat import registered_videos
+from mousefear.core.video import iter_frames, iter_windows, sample_indices, window_bounds, window_partial
 from mousefear.errors import ConfigError
-from mousefear.project import registered_videos
-from mousefear.video import iter_frames, iter_windows, sample_indices, window_bounds, window_partial
 
 
 def write_numbered(path, n_frames: int, fps: float, size=(40, 30)):
@@ -217,7 +217,7 @@ def test_fps_2997_video_streams_exact_frames(tmp_path):
 
 def test_truncated_stream_yields_what_decodes(tmp_path, caplog):
     path = write_numbered(tmp_path / "v.avi", 75, 30.0)
-    with caplog.at_level(logging.WARNING, logger="mousefear.video"):
+    with caplog.at_level(logging.WARNING, logger="mousefear.core.video"):
         stream = iter_windows(path, fps=30.0, n_frames=120)  # registered with more frames than the file has
         windows = list(stream)
     assert [w.index for w in windows] == [0, 1]  # window 2 [60, 90) needs frames 63..86; only 0..74 decode
@@ -232,7 +232,7 @@ def test_cut_off_file_stops_where_decoding_stops(tmp_path, caplog):
     cut.write_bytes(data[: int(len(data) * 0.55)])
     decodable = sum(1 for _ in iter_frames(cut))
     assert 0 < decodable < 120
-    with caplog.at_level(logging.WARNING, logger="mousefear.video"):
+    with caplog.at_level(logging.WARNING, logger="mousefear.core.video"):
         stream = iter_windows(cut, fps=30.0, n_frames=120)
         windows = list(stream)
     assert stream.status == "truncated" and stream.stopped_at == decodable
@@ -259,7 +259,7 @@ def test_registry_crop_is_applied(tmp_path):
     cfg = mousefear.create_project("p", "q", [path], working_directory=tmp_path, date="2026-11-23")
     c = mousefear.load_config(cfg)
     key = next(iter(c["videos"]))
-    c["videos"][key]["crop"] = mousefear.config.new_seq([8, 4, 16, 20])
+    c["videos"][key]["crop"] = mousefear.core.config.new_seq([8, 4, 16, 20])
     mousefear.save_config(cfg, c)
     (video,) = registered_videos(cfg)
     windows = list(iter_windows(video))

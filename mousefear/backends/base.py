@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mousefear.video import Window
+from mousefear.core.video import Window
 
 
 @dataclass
@@ -149,41 +149,3 @@ class VideoResult:
     @property
     def n_windows(self) -> int:
         return int(self.start_frame.shape[0])
-
-
-def window_means(
-    frame_probabilities: np.ndarray, window_bounds: Sequence[tuple[int, int]] | np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-window probabilities as the mean of the frame probabilities inside each window.
-
-    Parameters
-    ----------
-    frame_probabilities
-        (n_frames, n_behaviors) float probabilities per frame.
-    window_bounds
-        (n_windows, 2) ``[start_frame, end_frame)`` pairs with ``0 <= start < end <= n_frames``.
-
-    Returns
-    -------
-    start_frame, end_frame : np.ndarray
-        (n_windows,) int64.
-    probabilities : np.ndarray
-        (n_windows, n_behaviors) float32 means.
-
-    Raises
-    ------
-    ValueError
-        A window is empty or reaches outside the video.
-    """
-    n_frames = frame_probabilities.shape[0]
-    bounds = np.asarray(window_bounds, dtype=np.int64).reshape(-1, 2)
-    start, end = bounds[:, 0].copy(), bounds[:, 1].copy()
-    bad = np.flatnonzero(~((start >= 0) & (start < end) & (end <= n_frames)))
-    if bad.size:
-        i = int(bad[0])
-        raise ValueError(f"Expected windows with 0 <= start_frame < end_frame <= {n_frames}, but window {i} is "
-                         f"[{start[i]}, {end[i]})")
-    cum = np.zeros((n_frames + 1, frame_probabilities.shape[1]), dtype=np.float64)
-    np.cumsum(frame_probabilities, axis=0, out=cum[1:])
-    probs = (cum[end] - cum[start]) / (end - start)[:, None]
-    return start, end, probs.astype(np.float32)

@@ -62,9 +62,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mousefear.backends.base import Backend, VideoResult, window_means
+from mousefear.backends.base import Backend, VideoResult
+from mousefear.core.intervals import window_means
+from mousefear.core.video import open_video
 from mousefear.errors import ConfigError, VideoError
-from mousefear.video import open_video
 
 logger = logging.getLogger(__name__)
 

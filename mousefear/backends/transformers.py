@@ -41,8 +41,8 @@ from typing import Any
 import numpy as np
 
 from mousefear.backends.base import Backend, WindowResult
+from mousefear.core.prompts import Prompt, Turn, build_messages, parse_answer, query_turn
 from mousefear.errors import ConfigError, ModelError
-from mousefear.prompts import Prompt, Turn, build_messages, parse_answer, query_turn
 
 logger = logging.getLogger(__name__)
 

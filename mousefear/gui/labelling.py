@@ -24,12 +24,12 @@ import threading
 from http import HTTPStatus
 from typing import Any
 
+from mousefear._compat import behavior_names, registered_videos
 from mousefear._io import atomic_write_text
-from mousefear.config import behavior_names, load_config, project_root
+from mousefear.core.config import load_config, project_root
 from mousefear.errors import LabelError, MousefearError, ProjectError
 from mousefear.gui.server import App, HttpError, Response, check_write_target, inside, page_response, require_str
 from mousefear.gui.sidefile import format_rows, read_rows
-from mousefear.project import registered_videos
 
 STATE_NAME = "labelling_state.csv"
 STATE_HEADER = ("id", "answer", "time")
@@ -77,7 +77,7 @@ class LabellingApp(App):
     """
 
     def __init__(self, config: str | os.PathLike, lock: threading.Lock | None = None):
-        from mousefear.exemplars import read_exemplar_index
+        from mousefear.pipeline.exemplars import read_exemplar_index
 
         super().__init__()
         self.config = config
@@ -104,7 +104,7 @@ class LabellingApp(App):
     # ------------------------------------------------------------------ helpers
     def _index(self):
         """The exemplar index, re-read only when index.csv changed (a person may edit it while the page is open)."""
-        from mousefear.exemplars import read_exemplar_index
+        from mousefear.pipeline.exemplars import read_exemplar_index
 
         path = self.folder / "index.csv"
         try:
@@ -200,7 +200,7 @@ class LabellingApp(App):
         return Response(path.read_bytes(), "image/png", headers={"Cache-Control": "private, max-age=60"})
 
     def post_answer(self, body: dict[str, Any]) -> Response:
-        from mousefear.exemplars import write_exemplar_index
+        from mousefear.pipeline.exemplars import write_exemplar_index
 
         cid = require_str(body, "id")
         answer = require_str(body, "answer")

@@ -23,9 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from mousefear._compat import behavior_names, registered_videos, select_run
 from mousefear._io import atomic_write_text
-from mousefear.config import behavior_names, load_config, project_root
+from mousefear.core.config import load_config, project_root
+from mousefear.core.intervals import labels_to_bouts
 from mousefear.errors import LabelError, ProjectError, VectorFileError
+from mousefear.formats.labels import read_label_file, write_label_file
+from mousefear.formats.vectors import read_vector_windows
 from mousefear.gui.frames import FrameCache, FrameSource
 from mousefear.gui.server import (
     App,
@@ -38,9 +42,6 @@ from mousefear.gui.server import (
     require_str,
 )
 from mousefear.gui.sidefile import format_rows, read_rows
-from mousefear.labels import read_label_file, write_label_file
-from mousefear.project import registered_videos
-from mousefear.vectors import labels_to_bouts, read_vector_windows, select_run
 
 CORRECTIONS_HEADER = ("start_frame", "end_frame", "behavior", "run", "predicted", "probability", "time")
 _UTC = _dt.timezone.utc  # noqa: UP017 (datetime.UTC needs Python 3.11)

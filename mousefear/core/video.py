@@ -73,6 +73,70 @@ class VideoInfo:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Video:
+    """One registered video: an entry of the registry in config.yaml.
+
+    Attributes
+    ----------
+    key : str
+        Registry key: the video's path relative to the project folder (posix), e.g. ``videos/m1_day1.mp4``.
+    path : Path
+        Absolute path (the key resolved against the project folder).
+    id : str
+        Unique name of the video in the project (its file stem).
+    subject, session : str
+        From the file name (``video_pattern``) or given at registration.
+    fps : float
+        Frames per second.
+    n_frames : int
+        Frames counted by decoding the whole file.
+    width, height : int
+        Frame size in pixels.
+    size_bytes : int
+        File size at registration.
+    sha256 : str
+        Hex SHA-256 of the file at registration.
+    crop : tuple of int
+        ``(x, y, width, height)`` in pixels: the analysed part of the frame.
+    pixels_per_cm : float or None
+        Scale of the video, for speeds in cm/s.
+    mtime_ns : int or None
+        Modification time of the file at registration (ns since the epoch; None in registries that predate it).
+    """
+
+    key: str
+    path: Path
+    id: str
+    subject: str
+    session: str
+    fps: float
+    n_frames: int
+    width: int
+    height: int
+    size_bytes: int
+    sha256: str
+    crop: tuple[int, int, int, int]
+    pixels_per_cm: float | None
+    mtime_ns: int | None = None
+
+    @property
+    def duration(self) -> float:
+        """Duration in seconds."""
+        return self.n_frames / self.fps
+
+    def registry_entry(self) -> dict[str, Any]:
+        """The entry of this video in config.yaml's registry, as plain values (without the key)."""
+        out: dict[str, Any] = {
+            "id": self.id, "subject": self.subject, "session": self.session, "fps": self.fps,
+            "n_frames": self.n_frames, "width": self.width, "height": self.height, "size_bytes": self.size_bytes,
+            "sha256": self.sha256, "crop": list(self.crop), "pixels_per_cm": self.pixels_per_cm,
+        }
+        if self.mtime_ns is not None:
+            out["mtime_ns"] = self.mtime_ns
+        return out
+
+
 @contextlib.contextmanager
 def open_video(path: str | os.PathLike) -> Iterator[cv2.VideoCapture]:
     """Open a video with OpenCV; raise :class:`VideoError` naming the file when it cannot be opened."""
@@ -509,7 +573,7 @@ def iter_windows(
     Parameters
     ----------
     video
-        A registered :class:`mousefear.project.Video` (its path, id, fps, frame count and crop box are used), or
+        A registered :class:`Video` (its path, id, fps, frame count and crop box are used), or
         the path of a video file together with ``fps`` and ``n_frames`` (probed by decoding when not given).
     window_seconds, stride_seconds
         Window length and the step between window starts, in seconds (see :func:`window_bounds`).
@@ -532,8 +596,6 @@ def iter_windows(
         fewer frames than ``n_frames`` the stream yields every window whose sampled frames decoded, logs a
         warning, and sets ``status = "truncated"`` and ``stopped_at`` to the first missing frame.
     """
-    from mousefear.project import Video  # local: project imports this module
-
     if isinstance(video, Video):
         path, vid, fps_, n = video.path, video.id, video.fps, video.n_frames
         box = video.crop if crop is ... else crop

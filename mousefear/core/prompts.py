@@ -93,7 +93,7 @@ class PromptTemplate:
 
 
 def _builtin_prompts_dir() -> Path:
-    from mousefear.config import templates_dir
+    from mousefear.core.config import templates_dir
 
     return templates_dir() / "prompts"
 

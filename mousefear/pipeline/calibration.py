@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mousefear import config as _config
+from mousefear import _compat as _config
 from mousefear._io import atomic_path, atomic_write_text
 from mousefear.errors import ConfigError, LabelError, ProjectError
 
@@ -134,7 +134,7 @@ def calibrate_motion(
     else:
         result = _from_labels(config, cfg, progress)
         if run is None:
-            from mousefear.classify import default_run_name
+            from mousefear.pipeline.classify import default_run_name
 
             calibrated = copy.deepcopy(cfg)
             calibrated["classification"]["motion"].update(result.values)
@@ -205,9 +205,9 @@ def _best(counts: np.ndarray) -> tuple[int, int, float]:
 
 def _from_labels(config: str | os.PathLike, cfg: Any, progress: bool) -> MotionCalibration:
     """Grid search on the labelled frames; writes nothing (see :func:`_write_label_files`)."""
+    from mousefear._compat import project_paths, registered_videos
     from mousefear.backends.motion import deduplicate_change, measure_motion
-    from mousefear.labels import read_label_file
-    from mousefear.project import project_paths, registered_videos
+    from mousefear.formats.labels import read_label_file
 
     motion = cfg["classification"]["motion"]
     behaviors = _config.behavior_names(cfg)

@@ -319,7 +319,7 @@ def motion_overlay(frames: np.ndarray, threshold: int = MOTION_THRESHOLD, color:
 # ------------------------------------------------------------------------------------------------------- chain
 def default_settings() -> dict[str, Any]:
     """The preprocessing settings of the config template (what an untouched project uses)."""
-    from mousefear.config import defaults
+    from mousefear._compat import defaults
 
     return preprocessing_settings(defaults())
 
@@ -340,7 +340,8 @@ def preprocessing_settings(cfg: Mapping | str | os.PathLike) -> dict[str, Any]:
         chain uses (patch_factor, min_pixels, motion_gain, motion_threshold, motion_color, order): plain Python
         values, JSON-serialisable.
     """
-    from mousefear.config import get, load_config, to_plain
+    from mousefear._compat import get, to_plain
+    from mousefear.core.config import load_config
 
     if not isinstance(cfg, Mapping):
         cfg = load_config(cfg)

@@ -40,11 +40,11 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from mousefear import config as _config
+from mousefear import _compat as _config
 from mousefear._io import atomic_write_bytes, atomic_write_text
 from mousefear._version import __version__
+from mousefear.core.preprocess import preprocess_window, preprocessing_settings
 from mousefear.errors import ConfigError, LabelError, ProjectError
-from mousefear.preprocess import preprocess_window, preprocessing_settings
 
 logger = logging.getLogger(__name__)
 
@@ -418,8 +418,8 @@ def extract_exemplars(config: str | os.PathLike, videos: Iterable[str] | None = 
     """
     from tqdm.auto import tqdm
 
-    from mousefear.project import project_paths, registered_videos
-    from mousefear.video import iter_windows
+    from mousefear._compat import project_paths, registered_videos
+    from mousefear.core.video import iter_windows
 
     cfg = _config.load_config(config)
     method = _config.get(cfg, "exemplars.method") if method is None else method
@@ -504,7 +504,7 @@ def exemplar_frames(config: str | os.PathLike, exemplar_id: str) -> np.ndarray:
     np.ndarray
         (k, height, width, 3) uint8 RGB.
     """
-    from mousefear.project import project_paths
+    from mousefear._compat import project_paths
 
     folder = project_paths(config).exemplars / str(exemplar_id)
     files = sorted(folder.glob("frame_*.png"))
@@ -522,7 +522,7 @@ def exemplar_frames(config: str | os.PathLike, exemplar_id: str) -> np.ndarray:
 
 def exemplar_info(config: str | os.PathLike, exemplar_id: str) -> dict[str, Any]:
     """The ``info.json`` of a candidate: frame_indices, timestamps_s, fps, preprocessing settings, crop, ..."""
-    from mousefear.project import project_paths
+    from mousefear._compat import project_paths
 
     path = project_paths(config).exemplars / str(exemplar_id) / "info.json"
     if not path.is_file():
@@ -567,8 +567,8 @@ def labelled_exemplars(config: str | os.PathLike, labelled_only: bool = False) -
     pandas.DataFrame
         Columns :data:`INDEX_COLUMNS`, label and label_source effective.
     """
-    from mousefear.labels import read_label_file
-    from mousefear.project import project_paths, registered_videos
+    from mousefear._compat import project_paths, registered_videos
+    from mousefear.formats.labels import read_label_file
 
     cfg = _config.load_config(config)
     behaviors = _config.behavior_names(cfg)

@@ -1,8 +1,8 @@
-"""Behaviour-vector files: bouts <-> per-frame labels, window -> frame expansion, HDF5 write/read, summaries.
+"""The behaviour-vector file format: one HDF5 file per video with a CSV twin (write, check, read).
 
-Frame ranges are half-open everywhere in mousefear: a window or bout ``[start_frame, end_frame)`` covers
-frames ``start_frame, start_frame + 1, ..., end_frame - 1`` and lasts ``end_frame - start_frame`` frames.
-Frames are counted from 0.
+Frame ranges are half-open (:mod:`mousefear.core.intervals`): a window ``[start_frame, end_frame)`` covers frames
+``start_frame .. end_frame - 1``. Frames are counted from 0. This module only reads and writes files; what goes
+into them is decided by the pipeline (:mod:`mousefear.pipeline.classify`).
 
 File layout
 -----------
@@ -51,25 +51,18 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from mousefear import config as _config
 from mousefear._io import atomic_path, atomic_write_text
 from mousefear._version import __version__
-from mousefear.errors import LabelError, ProjectError, VectorFileError
+from mousefear.core.intervals import check_count, check_probabilities, check_windows, windows_to_frames
+from mousefear.errors import VectorFileError
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "REQUIRED_ATTRS",
-    "bouts_to_labels",
-    "labels_to_bouts",
-    "list_runs",
     "read_vector",
     "read_vector_windows",
-    "select_run",
-    "summarize_vector",
     "vector_csv_path",
-    "windows_to_frames",
-    "write_run_summary",
     "write_vector",
     "write_vector_csv",
 ]
@@ -101,8 +94,6 @@ REQUIRED_ATTRS = (
 
 _RESERVED_ATTRS = ("format", "format_version", "mousefear_version", "created", "json_attrs", "behaviors")
 _RESERVED_NAMES = ("frame", "label")
-_PROB_ATOL = 1e-3
-_RANGE_ATOL = 1e-6
 _UTC = _dt.timezone.utc  # noqa: UP017 (datetime.UTC needs Python 3.11; setup.cfg allows 3.10)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -120,172 +111,6 @@ _DATASETS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
-# --------------------------------------------------------------------------------------------------------
-# Bouts <-> per-frame labels
-# --------------------------------------------------------------------------------------------------------
-
-
-def _empty_bouts() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "behavior": pd.Series([], dtype=object),
-            "start_frame": pd.Series([], dtype=np.int64),
-            "end_frame": pd.Series([], dtype=np.int64),
-            "n_frames": pd.Series([], dtype=np.int64),
-        }
-    )
-
-
-def _labels_to_codes(labels: Any, behaviors: Sequence[str] | None) -> tuple[np.ndarray, list[str]]:
-    """Turn per-frame names or indices into int64 codes (-1 = none) and the list of names they index."""
-    arr = np.asarray(labels)
-    if arr.ndim != 1:
-        raise ValueError(f"Expected a 1-D per-frame label array, but got shape {arr.shape}")
-    names = None if behaviors is None else [str(b) for b in behaviors]
-    if arr.dtype.kind == "b":
-        raise ValueError("Expected behaviour names or integer class indices, but got a boolean array")
-    if arr.dtype.kind in "iu":
-        if names is None:
-            raise ValueError("Expected `behaviors` to be given with integer class indices, but got None")
-        codes = arr.astype(np.int64)
-        bad = (codes < -1) | (codes >= len(names))
-        if bad.any():
-            raise LabelError(
-                f"Expected class indices in [-1, {len(names)}), but got {codes[bad][0]} "
-                f"at frame {int(np.flatnonzero(bad)[0])}"
-            )
-        return codes, names
-    obj = arr.astype(object)
-    missing = pd.isna(obj) | (obj == "")
-    present = obj[~missing]
-    if present.size and not all(isinstance(v, str) for v in present):
-        bad = next(v for v in present if not isinstance(v, str))
-        raise ValueError(f"Expected behaviour names (str), but got {bad!r}")
-    uniq, inverse = np.unique(present.astype(str), return_inverse=True)
-    if names is None:
-        names = [str(u) for u in uniq]
-        mapping = np.arange(len(uniq))
-    else:
-        unknown = [str(u) for u in uniq if u not in names]
-        if unknown:
-            raise LabelError(f"Expected behaviours among {names}, but got unknown {unknown}")
-        mapping = np.array([names.index(str(u)) for u in uniq], dtype=np.int64)
-    codes = np.full(arr.shape[0], -1, dtype=np.int64)
-    codes[~missing] = mapping[inverse] if uniq.size else []
-    return codes, names
-
-
-def labels_to_bouts(labels: Any, behaviors: Sequence[str] | None = None) -> pd.DataFrame:
-    """Collapse a per-frame label vector into bouts (runs of the same behaviour).
-
-    Parameters
-    ----------
-    labels : array-like, shape (n_frames,)
-        Either behaviour names (str/object array; ``""``, None or NaN = unlabelled) or integer class indices
-        into ``behaviors`` (-1 = unlabelled).
-    behaviors : sequence of str, optional
-        Class names. Required with integer indices; with names, every name must be one of them.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per bout, sorted by ``start_frame``, with columns ``behavior`` (str), ``start_frame``,
-        ``end_frame`` (half-open) and ``n_frames`` (int64). Unlabelled runs produce no bout.
-
-    Raises
-    ------
-    mousefear.errors.LabelError
-        An index is out of range or a name is not in ``behaviors``.
-    """
-    codes, names = _labels_to_codes(labels, behaviors)
-    if codes.size == 0:
-        return _empty_bouts()
-    change = np.flatnonzero(codes[1:] != codes[:-1]) + 1
-    starts = np.concatenate(([0], change)).astype(np.int64)
-    ends = np.concatenate((change, [codes.size])).astype(np.int64)
-    run_codes = codes[starts]
-    keep = run_codes >= 0
-    starts, ends, run_codes = starts[keep], ends[keep], run_codes[keep]
-    if starts.size == 0:
-        return _empty_bouts()
-    return pd.DataFrame(
-        {
-            "behavior": pd.Series(np.asarray(names, dtype=object)[run_codes], dtype=object),
-            "start_frame": starts,
-            "end_frame": ends,
-            "n_frames": ends - starts,
-        }
-    )
-
-
-def bouts_to_labels(bouts: pd.DataFrame, n_frames: int) -> np.ndarray:
-    """Expand bouts into a per-frame label vector.
-
-    Parameters
-    ----------
-    bouts : pandas.DataFrame
-        Columns ``behavior`` (str), ``start_frame`` and ``end_frame`` (int, half-open); other columns are
-        ignored.
-    n_frames : int
-        Length of the video in frames.
-
-    Returns
-    -------
-    numpy.ndarray, shape (n_frames,), dtype object
-        Behaviour name per frame, ``""`` where no bout covers the frame.
-
-    Raises
-    ------
-    mousefear.errors.LabelError
-        A bout is empty, falls outside ``[0, n_frames)``, has no name, or overlaps another bout.
-    """
-    n_frames = _check_count(n_frames, "n_frames", allow_zero=True)
-    missing = {"behavior", "start_frame", "end_frame"} - set(bouts.columns)
-    if missing:
-        raise ValueError(
-            f"Expected bout columns behavior, start_frame, end_frame, but missing {sorted(missing)}"
-        )
-    out = np.full(n_frames, "", dtype=object)
-    if len(bouts) == 0:
-        return out
-    starts = np.asarray(bouts["start_frame"], dtype=np.int64)
-    ends = np.asarray(bouts["end_frame"], dtype=np.int64)
-    names = np.asarray(bouts["behavior"], dtype=object)
-    for i in range(len(bouts)):
-        if not isinstance(names[i], str) or not names[i]:
-            raise LabelError(f"Expected a behaviour name in bout {i}, but got {names[i]!r}")
-        if not 0 <= starts[i] < ends[i] <= n_frames:
-            raise LabelError(
-                f"Expected bout {i} ({names[i]}) to satisfy 0 <= start_frame < end_frame <= {n_frames}, "
-                f"but got [{starts[i]}, {ends[i]})"
-            )
-    order = np.argsort(starts, kind="stable")
-    s, e = starts[order], ends[order]
-    overlap = np.flatnonzero(s[1:] < e[:-1])
-    if overlap.size:
-        a, b = order[overlap[0]], order[overlap[0] + 1]
-        raise LabelError(
-            f"Expected bouts not to overlap, but bout {a} ({names[a]}, [{starts[a]}, {ends[a]})) overlaps "
-            f"bout {b} ({names[b]}, [{starts[b]}, {ends[b]}))"
-        )
-    for i in range(len(bouts)):
-        out[starts[i] : ends[i]] = names[i]
-    return out
-
-
-# --------------------------------------------------------------------------------------------------------
-# Validation helpers (raise ValueError with "Expected ..., but got ..." messages)
-# --------------------------------------------------------------------------------------------------------
-
-
-def _check_count(value: Any, name: str, allow_zero: bool = False) -> int:
-    ok = isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
-    if not ok or value < (0 if allow_zero else 1):
-        what = "a non-negative integer" if allow_zero else "a positive integer"
-        raise ValueError(f"Expected {name} to be {what}, but got {value!r}")
-    return int(value)
-
-
 def _check_behaviors(behaviors: Sequence[str]) -> list[str]:
     if isinstance(behaviors, str) or not isinstance(behaviors, Sequence | np.ndarray):
         raise ValueError(f"Expected behaviors to be a list of names, but got {behaviors!r}")
@@ -301,118 +126,6 @@ def _check_behaviors(behaviors: Sequence[str]) -> list[str]:
     if dup:
         raise ValueError(f"Expected unique behaviour names, but got duplicates {dup}")
     return names
-
-
-def _check_probabilities(probs: Any, n_rows: int, n_behaviors: int | None, name: str) -> np.ndarray:
-    """Check (n_rows, n_behaviors) probabilities: rows all NaN, or in [0, 1] and summing to 1."""
-    arr = np.asarray(probs, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[0] != n_rows or (n_behaviors is not None and arr.shape[1] != n_behaviors):
-        want = f"({n_rows}, {'n_behaviors' if n_behaviors is None else n_behaviors})"
-        raise ValueError(f"Expected {name} of shape {want}, but got {arr.shape}")
-    nan = np.isnan(arr)
-    row_nan = nan.all(axis=1)
-    partly = np.flatnonzero(nan.any(axis=1) & ~row_nan)
-    if partly.size:
-        raise ValueError(
-            f"Expected {name} rows to be all NaN or all numbers, but row {partly[0]} is partly NaN"
-        )
-    valid = arr[~row_nan]
-    if valid.size:
-        if np.isinf(valid).any() or (valid < -_RANGE_ATOL).any() or (valid > 1 + _RANGE_ATOL).any():
-            bad = valid[np.isinf(valid) | (valid < -_RANGE_ATOL) | (valid > 1 + _RANGE_ATOL)][0]
-            raise ValueError(f"Expected {name} in [0, 1], but got {bad}")
-        sums = valid.sum(axis=1)
-        off = np.flatnonzero(np.abs(sums - 1.0) > _PROB_ATOL)
-        if off.size:
-            row = np.flatnonzero(~row_nan)[off[0]]
-            raise ValueError(
-                f"Expected {name} rows to sum to 1 (within 1e-3), but row {row} sums to {sums[off[0]]}"
-            )
-    return arr
-
-
-def _check_windows(
-    start_frame: Any, end_frame: Any, probabilities: Any, n_frames: int, n_behaviors: int | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    n_frames = _check_count(n_frames, "n_frames")
-    start = np.asarray(start_frame)
-    end = np.asarray(end_frame)
-    for name, a in (("start_frame", start), ("end_frame", end)):
-        if a.ndim != 1:
-            raise ValueError(f"Expected {name} to be 1-D, but got shape {a.shape}")
-        if a.size and a.dtype.kind not in "iu":
-            raise ValueError(f"Expected {name} to hold integers, but got dtype {a.dtype}")
-    if start.shape != end.shape:
-        raise ValueError(
-            f"Expected start_frame and end_frame of equal length, but got {start.size} and {end.size}"
-        )
-    start, end = start.astype(np.int64), end.astype(np.int64)
-    bad = np.flatnonzero(~((start >= 0) & (start < end) & (end <= n_frames)))
-    if bad.size:
-        i = bad[0]
-        raise ValueError(
-            f"Expected every window to satisfy 0 <= start_frame < end_frame <= n_frames={n_frames}, "
-            f"but window {i} is [{start[i]}, {end[i]})"
-        )
-    probs = _check_probabilities(probabilities, start.size, n_behaviors, "probabilities")
-    return start, end, probs
-
-
-# --------------------------------------------------------------------------------------------------------
-# Windows -> frames
-# --------------------------------------------------------------------------------------------------------
-
-
-def windows_to_frames(
-    start_frame: Any, end_frame: Any, probabilities: Any, n_frames: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Spread per-window probabilities onto frames.
-
-    Each frame gets the mean probability of the windows covering it (several when windows overlap, e.g.
-    stride < window length). Windows whose probability row is NaN (an unparseable answer) are ignored.
-
-    Parameters
-    ----------
-    start_frame, end_frame : array-like of int, shape (n_windows,)
-        Half-open frame range ``[start_frame, end_frame)`` of each window, within ``[0, n_frames]``.
-    probabilities : array-like of float, shape (n_windows, n_behaviors)
-        Probability per class; each row sums to 1 or is all NaN.
-    n_frames : int
-        Number of frames of the video.
-
-    Returns
-    -------
-    frame_probabilities : numpy.ndarray, shape (n_frames, n_behaviors), float32
-        Mean probability of the valid windows covering each frame; NaN where none covers it.
-    frame_label : numpy.ndarray, shape (n_frames,), int16
-        Argmax of ``frame_probabilities`` (first class on ties); -1 where no valid window covers the frame.
-
-    Notes
-    -----
-    Uses difference arrays and a cumulative sum: time O(n_windows + n_frames * n_behaviors), memory
-    O(n_frames * n_behaviors).
-    """
-    start, end, probs = _check_windows(start_frame, end_frame, probabilities, n_frames)
-    n_behaviors = probs.shape[1]
-    valid = ~np.isnan(probs).any(axis=1)
-    start, end, probs = start[valid], end[valid], probs[valid]
-
-    sums = np.zeros((n_frames + 1, n_behaviors), dtype=np.float64)
-    np.add.at(sums, start, probs)
-    np.add.at(sums, end, -probs)
-    np.cumsum(sums, axis=0, out=sums)
-    counts = np.zeros(n_frames + 1, dtype=np.int64)
-    np.add.at(counts, start, 1)
-    np.add.at(counts, end, -1)
-    np.cumsum(counts, out=counts)
-
-    covered = counts[:n_frames] > 0
-    frame_probabilities = np.full((n_frames, n_behaviors), np.nan, dtype=np.float32)
-    mean = sums[:n_frames][covered] / counts[:n_frames][covered, None]
-    frame_probabilities[covered] = np.clip(mean, 0.0, 1.0)
-    frame_label = np.full(n_frames, -1, dtype=np.int16)
-    frame_label[covered] = np.argmax(frame_probabilities[covered], axis=1)
-    return frame_probabilities, frame_label
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -635,8 +348,8 @@ def write_vector(
     path = Path(path)
     try:
         names = _check_behaviors(behaviors)
-        n_frames = _check_count(n_frames, "n_frames")
-        start, end, probs = _check_windows(start_frame, end_frame, probabilities, n_frames, len(names))
+        n_frames = check_count(n_frames, "n_frames")
+        start, end, probs = check_windows(start_frame, end_frame, probabilities, n_frames, len(names))
         n_windows = start.size
         file_attrs = _check_attrs(attrs, n_frames)
         created_str = _created_string(created)
@@ -663,7 +376,7 @@ def write_vector(
         if frame_probabilities is None:
             fprobs, flabel = windows_to_frames(start, end, probs, n_frames)
         else:
-            fprobs = _check_probabilities(frame_probabilities, n_frames, len(names), "frame_probabilities")
+            fprobs = check_probabilities(frame_probabilities, n_frames, len(names), "frame_probabilities")
             flabel = np.asarray(frame_label)
             if flabel.shape != (n_frames,) or (flabel.size and flabel.dtype.kind not in "iu"):
                 raise ValueError(
@@ -885,216 +598,3 @@ def read_vector_windows(path: str | os.PathLike) -> pd.DataFrame:
     df.attrs.update(attrs)
     df.attrs["behaviors"] = behaviors
     return df
-
-
-# --------------------------------------------------------------------------------------------------------
-# Summaries
-# --------------------------------------------------------------------------------------------------------
-
-
-def summarize_vector(vector: pd.DataFrame, fps: float | None = None) -> pd.DataFrame:
-    """Time, share and bouts of each behaviour in a per-frame vector.
-
-    Parameters
-    ----------
-    vector : pandas.DataFrame
-        As returned by :func:`read_vector` (column ``label``; ``attrs["behaviors"]`` lists the classes,
-        otherwise the probability columns do).
-    fps : float, optional
-        Frames per second; default ``vector.attrs["fps"]``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by ``behavior`` (every class, in order), columns ``frames`` (int), ``seconds``, ``percent``
-        (of the *labelled* frames, i.e. frames whose label is not ``""``; NaN when no frame is labelled),
-        ``bouts`` (int, runs of consecutive frames; an unlabelled frame ends a bout) and ``mean_bout_s``
-        (NaN without bouts). ``attrs`` holds ``fps``, ``n_frames``, ``labelled_frames``, ``duration_s``
-        and ``labelled_s``.
-    """
-    if fps is None:
-        fps = vector.attrs.get("fps")
-    if not _positive_number(fps):
-        raise ValueError(f"Expected fps to be a positive number, but got {fps!r}")
-    fps = float(fps)
-    behaviors = list(vector.attrs.get("behaviors", [c for c in vector.columns if c != "label"]))
-    codes, _ = _labels_to_codes(vector["label"].to_numpy(dtype=object), behaviors)
-    n_frames = int(codes.size)
-    frames = np.bincount(codes[codes >= 0], minlength=len(behaviors)).astype(np.int64)
-    labelled = int(frames.sum())
-    bouts = labels_to_bouts(codes, behaviors)
-    n_bouts = (
-        bouts.groupby("behavior")["n_frames"].count().reindex(behaviors, fill_value=0).to_numpy(np.int64)
-    )
-    with np.errstate(invalid="ignore", divide="ignore"):
-        percent = 100.0 * frames / labelled if labelled else np.full(len(behaviors), np.nan)
-        mean_bout_s = np.where(n_bouts > 0, frames / np.maximum(n_bouts, 1) / fps, np.nan)
-    out = pd.DataFrame(
-        {
-            "frames": frames,
-            "seconds": frames / fps,
-            "percent": percent,
-            "bouts": n_bouts,
-            "mean_bout_s": mean_bout_s,
-        },
-        index=pd.Index(behaviors, name="behavior", dtype=object),
-    )
-    out.attrs.update(
-        fps=fps,
-        n_frames=n_frames,
-        labelled_frames=labelled,
-        duration_s=n_frames / fps,
-        labelled_s=labelled / fps,
-    )
-    return out
-
-
-def write_run_summary(
-    vectors: str | os.PathLike | Sequence[str | os.PathLike], out_path: str | os.PathLike
-) -> pd.DataFrame:
-    """Summarise every behaviour-vector file of a run into one CSV table, one row per video.
-
-    Parameters
-    ----------
-    vectors : path-like or sequence of path-like
-        A run folder (every ``*.h5`` in it, sorted by name) or a list of behaviour-vector files.
-    out_path : path-like
-        CSV file to write atomically (usually ``behavior-vectors/<run>/summary.csv``).
-
-    Returns
-    -------
-    pandas.DataFrame
-        The table written: columns ``video_id, subject, session, n_frames, duration_s, labelled_frames,
-        labelled_s``, then ``<b>_seconds, <b>_percent, <b>_bouts`` for every behaviour ``b``. Percentages
-        are of the labelled frames (``labelled_frames``), not of all frames.
-
-    Raises
-    ------
-    mousefear.errors.VectorFileError
-        A file cannot be read, the files disagree on the behaviours, or there is no file.
-    """
-    if isinstance(vectors, str | os.PathLike):
-        folder = Path(vectors)
-        if not folder.is_dir():
-            raise VectorFileError(f"Expected a run folder of behaviour vectors, but {folder} is not a folder")
-        paths = sorted(folder.glob("*.h5"))
-        if not paths:
-            raise VectorFileError(f"Expected behaviour-vector files (*.h5) in {folder}, but found none")
-    else:
-        paths = [Path(p) for p in vectors]
-        if not paths:
-            raise VectorFileError("Expected at least one behaviour-vector file, but got an empty list")
-    rows = []
-    behaviors: list[str] | None = None
-    first = None
-    for p in paths:
-        vec = read_vector(p)
-        if behaviors is None:
-            behaviors, first = vec.attrs["behaviors"], p
-        elif vec.attrs["behaviors"] != behaviors:
-            raise VectorFileError(
-                f"Expected every file to have the behaviours {behaviors} of {first}, "
-                f"but {p} has {vec.attrs['behaviors']}"
-            )
-        s = summarize_vector(vec)
-        row: dict[str, Any] = {
-            "video_id": vec.attrs["video_id"],
-            "subject": vec.attrs["subject"],
-            "session": vec.attrs["session"],
-            "n_frames": s.attrs["n_frames"],
-            "duration_s": s.attrs["duration_s"],
-            "labelled_frames": s.attrs["labelled_frames"],
-            "labelled_s": s.attrs["labelled_s"],
-        }
-        for b in behaviors:
-            row[f"{b}_seconds"] = s.at[b, "seconds"]
-            row[f"{b}_percent"] = s.at[b, "percent"]
-            row[f"{b}_bouts"] = int(s.at[b, "bouts"])
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    atomic_write_text(out_path, table.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
-    logger.info("Wrote run summary %s (%d videos)", out_path, len(rows))
-    return table
-
-
-# --------------------------------------------------------------------------------------------------------
-# Runs of a project
-# --------------------------------------------------------------------------------------------------------
-
-
-def list_runs(config: str | os.PathLike) -> list[str]:
-    """Names of the runs of a project that have behaviour-vector files (``behavior-vectors/<run>/*.h5``).
-
-    Parameters
-    ----------
-    config
-        Path of config.yaml or the project folder.
-
-    Returns
-    -------
-    list of str
-        Run names (folder names), sorted by name; empty when there is none.
-    """
-    base = _config.project_root(config) / "behavior-vectors"
-    if not base.is_dir():
-        return []
-    return sorted(p.name for p in base.iterdir()
-                  if p.is_dir() and not p.name.startswith(".") and any(p.glob("*.h5")))
-
-
-def _newest_mtime(folder: Path) -> float:
-    return max((p.stat().st_mtime for p in folder.glob("*.h5")), default=0.0)
-
-
-def select_run(config: str | os.PathLike, run: str | None = None, cfg: Mapping | None = None) -> str:
-    """The run a command works on when the user names one or none: the one rule of every command.
-
-    ``run`` given: that run (it must have behaviour-vector files). ``run=None``: ``classification.run`` of
-    config.yaml when it is set (an error if that run has no vector files); otherwise the only run of the
-    project; otherwise the run whose vector files were written last (logged, ties to the later name).
-
-    Parameters
-    ----------
-    config
-        Path of config.yaml or the project folder.
-    run
-        Run name (a folder of ``behavior-vectors/``), or None.
-    cfg
-        The loaded config (read from ``config`` when not given and needed).
-
-    Returns
-    -------
-    str
-        The run name; its files are in ``behavior-vectors/<run>/``.
-
-    Raises
-    ------
-    ProjectError
-        ``run`` (or ``classification.run``) is not a run of the project; the message lists the runs.
-    VectorFileError
-        The project has no run with behaviour-vector files, or the named run's folder has none.
-    """
-    base = _config.project_root(config) / "behavior-vectors"
-    runs = list_runs(config)
-    if run is not None:
-        if run in runs:
-            return run
-        if (base / run).is_dir():
-            raise VectorFileError(f"{base / run}: run {run!r} has no behaviour-vector files (*.h5); classify "
-                                  "the videos first (mousefear.classify_videos)")
-        raise ProjectError(f"Expected a run among {runs or 'none'} (folders of {base}), but got {run!r}")
-    if not runs:
-        raise VectorFileError(f"{base}: no run with behaviour-vector files (*.h5) in this project; classify "
-                              "the videos first (mousefear.classify_videos)")
-    cfg = _config.load_config(config) if cfg is None else cfg
-    configured = (cfg.get("classification") or {}).get("run")
-    if configured:
-        if configured not in runs:
-            raise ProjectError(f"{_config.config_path(config)}: classification.run is {configured!r}, which has no "
-                               f"behaviour vectors; available runs: {runs}. Pass run= to choose one.")
-        return str(configured)
-    if len(runs) == 1:
-        return runs[0]
-    newest = max(runs, key=lambda r: (_newest_mtime(base / r), r))
-    logger.info("Several runs (%s) and classification.run is null: using the newest, %s", ", ".join(runs), newest)
-    return newest

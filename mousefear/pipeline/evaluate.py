@@ -33,13 +33,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mousefear import config as _config
+from mousefear import _compat as _config
+from mousefear._compat import list_runs, project_paths, select_run
 from mousefear._io import atomic_write_text
 from mousefear._version import __version__
+from mousefear.core.intervals import labels_to_bouts
 from mousefear.errors import LabelError, ProjectError, VectorFileError
-from mousefear.labels import read_label_file
-from mousefear.project import project_paths
-from mousefear.vectors import labels_to_bouts, list_runs, read_vector, read_vector_windows, select_run
+from mousefear.formats.labels import read_label_file
+from mousefear.formats.vectors import read_vector, read_vector_windows
 
 __all__ = [
     "NONE",
@@ -891,7 +892,7 @@ def evaluate(
     atomic_write_text(out / "metrics.csv", metrics.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
     atomic_write_text(out / "metrics.json", json.dumps(_json_safe(data), indent=1, allow_nan=False) + "\n")
     result = Evaluation(run=run, folder=out, data=data, metrics=metrics)
-    from mousefear import report as _report
+    from mousefear.pipeline import report as _report
 
     if plots:
         _report.write_evaluation_plots(result, {v.video_id: v for v in data_list})
@@ -1017,7 +1018,7 @@ def compare_runs(config: str | os.PathLike, runs: Sequence[str] | None = None) -
                        ", ".join(f"{r}: {n}" for r, n in table["labelled_frames"].items()))
     base.mkdir(parents=True, exist_ok=True)
     atomic_write_text(base / "comparison.csv", table.to_csv(float_format="%.6g", lineterminator="\n"))
-    from mousefear import report as _report
+    from mousefear.pipeline import report as _report
 
     _report.write_comparison_plot(table, base / "comparison.png")
     for r in runs:

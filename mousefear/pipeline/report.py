@@ -28,7 +28,7 @@ import pandas as pd
 
 from mousefear._io import atomic_path, atomic_write_text
 from mousefear._version import __version__
-from mousefear.config import templates_dir
+from mousefear.core.config import templates_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes

@@ -41,14 +41,13 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from mousefear import config as _config
+from mousefear import _compat as _config
+from mousefear._compat import project_paths, registered_videos
 from mousefear._io import atomic_write_text
 from mousefear._version import __version__
 from mousefear.backends import make_backend
 from mousefear.backends.base import Backend, check_probabilities
-from mousefear.errors import ProjectError, VectorFileError, VideoError
-from mousefear.project import Video, project_paths, registered_videos
-from mousefear.prompts import (
+from mousefear.core.prompts import (
     Example,
     load_prompt_template,
     prompt_document,
@@ -56,7 +55,10 @@ from mousefear.prompts import (
     select_icl_examples,
     text_hash,
 )
-from mousefear.vectors import read_vector_windows, write_run_summary, write_vector
+from mousefear.core.video import Video
+from mousefear.errors import ProjectError, VectorFileError, VideoError
+from mousefear.formats.vectors import read_vector_windows, write_vector
+from mousefear.pipeline.summary import write_run_summary
 
 __all__ = ["RunSettings", "classify_videos", "run_settings", "video_settings"]
 
@@ -125,7 +127,7 @@ def _decode_frames(video: Video, indices: Sequence[int], crop: tuple[int, int, i
     """(k, h, w, 3) uint8 RGB frames ``indices`` (ascending, may repeat) of a video, decoded front to back."""
     import cv2
 
-    from mousefear.video import open_video
+    from mousefear.core.video import open_video
 
     wanted = sorted(set(int(i) for i in indices))
     got: dict[int, np.ndarray] = {}
@@ -150,9 +152,9 @@ def _decode_frames(video: Video, indices: Sequence[int], crop: tuple[int, int, i
 def _icl_examples(config: str | os.PathLike, cfg: Mapping, per_class: int, required: bool, seed: int,
                   frames_per_window: int, pre: Mapping[str, Any]) -> list[Example]:
     """Choose and load the in-context examples (frames preprocessed with the run's settings)."""
-    from mousefear.exemplars import exemplar_frames, exemplar_info, labelled_exemplars
-    from mousefear.preprocess import preprocess_window
-    from mousefear.video import sample_indices
+    from mousefear.core.preprocess import preprocess_window
+    from mousefear.core.video import sample_indices
+    from mousefear.pipeline.exemplars import exemplar_frames, exemplar_info, labelled_exemplars
 
     behaviors = _config.behavior_names(cfg)
     if per_class <= 0:
@@ -207,7 +209,7 @@ def run_settings(config: str | os.PathLike, backend: Backend, run: str | None = 
     cfg
         The loaded config (read from ``config`` when not given).
     """
-    from mousefear.preprocess import preprocessing_settings
+    from mousefear.core.preprocess import preprocessing_settings
 
     cfg = _config.load_config(config) if cfg is None else cfg
     cls = _config.classification_settings(cfg)
@@ -536,8 +538,8 @@ def _classify_window_videos(jobs: list[_VideoJob], backend: Backend, rs: RunSett
     dict
         Per-video timing ``{video_id: {"windows_classified", "seconds", "video_seconds"}}``.
     """
-    from mousefear.preprocess import preprocess_window
-    from mousefear.video import iter_windows
+    from mousefear.core.preprocess import preprocess_window
+    from mousefear.core.video import iter_windows
 
     pre = rs.settings["preprocessing"]
     w = rs.settings["windows"]
@@ -665,7 +667,7 @@ def classify_videos(
     VideoError
         A video decodes fewer frames than registered (what was classified is kept for a later call).
     """
-    from mousefear.video import window_bounds, window_partial
+    from mousefear.core.video import window_bounds, window_partial
 
     cfg = _config.load_config(config)
     paths = project_paths(config)

@@ -27,9 +27,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mousefear import config as _config
+from mousefear import _compat as _config
 from mousefear._io import atomic_write_text
+from mousefear.core.intervals import labels_to_bouts, labels_to_codes
 from mousefear.errors import ConfigError, VectorFileError
+from mousefear.formats.vectors import read_vector
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +166,7 @@ def find_run(config: str | os.PathLike, run: str | None = None, cfg: Mapping | N
     VectorFileError
         The project has no run with behaviour-vector files.
     """
-    from mousefear.vectors import select_run
+    from mousefear._compat import select_run
 
     run = select_run(config, run, cfg)
     return run, _config.project_root(config) / "behavior-vectors" / run
@@ -172,7 +174,7 @@ def find_run(config: str | os.PathLike, run: str | None = None, cfg: Mapping | N
 
 def epoch_table(config: str | os.PathLike, run: str | None = None, cfg: Mapping | None = None) -> pd.DataFrame:
     """The epoch summary of a run without writing anything (see :func:`summarize`)."""
-    from mousefear.vectors import read_vector
+    from mousefear.formats.vectors import read_vector
 
     cfg = _config.load_config(config) if cfg is None else cfg
     run, folder = find_run(config, run, cfg)
@@ -278,7 +280,7 @@ def plot_freezing_timecourse(table: pd.DataFrame, path: str | os.PathLike, behav
     behavior
         The freezing behaviour (``freezing_behavior`` of config.yaml), whose percent time is drawn.
     """
-    from mousefear.report import new_figure, save_figure
+    from mousefear.pipeline.report import new_figure, save_figure
 
     order = _natural_order(table["session"])
     keyed = table.assign(sidx=table["session"].map(order))
@@ -327,10 +329,10 @@ def plot_session_ethograms(config: str | os.PathLike, run: str | None = None, cf
     list of Path
         The files written.
     """
-    from mousefear.labels import read_label_file
-    from mousefear.project import project_paths
-    from mousefear.report import new_figure, plot_ethogram, save_figure
-    from mousefear.vectors import read_vector
+    from mousefear._compat import project_paths
+    from mousefear.formats.labels import read_label_file
+    from mousefear.formats.vectors import read_vector
+    from mousefear.pipeline.report import new_figure, plot_ethogram, save_figure
 
     cfg = _config.load_config(config) if cfg is None else cfg
     run, folder = find_run(config, run, cfg)
@@ -362,3 +364,129 @@ def plot_session_ethograms(config: str | os.PathLike, run: str | None = None, cf
 
 def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text) or "subject"
+
+
+# ------------------------------------------------------------------------------------------- per-video summaries
+def summarize_vector(vector: pd.DataFrame, fps: float | None = None) -> pd.DataFrame:
+    """Time, share and bouts of each behaviour in a per-frame vector.
+
+    Parameters
+    ----------
+    vector : pandas.DataFrame
+        As returned by :func:`read_vector` (column ``label``; ``attrs["behaviors"]`` lists the classes,
+        otherwise the probability columns do).
+    fps : float, optional
+        Frames per second; default ``vector.attrs["fps"]``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``behavior`` (every class, in order), columns ``frames`` (int), ``seconds``, ``percent``
+        (of the *labelled* frames, i.e. frames whose label is not ``""``; NaN when no frame is labelled),
+        ``bouts`` (int, runs of consecutive frames; an unlabelled frame ends a bout) and ``mean_bout_s``
+        (NaN without bouts). ``attrs`` holds ``fps``, ``n_frames``, ``labelled_frames``, ``duration_s``
+        and ``labelled_s``.
+    """
+    if fps is None:
+        fps = vector.attrs.get("fps")
+    if not (isinstance(fps, int | float) and not isinstance(fps, bool) and math.isfinite(fps) and fps > 0):
+        raise ValueError(f"Expected fps to be a positive number, but got {fps!r}")
+    fps = float(fps)
+    behaviors = list(vector.attrs.get("behaviors", [c for c in vector.columns if c != "label"]))
+    codes, _ = labels_to_codes(vector["label"].to_numpy(dtype=object), behaviors)
+    n_frames = int(codes.size)
+    frames = np.bincount(codes[codes >= 0], minlength=len(behaviors)).astype(np.int64)
+    labelled = int(frames.sum())
+    bouts = labels_to_bouts(codes, behaviors)
+    n_bouts = (
+        bouts.groupby("behavior")["n_frames"].count().reindex(behaviors, fill_value=0).to_numpy(np.int64)
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        percent = 100.0 * frames / labelled if labelled else np.full(len(behaviors), np.nan)
+        mean_bout_s = np.where(n_bouts > 0, frames / np.maximum(n_bouts, 1) / fps, np.nan)
+    out = pd.DataFrame(
+        {
+            "frames": frames,
+            "seconds": frames / fps,
+            "percent": percent,
+            "bouts": n_bouts,
+            "mean_bout_s": mean_bout_s,
+        },
+        index=pd.Index(behaviors, name="behavior", dtype=object),
+    )
+    out.attrs.update(
+        fps=fps,
+        n_frames=n_frames,
+        labelled_frames=labelled,
+        duration_s=n_frames / fps,
+        labelled_s=labelled / fps,
+    )
+    return out
+
+
+def write_run_summary(
+    vectors: str | os.PathLike | Sequence[str | os.PathLike], out_path: str | os.PathLike
+) -> pd.DataFrame:
+    """Summarise every behaviour-vector file of a run into one CSV table, one row per video.
+
+    Parameters
+    ----------
+    vectors : path-like or sequence of path-like
+        A run folder (every ``*.h5`` in it, sorted by name) or a list of behaviour-vector files.
+    out_path : path-like
+        CSV file to write atomically (usually ``behavior-vectors/<run>/summary.csv``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table written: columns ``video_id, subject, session, n_frames, duration_s, labelled_frames,
+        labelled_s``, then ``<b>_seconds, <b>_percent, <b>_bouts`` for every behaviour ``b``. Percentages
+        are of the labelled frames (``labelled_frames``), not of all frames.
+
+    Raises
+    ------
+    mousefear.errors.VectorFileError
+        A file cannot be read, the files disagree on the behaviours, or there is no file.
+    """
+    if isinstance(vectors, str | os.PathLike):
+        folder = Path(vectors)
+        if not folder.is_dir():
+            raise VectorFileError(f"Expected a run folder of behaviour vectors, but {folder} is not a folder")
+        paths = sorted(folder.glob("*.h5"))
+        if not paths:
+            raise VectorFileError(f"Expected behaviour-vector files (*.h5) in {folder}, but found none")
+    else:
+        paths = [Path(p) for p in vectors]
+        if not paths:
+            raise VectorFileError("Expected at least one behaviour-vector file, but got an empty list")
+    rows = []
+    behaviors: list[str] | None = None
+    first = None
+    for p in paths:
+        vec = read_vector(p)
+        if behaviors is None:
+            behaviors, first = vec.attrs["behaviors"], p
+        elif vec.attrs["behaviors"] != behaviors:
+            raise VectorFileError(
+                f"Expected every file to have the behaviours {behaviors} of {first}, "
+                f"but {p} has {vec.attrs['behaviors']}"
+            )
+        s = summarize_vector(vec)
+        row: dict[str, Any] = {
+            "video_id": vec.attrs["video_id"],
+            "subject": vec.attrs["subject"],
+            "session": vec.attrs["session"],
+            "n_frames": s.attrs["n_frames"],
+            "duration_s": s.attrs["duration_s"],
+            "labelled_frames": s.attrs["labelled_frames"],
+            "labelled_s": s.attrs["labelled_s"],
+        }
+        for b in behaviors:
+            row[f"{b}_seconds"] = s.at[b, "seconds"]
+            row[f"{b}_percent"] = s.at[b, "percent"]
+            row[f"{b}_bouts"] = int(s.at[b, "bouts"])
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    atomic_write_text(out_path, table.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
+    logger.info("Wrote run summary %s (%d videos)", out_path, len(rows))
+    return table

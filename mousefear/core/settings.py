@@ -1,0 +1,604 @@
+"""The settings of a project, validated once into frozen, typed objects.
+
+config.yaml is read (:mod:`mousefear.core.config`) into a plain mapping, keys missing from an older file are
+filled from the template (``templates/config.yaml``, the one place where defaults live), and
+:meth:`Settings.from_mapping` checks every value and builds the objects below. Everything downstream takes
+these objects and trusts them: no module checks a setting again.
+
+A wrong value raises :class:`~mousefear.errors.ConfigError` with a message of the form
+``<file>: Expected <key> to be <what>, but got <value>``; an unknown key (a typo such as ``stride_secs``)
+names the closest known key. Each check exists once, here, next to the field it guards (``_field(check)``).
+
+Settings are immutable. :meth:`Settings.updated` returns a new, validated copy with some dotted keys changed
+(``{"classification.motion.freeze_threshold": 0.001}``), which is how code that tries other values (calibration,
+a backend built with overrides) stays inside the same checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import difflib
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mousefear.core.video import Video
+from mousefear.errors import ConfigError
+
+__all__ = [
+    "Behavior",
+    "ClassificationSettings",
+    "Epoch",
+    "EvaluationSettings",
+    "ExemplarSettings",
+    "MotionSettings",
+    "OpenAISettings",
+    "PreprocessingSettings",
+    "ProjectInfo",
+    "Settings",
+    "key_paths",
+]
+
+Check = Callable[[Any], str | None]  # returns what was expected when the value is wrong, None when it is right
+
+
+# ----------------------------------------------------------------------------------------------------- checks
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def positive_number(v: Any) -> str | None:
+    return None if _is_number(v) and v > 0 else "a positive number"
+
+
+def nonnegative_number(v: Any) -> str | None:
+    return None if _is_number(v) and v >= 0 else "a number >= 0"
+
+
+def number_between(low: float, high: float, low_open: bool = False) -> Check:
+    def check(v: Any) -> str | None:
+        ok = _is_number(v) and (v > low if low_open else v >= low) and v <= high
+        return None if ok else f"a number {'>' if low_open else '>='} {low:g} and <= {high:g}"
+
+    return check
+
+
+def int_at_least(low: int) -> Check:
+    def check(v: Any) -> str | None:
+        return None if isinstance(v, int) and not isinstance(v, bool) and v >= low else f"a whole number >= {low}"
+
+    return check
+
+
+def boolean(v: Any) -> str | None:
+    return None if isinstance(v, bool) else "true or false"
+
+
+def text(v: Any) -> str | None:
+    return None if isinstance(v, str) and v.strip() else "a non-empty text"
+
+
+def any_text(v: Any) -> str | None:
+    return None if isinstance(v, str) else "a text"
+
+
+def choice(*options: str) -> Check:
+    def check(v: Any) -> str | None:
+        return None if v in options else "one of " + ", ".join(options)
+
+    return check
+
+
+def optional(inner: Check) -> Check:
+    def check(v: Any) -> str | None:
+        if v is None:
+            return None
+        what = inner(v)
+        return None if what is None else f"{what} or null"
+
+    return check
+
+
+def odd_or_zero(v: Any) -> str | None:
+    ok = isinstance(v, int) and not isinstance(v, bool) and v >= 0 and (v == 0 or v % 2 == 1)
+    return None if ok else "0 or an odd whole number"
+
+
+def list_of(*options: str) -> Check:
+    def check(v: Any) -> str | None:
+        ok = isinstance(v, list | tuple) and all(x in options for x in v)
+        return None if ok else "a list of " + ", ".join(options)
+
+    return check
+
+
+def date_text(v: Any) -> str | None:
+    if isinstance(v, _dt.date):
+        return None
+    try:
+        _dt.date.fromisoformat(str(v))
+    except ValueError:
+        return "a date YYYY-MM-DD"
+    return None
+
+
+def _field(check: Check, convert: Callable[[Any], Any] | None = None) -> Any:
+    """A settings field whose value is checked with ``check`` and then stored as ``convert(value)``."""
+    return field(metadata={"check": check, "convert": convert})
+
+
+def _section(cls: type) -> Any:
+    """A field holding a nested section (a mapping in config.yaml)."""
+    return field(metadata={"section": cls})
+
+
+def _float_or_none(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
+def _str_date(v: Any) -> str:
+    return v.isoformat() if isinstance(v, _dt.date) else str(v)
+
+
+# --------------------------------------------------------------------------------------------------- sections
+@dataclass(frozen=True)
+class ProjectInfo:
+    """``project``: who made the project and when."""
+
+    name: str = _field(text, str)
+    experimenter: str = _field(text, str)
+    date: str = _field(date_text, _str_date)  # YYYY-MM-DD
+    config_version: int = _field(int_at_least(1))
+
+
+@dataclass(frozen=True)
+class Behavior:
+    """One entry of ``behaviors``: the class name and the one-line definition shown to the model."""
+
+    name: str
+    definition: str
+
+
+@dataclass(frozen=True)
+class ExemplarSettings:
+    """``exemplars``: how candidate example windows are picked."""
+
+    method: str = _field(choice("kmeans", "uniform", "motion"))
+    n_per_video: int = _field(int_at_least(1))
+    downsample_width: int = _field(int_at_least(4))  # pixels
+    contact_sheet: bool = _field(boolean)
+
+
+@dataclass(frozen=True)
+class PreprocessingSettings:
+    """``classification.preprocessing``: the chain applied to every window's frames (see
+    :func:`mousefear.core.preprocess.preprocess_window`)."""
+
+    crop: bool = _field(boolean)
+    max_pixels: int = _field(int_at_least(28 * 28))  # pixels per frame after resizing
+    grayscale: bool = _field(boolean)
+    clahe: bool = _field(boolean)
+    clahe_clip_limit: float = _field(positive_number, float)
+    clahe_tile_grid: int = _field(int_at_least(1))
+    motion: str = _field(choice("none", "difference", "overlay"))
+
+
+@dataclass(frozen=True)
+class OpenAISettings:
+    """``classification.openai``: the OpenAI-compatible server backend."""
+
+    base_url: str = _field(text)
+    api_key_env: str | None = _field(optional(text))
+    timeout_seconds: float = _field(positive_number, float)
+    max_concurrency: int = _field(int_at_least(1))
+    scoring: str = _field(choice("auto", "prompt_logprobs", "choice_logprobs", "parse"))
+    image_format: str = _field(choice("png", "jpeg"))
+    max_attempts: int = _field(int_at_least(1))
+    backoff_seconds: float = _field(nonnegative_number, float)
+
+
+@dataclass(frozen=True)
+class MotionSettings:
+    """``classification.motion``: the classical freezing detector (its freezing class is the top-level
+    ``freezing_behavior``)."""
+
+    pixel_cutoff: float = _field(number_between(0, 255), float)  # grey levels
+    blur_kernel: int = _field(odd_or_zero)  # pixels of the shrunk frame
+    freeze_threshold: float = _field(number_between(0, 1), float)  # fraction of the crop's pixels
+    min_freeze_seconds: float = _field(nonnegative_number, float)
+    flee_speed: float | None = _field(optional(positive_number), _float_or_none)
+    flee_speed_unit: str = _field(choice("cm/s", "body_lengths/s"))
+    animal: str = _field(choice("dark", "bright"))
+    analysis_width: int = _field(int_at_least(16))  # pixels
+    max_repeat_frames: int = _field(int_at_least(0))
+    moving_behavior: str = _field(text)
+    fleeing_behavior: str | None = _field(optional(text))
+
+
+@dataclass(frozen=True)
+class ClassificationSettings:
+    """``classification``: one run's model, prompt, windows and backend settings."""
+
+    run: str | None = _field(optional(text))
+    backend: str = _field(choice("transformers", "openai", "motion"))
+    model: str = _field(text)
+    model_revision: str | None = _field(optional(text))
+    dtype: str = _field(choice("auto", "bfloat16", "float16", "float32"))
+    device: str = _field(text)
+    decision: str = _field(choice("score", "generate"))
+    window_seconds: float = _field(positive_number, float)
+    stride_seconds: float | None = _field(optional(positive_number), _float_or_none)
+    frames_per_window: int = _field(int_at_least(1))
+    input_mode: str = _field(choice("images", "video"))
+    prompt: str = _field(text)
+    icl_per_class: int = _field(int_at_least(0))
+    icl_required: bool = _field(boolean)
+    batch_size: int = _field(int_at_least(1))
+    max_new_tokens: int = _field(int_at_least(1))
+    preprocessing: PreprocessingSettings = _section(PreprocessingSettings)
+    openai: OpenAISettings = _section(OpenAISettings)
+    motion: MotionSettings = _section(MotionSettings)
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """``evaluation``: how predictions are compared with human labels."""
+
+    bout_iou: float = _field(number_between(0, 1, low_open=True), float)
+    by: tuple[str, ...] = _field(list_of("subject", "session"), tuple)
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """One epoch of a session's protocol: ``[start, end)`` in seconds from the start of the video."""
+
+    name: str
+    start: float
+    end: float
+
+
+# -------------------------------------------------------------------------------------------------- settings
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of a project, validated.
+
+    Attributes
+    ----------
+    project : ProjectInfo
+    behaviors : tuple of Behavior
+        In config order: the order of every probability column.
+    freezing_behavior : str or None
+        The behaviour that is freezing in the fear-conditioning sense (summaries, calibration, motion backend).
+    video_pattern : str or None
+        Filename pattern for subject and session (:mod:`mousefear.core.patterns`).
+    videos : tuple of Video
+        The registry, in file order, with absolute paths.
+    exemplars, classification, evaluation
+        The sections of the same names.
+    protocol : tuple of (str, tuple of Epoch)
+        Session name or pattern -> epochs, in file order.
+    seed : int
+        Seed of every random choice.
+    source : Path
+        The config.yaml these settings were read from (for messages; not compared).
+    """
+
+    project: ProjectInfo = _section(ProjectInfo)
+    behaviors: tuple[Behavior, ...] = field(metadata={"parse": "_parse_behaviors"})
+    freezing_behavior: str | None = _field(optional(text))
+    video_pattern: str | None = _field(optional(text))
+    videos: tuple[Video, ...] = field(metadata={"parse": "_parse_videos"})
+    exemplars: ExemplarSettings = _section(ExemplarSettings)
+    classification: ClassificationSettings = _section(ClassificationSettings)
+    evaluation: EvaluationSettings = _section(EvaluationSettings)
+    protocol: tuple[tuple[str, tuple[Epoch, ...]], ...] = field(metadata={"parse": "_parse_protocol"})
+    seed: int = _field(int_at_least(0))
+    source: Path = field(default=Path("config.yaml"), compare=False, metadata={"internal": True})
+
+    # ---------------------------------------------------------------- reading
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any], source: str | Path = "config.yaml") -> Settings:
+        """Validate a config mapping (every key present; see :func:`mousefear.core.config.read_document`).
+
+        Parameters
+        ----------
+        mapping
+            The parsed config.yaml with missing keys filled from the template.
+        source
+            Path of config.yaml: named in every error, and the folder video paths are resolved against.
+
+        Raises
+        ------
+        ConfigError
+            The first wrong, missing or unknown key, in the form ``<source>: Expected <key> to be ...``.
+        """
+        source = Path(source)
+        ctx = _Context(source)
+        values = _build(cls, mapping, "", ctx)
+        settings = cls(**values, source=source)
+        settings._check_roles()
+        return settings
+
+    @classmethod
+    def default(cls) -> Settings:
+        """The template's settings (no videos): every default in one object."""
+        from mousefear.core.config import template_document
+
+        return cls.from_mapping(template_document(), "templates/config.yaml")
+
+    def to_mapping(self) -> dict[str, Any]:
+        """Plain dicts and lists in the layout of config.yaml (what :meth:`from_mapping` reads back)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.metadata.get("internal"):
+                continue
+            value = getattr(self, f.name)
+            if f.name == "behaviors":
+                out[f.name] = [{"name": b.name, "definition": b.definition} for b in value]
+            elif f.name == "videos":
+                out[f.name] = {v.key: v.registry_entry() for v in value}
+            elif f.name == "protocol":
+                out[f.name] = {k: [dataclasses.asdict(e) for e in eps] for k, eps in value}
+            else:
+                out[f.name] = _plain(value)
+        return out
+
+    def updated(self, changes: Mapping[str, Any]) -> Settings:
+        """A new, validated copy with dotted keys changed, e.g. ``{"classification.motion.flee_speed": 8.0}``.
+
+        Raises
+        ------
+        ConfigError
+            An unknown key, or a value the checks refuse (the message names the key).
+        """
+        data = self.to_mapping()
+        for key, value in changes.items():
+            node = data
+            parts = key.split(".")
+            for part in parts[:-1]:
+                if not isinstance(node.get(part), dict):
+                    raise ConfigError(f"{self.source}: unknown key {key}")
+                node = node[part]
+            if parts[-1] not in node:
+                raise _unknown_key(self.source, key, list(node))
+            node[parts[-1]] = _plain(value)
+        return Settings.from_mapping(data, self.source)
+
+    # ---------------------------------------------------------------- derived
+    @property
+    def behavior_names(self) -> list[str]:
+        """Behaviour names in config order."""
+        return [b.name for b in self.behaviors]
+
+    @property
+    def protocol_map(self) -> dict[str, list[Epoch]]:
+        """``protocol`` as an ordered dict of lists."""
+        return {k: list(v) for k, v in self.protocol}
+
+    def check_motion_roles(self) -> None:
+        """Raise :class:`ConfigError` unless the motion detector's roles name different behaviours of the project.
+
+        ``freezing_behavior`` decides stillness, ``classification.motion.moving_behavior`` any other movement and
+        ``classification.motion.fleeing_behavior`` (or null) fast movement. Checked on every read when the backend
+        is motion, and by the motion backend whatever backend config.yaml names.
+        """
+        names = self.behavior_names
+        freezing = self.freezing_behavior
+        motion = self.classification.motion
+        if freezing is None:
+            raise _fail(self.source, "freezing_behavior", f"one of the behaviours {names} (the motion backend "
+                        "decides it for stillness)", freezing)
+        if motion.moving_behavior not in names:
+            raise _fail(self.source, "classification.motion.moving_behavior", f"one of the behaviours {names}",
+                        motion.moving_behavior)
+        if motion.moving_behavior == freezing:
+            raise _fail(self.source, "classification.motion.moving_behavior",
+                        f"a behaviour other than freezing_behavior {freezing!r}", motion.moving_behavior)
+        if motion.fleeing_behavior is not None and motion.fleeing_behavior in (freezing, motion.moving_behavior):
+            raise _fail(self.source, "classification.motion.fleeing_behavior",
+                        "a behaviour other than the freezing and moving behaviours, or null", motion.fleeing_behavior)
+
+    def _check_roles(self) -> None:
+        names = self.behavior_names
+        if self.freezing_behavior is not None and self.freezing_behavior not in names:
+            raise _fail(self.source, "freezing_behavior", f"one of the behaviours {names} or null",
+                        self.freezing_behavior)
+        if self.classification.backend == "motion":
+            self.check_motion_roles()
+
+
+# ---------------------------------------------------------------------------------------------------- parsing
+@dataclass
+class _Context:
+    source: Path
+
+    @property
+    def root(self) -> Path:
+        return self.source.resolve().parent
+
+
+def _fail(path: Path | str, key: str, expected: str, value: Any) -> ConfigError:
+    return ConfigError(f"{path}: Expected {key} to be {expected}, but got {_plain(value)!r}")
+
+
+def _unknown_key(path: Path | str, key: str, known: Iterable[str]) -> ConfigError:
+    known = [str(k) for k in known]
+    leaf = key.rsplit(".", 1)[-1]
+    close = difflib.get_close_matches(leaf, known, n=1, cutoff=0.6)
+    hint = f" (did you mean {key[: len(key) - len(leaf)]}{close[0]}?)" if close else ""
+    return ConfigError(f"{path}: unknown key {key}{hint}; the known keys here are: {', '.join(known)}")
+
+
+def _plain(node: Any) -> Any:
+    """Plain Python copy of a (ruamel) mapping/sequence, a settings object or a tuple."""
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        return {f.name: _plain(getattr(node, f.name)) for f in dataclasses.fields(node)
+                if not f.metadata.get("internal")}
+    if isinstance(node, Mapping):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _build(cls: type, node: Any, prefix: str, ctx: _Context) -> dict[str, Any]:
+    """Check the mapping ``node`` against the fields of ``cls``; return the constructor arguments."""
+    where = prefix.rstrip(".") or "the top level"
+    if not isinstance(node, Mapping):
+        raise ConfigError(f"{ctx.source}: Expected a mapping of settings at {where}, but got {type(node).__name__}")
+    fields = [f for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
+    names = [f.name for f in fields]
+    for key in node:
+        if key not in names:
+            raise _unknown_key(ctx.source, f"{prefix}{key}", names)
+    out: dict[str, Any] = {}
+    for f in fields:
+        key = f"{prefix}{f.name}"
+        if f.name not in node:
+            raise ConfigError(f"{ctx.source}: missing key {key!r}")
+        value = node[f.name]
+        meta = f.metadata
+        if "section" in meta:
+            out[f.name] = meta["section"](**_build(meta["section"], value, key + ".", ctx))
+        elif "parse" in meta:
+            out[f.name] = globals()[meta["parse"]](value, key, ctx)
+        else:
+            what = meta["check"](value)
+            if what is not None:
+                raise _fail(ctx.source, key, what, value)
+            convert = meta.get("convert")
+            out[f.name] = convert(value) if convert else _plain(value)
+    return out
+
+
+def _parse_behaviors(value: Any, key: str, ctx: _Context) -> tuple[Behavior, ...]:
+    if not isinstance(value, list) or not value:
+        raise _fail(ctx.source, key, "a non-empty list of {name, definition}", value)
+    seen: set[str] = set()
+    out = []
+    for i, b in enumerate(value):
+        if not isinstance(b, Mapping) or text(b.get("name")) or text(b.get("definition")) or set(b) - {
+                "name", "definition"}:
+            raise _fail(ctx.source, f"{key}[{i}]", "a mapping with a non-empty name and definition", b)
+        name = str(b["name"])
+        if name != name.strip() or "," in name or "\n" in name:
+            raise _fail(ctx.source, f"{key}[{i}].name", "a name without commas or surrounding spaces", name)
+        if name in seen:
+            raise ConfigError(f"{ctx.source}: behaviour {name!r} is listed twice under {key}")
+        seen.add(name)
+        out.append(Behavior(name=name, definition=str(b["definition"])))
+    return tuple(out)
+
+
+#: Keys of one video's registry entry with their checks (``crop`` is checked against the frame size).
+_VIDEO_KEYS: dict[str, Check] = {
+    "id": text,
+    "subject": any_text,
+    "session": any_text,
+    "fps": positive_number,
+    "n_frames": int_at_least(1),
+    "width": int_at_least(1),
+    "height": int_at_least(1),
+    "size_bytes": int_at_least(0),
+    "sha256": text,
+    "crop": lambda v: None,  # checked below, with the frame size
+    "pixels_per_cm": optional(positive_number),
+}
+#: Optional keys of a registry entry (registries written before they existed lack them).
+_VIDEO_OPTIONAL: dict[str, Check] = {
+    "mtime_ns": int_at_least(0),
+}
+
+
+def _parse_videos(value: Any, key: str, ctx: _Context) -> tuple[Video, ...]:
+    if not isinstance(value, Mapping):
+        raise _fail(ctx.source, key, "a mapping", value)
+    out = []
+    ids: dict[str, str] = {}
+    for rel, entry in value.items():
+        vkey = f"{key}[{str(rel)!r}]"
+        if not isinstance(entry, Mapping):
+            raise _fail(ctx.source, vkey, "a mapping", entry)
+        known = [*_VIDEO_KEYS, *_VIDEO_OPTIONAL]
+        for name in entry:
+            if name not in known:
+                raise _unknown_key(ctx.source, f"{vkey}.{name}", known)
+        for name, check in {**_VIDEO_KEYS, **_VIDEO_OPTIONAL}.items():
+            if name not in entry:
+                if name in _VIDEO_OPTIONAL:
+                    continue
+                raise ConfigError(f"{ctx.source}: missing key {vkey}.{name}")
+            what = check(entry[name])
+            if what is not None:
+                raise _fail(ctx.source, f"{vkey}.{name}", what, entry[name])
+        crop = entry["crop"]
+        ok = (
+            isinstance(crop, list | tuple)
+            and len(crop) == 4
+            and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in crop)
+            and crop[2] > 0
+            and crop[3] > 0
+            and crop[0] + crop[2] <= entry["width"]
+            and crop[1] + crop[3] <= entry["height"]
+        )
+        if not ok:
+            raise _fail(ctx.source, f"{vkey}.crop", f"[x, y, width, height] inside the {entry['width']}x"
+                        f"{entry['height']} frame", crop)
+        vid = str(entry["id"])
+        if vid in ids:
+            raise ConfigError(f"{ctx.source}: video id {vid!r} is registered twice ({ids[vid]} and {rel}); video "
+                              "ids must be unique in a project")
+        ids[vid] = str(rel)
+        out.append(Video(
+            key=str(rel), path=ctx.root / str(rel), id=vid, subject=str(entry["subject"]),
+            session=str(entry["session"]), fps=float(entry["fps"]), n_frames=int(entry["n_frames"]),
+            width=int(entry["width"]), height=int(entry["height"]), size_bytes=int(entry["size_bytes"]),
+            sha256=str(entry["sha256"]), crop=tuple(int(c) for c in crop),
+            pixels_per_cm=_float_or_none(entry["pixels_per_cm"]),
+            mtime_ns=None if entry.get("mtime_ns") is None else int(entry["mtime_ns"]),
+        ))
+    return tuple(out)
+
+
+def _parse_protocol(value: Any, key: str, ctx: _Context) -> tuple[tuple[str, tuple[Epoch, ...]], ...]:
+    if not isinstance(value, Mapping):
+        raise _fail(ctx.source, key, "a mapping", value)
+    out = []
+    for pattern, epochs in value.items():
+        pkey = f"{key}[{str(pattern)!r}]"
+        if not isinstance(epochs, list) or not epochs:
+            raise _fail(ctx.source, pkey, "a non-empty list of {name, start, end}", epochs)
+        parsed = []
+        for i, ep in enumerate(epochs):
+            ok = (
+                isinstance(ep, Mapping)
+                and set(ep) == {"name", "start", "end"}
+                and not text(ep.get("name"))
+                and _is_number(ep.get("start"))
+                and _is_number(ep.get("end"))
+                and 0 <= ep["start"] < ep["end"]
+            )
+            if not ok:
+                raise _fail(ctx.source, f"{pkey}[{i}]", "{name, start, end} with 0 <= start < end in seconds", ep)
+            parsed.append(Epoch(name=str(ep["name"]), start=float(ep["start"]), end=float(ep["end"])))
+        out.append((str(pattern), tuple(parsed)))
+    return tuple(out)
+
+
+def key_paths(cls: type = Settings, prefix: str = "") -> list[str]:
+    """Every dotted key of a settings class (sections expanded), e.g. ``classification.motion.animal``.
+
+    The free-form parts (the entries of ``behaviors``, ``videos`` and ``protocol``) are given by their own key.
+    """
+    out = []
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("internal"):
+            continue
+        if "section" in f.metadata:
+            out += key_paths(f.metadata["section"], f"{prefix}{f.name}.")
+        else:
+            out.append(f"{prefix}{f.name}")
+    return out
