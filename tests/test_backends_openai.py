@@ -258,8 +258,9 @@ def test_a_request_that_keeps_failing_stops_the_stream_after_the_finished_window
     server = scripted(script)
     be = _backend(server.url, prompt, max_attempts=3, max_concurrency=4)
     windows = [_window(i) for i in range(8)]
-    bad_url[0] = be._message(__import__("mousefear.core.prompts", fromlist=["query_turn"]).query_turn(prompt, windows[5])
-                             )["content"][0]["image_url"]["url"]
+    from mousefear.core.prompts import query_turn
+
+    bad_url[0] = be._message(query_turn(prompt, windows[5]))["content"][0]["image_url"]["url"]
     got = []
     with pytest.raises(ModelError) as err:
         for w, _ in be.classify_stream(windows):

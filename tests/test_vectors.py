@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mousefear.formats import vectors
 from mousefear._version import __version__
 from mousefear.core.intervals import bouts_to_labels, labels_to_bouts, windows_to_frames
 from mousefear.errors import LabelError, VectorFileError
+from mousefear.formats import vectors
 from mousefear.formats.vectors import (
     FORMAT,
     FORMAT_VERSION,

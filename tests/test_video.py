@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import mousefear
-from mousefear.core import video as mv
 from mousefear._compat import registered_videos
+from mousefear.core import video as mv
 from mousefear.core.video import iter_frames, iter_windows, sample_indices, window_bounds, window_partial
 from mousefear.errors import ConfigError
 
