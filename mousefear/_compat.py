@@ -12,11 +12,9 @@ from typing import Any
 from mousefear.core.config import (  # noqa: F401
     CONFIG_NAME,
     PROJECT_SUBFOLDERS,
-    config_path,
     load_config,
     move_trailing_comment,
     new_seq,
-    project_root,
     save_config,
     template_document,
     templates_dir,
@@ -60,6 +58,18 @@ def classification_settings(cfg: Mapping) -> dict[str, Any]:
     cls = _plain(cfg["classification"])
     cls["motion"]["freezing_behavior"] = cfg["freezing_behavior"]
     return cls
+
+
+def project_root(config: Any):
+    from mousefear.core.config import project_root as _root
+
+    return config.root if isinstance(config, Project) else _root(config)
+
+
+def config_path(config: Any):
+    from mousefear.core.config import config_path as _path
+
+    return config.config_path if isinstance(config, Project) else _path(config)
 
 
 def project_paths(config: str | os.PathLike) -> ProjectPaths:

@@ -12,7 +12,7 @@ from _motion_videos import write_motion_video
 from conftest import shared_video
 
 import mousefear
-from mousefear.backends.motion import freezing_runs, measure_motion
+from mousefear.backends.motion_measure import freezing_runs, measure_motion
 from mousefear.core.config import config_path, load_config
 from mousefear.errors import ConfigError, ProjectError
 from mousefear.formats.labels import write_label_file

@@ -8,7 +8,8 @@ from _motion_videos import truth, write_motion_video
 from conftest import REPO, shared_video
 
 from mousefear.backends.base import VideoResult
-from mousefear.backends.motion import MotionBackend, deduplicate_change, freezing_runs, measure_motion
+from mousefear.backends.motion import MotionBackend
+from mousefear.backends.motion_measure import deduplicate_change, freezing_runs, measure_motion
 from mousefear.core.intervals import window_means
 from mousefear.errors import ConfigError, VideoError
 

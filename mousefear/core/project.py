@@ -30,7 +30,7 @@ from mousefear.core.settings import Settings
 from mousefear.core.video import Video
 from mousefear.errors import ProjectError, VectorFileError
 
-__all__ = ["Project", "ProjectPaths", "check_name"]
+__all__ = ["ConfigLike", "Project", "ProjectPaths", "check_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -279,3 +279,8 @@ class Project:
         logger.info("Several runs (%s) and classification.run is null: using the newest, %s", ", ".join(runs),
                     newest)
         return newest
+
+
+#: What every public function takes first: the path of config.yaml (or of the project folder), or a
+#: :class:`Project` already opened (how the pipeline passes it on without reading config.yaml again).
+ConfigLike = str | os.PathLike | Project

@@ -25,7 +25,6 @@ Two ways, both of which write the chosen values into config.yaml (comments kept)
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import os
@@ -38,6 +37,7 @@ import pandas as pd
 
 from mousefear import _compat as _config
 from mousefear._io import atomic_path, atomic_write_text
+from mousefear.core.project import Project
 from mousefear.errors import ConfigError, LabelError, ProjectError
 
 logger = logging.getLogger(__name__)
@@ -136,9 +136,9 @@ def calibrate_motion(
         if run is None:
             from mousefear.pipeline.classify import default_run_name
 
-            calibrated = copy.deepcopy(cfg)
-            calibrated["classification"]["motion"].update(result.values)
-            run = default_run_name(config, "motion", calibrated)
+            changes = {"classification.backend": "motion",
+                       **{f"classification.motion.{k}": v for k, v in result.values.items()}}
+            run = default_run_name(config, Project.open(config).settings.updated(changes))
         out_dir = _config.project_root(config) / "evaluation" / run / "calibration"
         _write_label_files(result, out_dir)
     if save:
@@ -152,7 +152,7 @@ def calibrate_motion(
 
 
 def _from_empty(video: Path, motion: Any, quantile: float, factor: float, progress: bool) -> MotionCalibration:
-    from mousefear.backends.motion import measure_motion
+    from mousefear.backends.motion_measure import measure_motion
 
     m = measure_motion(video, pixel_cutoff=255, blur_kernel=int(motion["blur_kernel"]),
                        analysis_width=int(motion.get("analysis_width", 320)), locate_animal=False,
@@ -178,7 +178,7 @@ def _f1_counts(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
 
 def _grid_counts(videos: list[dict[str, Any]]) -> np.ndarray:
     """(n_videos, n_durations, n_thresholds, 3) int64 tp, fp, fn of every grid point per video."""
-    from mousefear.backends.motion import freezing_runs
+    from mousefear.backends.motion_measure import freezing_runs
 
     out = np.zeros((len(videos), len(DURATION_GRID), len(THRESHOLD_GRID), 3), dtype=np.int64)
     for v, item in enumerate(videos):
@@ -206,7 +206,7 @@ def _best(counts: np.ndarray) -> tuple[int, int, float]:
 def _from_labels(config: str | os.PathLike, cfg: Any, progress: bool) -> MotionCalibration:
     """Grid search on the labelled frames; writes nothing (see :func:`_write_label_files`)."""
     from mousefear._compat import project_paths, registered_videos
-    from mousefear.backends.motion import deduplicate_change, measure_motion
+    from mousefear.backends.motion_measure import deduplicate_change, measure_motion
     from mousefear.formats.labels import read_label_file
 
     motion = cfg["classification"]["motion"]

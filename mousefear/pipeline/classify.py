@@ -47,6 +47,7 @@ from mousefear._io import atomic_write_text
 from mousefear._version import __version__
 from mousefear.backends import make_backend
 from mousefear.backends.base import Backend, check_probabilities
+from mousefear.core.project import ConfigLike, Project
 from mousefear.core.prompts import (
     Example,
     load_prompt_template,
@@ -55,6 +56,7 @@ from mousefear.core.prompts import (
     select_icl_examples,
     text_hash,
 )
+from mousefear.core.settings import Settings
 from mousefear.core.video import Video
 from mousefear.errors import ProjectError, VectorFileError, VideoError
 from mousefear.formats.vectors import read_vector_windows, write_vector
@@ -757,29 +759,29 @@ def classify_videos(
     return rs.name
 
 
-def default_run_name(config: str | os.PathLike, backend_name: str | None = None, cfg: Mapping | None = None) -> str:
-    """The run name :func:`classify_videos` would use for the project's current settings (classifies nothing).
+def default_run_name(config: ConfigLike, settings: Settings | None = None) -> str:
+    """The run name :func:`classify_videos` would use for these settings (classifies nothing, loads no model).
 
     Parameters
     ----------
     config
-        Path of config.yaml or the project folder.
-    backend_name
-        Backend to assume (``"motion"``, ...); default ``classification.backend``.
-    cfg
-        The loaded config, possibly changed in memory (read from ``config`` when not given).
+        Path of config.yaml or the project folder, or an opened :class:`~mousefear.core.project.Project`.
+    settings
+        Settings to assume (e.g. ``project.settings.updated({"classification.backend": "motion"})``); default
+        the project's own.
 
     Returns
     -------
     str
         ``classification.run`` when set, else the name derived from the settings (e.g. ``motion_1a2b3c4d``).
-        For a model backend this loads the in-context examples, as a run would (no model is loaded).
+        For a model backend this loads the in-context examples, as a run would.
     """
-    cfg = _config.load_config(config) if cfg is None else cfg
+    project = Project.open(config)
+    settings = project.settings if settings is None else settings
+    cfg = settings.to_mapping()
     cls = _config.classification_settings(cfg)
-    name = backend_name or cls.get("backend", "transformers")
-    backend = make_backend({**cls, "backend": name}, _config.behavior_names(cfg))
-    return run_settings(config, backend, None, cfg).name
+    backend = make_backend(cls, settings.behavior_names)
+    return run_settings(project, backend, None, cfg).name
 
 
 __all__ += ["default_run_name"]  # kept beside the function
