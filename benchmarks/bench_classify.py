@@ -76,6 +76,15 @@ def _timed_backends(make, prompt, examples, windows, batch_size, repeats, label)
     print(f"  [{label}] ratio reuse/no reuse: {on / off:.2f}x (batch 1), {on_b / off:.2f}x (batch {batch_size})")
 
 
+def _backend(folder, **params):
+    """The transformers backend on a model folder, built from the template's settings as a project would."""
+    from mousefear.backends.transformers import TransformersBackend
+    from mousefear.core.settings import Settings
+
+    return TransformersBackend.from_settings(Settings.default().updated({"classification.model": str(folder)}),
+                                             **params)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--windows", type=int, default=8, help="windows timed with the tiny model")
@@ -90,7 +99,6 @@ def main() -> None:
 
     import torch
 
-    from mousefear.backends.transformers import TransformersBackend
     from mousefear.testing import build_random_qwen25vl_3b, build_tiny_qwen
 
     folder = build_tiny_qwen(tempfile.mkdtemp(prefix="tiny-qwen-"))
@@ -100,20 +108,20 @@ def main() -> None:
 
     print("\nvisual tokens per window of 4 frames (frames resized to multiples of 28 by preprocessing):")
     for mode in ("images", "video"):
-        be = TransformersBackend(BEHAVIORS, model=str(folder), input_mode=mode)
+        be = _backend(folder, input_mode=mode)
         for h, w in ((56, 56), (224, 224), (336, 448), (448, 448)):
             n = be.visual_tokens(_frames(1, h=h, w=w))
             print(f"  {mode:6s} {h}x{w}: {n:5d} tokens ({n / 4:.0f} per frame)")
 
     print(f"\ntiny random Qwen2.5-VL, label scoring, {args.windows} windows of 4 frames 224x224, 2 ICL examples:")
-    _timed_backends(lambda reuse: TransformersBackend(BEHAVIORS, model=str(folder), reuse_prefix=reuse),
+    _timed_backends(lambda reuse: _backend(folder, reuse_prefix=reuse),
                     prompt, examples, windows(args.windows), args.batch_size, args.repeats, "tiny")
 
     if args.real_shape == "3b":
         device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype_name = args.real_dtype if args.real_dtype != "auto" else ("bfloat16" if device == "cuda" else "float32")
         t = time.perf_counter()
-        probe = TransformersBackend(BEHAVIORS, model=str(folder), device=device)
+        probe = _backend(folder, device=device)
         probe.load()
         model = build_random_qwen25vl_3b(dtype=getattr(torch, dtype_name), device=device,
                                          tokenizer=probe.processor.tokenizer)
@@ -122,10 +130,9 @@ def main() -> None:
               f"{time.perf_counter() - t:.0f} s), {args.real_windows} windows:")
 
         def make(reuse: bool):
-            be = TransformersBackend(BEHAVIORS, model=str(folder), device=device, dtype=dtype_name,
-                                     reuse_prefix=reuse)
+            be = _backend(folder, device=device, dtype=dtype_name, reuse_prefix=reuse)
             be.load()
-            be.model = model  # same processor (real image processing, tiny vocabulary), 3B-shaped weights
+            be.net = model  # same processor (real image processing, tiny vocabulary), 3B-shaped weights
             return be
 
         _timed_backends(make, prompt, examples, windows(args.real_windows), min(args.batch_size, args.real_windows),

@@ -32,14 +32,15 @@ def main() -> int:
 
     cv2.setNumThreads(1)  # one CPU core
     from mousefear.backends.motion import MotionBackend
-    from mousefear.core.video import probe_video
+    from mousefear.core.settings import Settings
+    from mousefear.core.video import Video, probe_video, window_bounds
 
     info = probe_video(args.video, checksum=False)
-    backend = MotionBackend(["freezing", "exploring", "grooming", "rearing", "fleeing"], flee_speed=8.0,
-                            flee_speed_unit="body_lengths/s")
+    video = Video.from_file(args.video)
+    backend = MotionBackend.from_settings(Settings.default(), flee_speed=8.0, flee_speed_unit="body_lengths/s")
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    res = backend.classify_video(args.video, fps=info.fps, n_frames=info.n_frames, progress=False)
+    res = backend.classify_video(video, window_bounds(video.n_frames, video.fps), crop=None, progress=False)
     dt = time.perf_counter() - t0
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"video: {args.video} ({info.width}x{info.height}, {info.fps:g} fps, {info.n_frames} frames, "

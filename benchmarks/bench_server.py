@@ -39,6 +39,7 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     from mousefear.backends.openai import OpenAIBackend
     from mousefear.core.prompts import Example, load_prompt_template, render_prompt
+    from mousefear.core.settings import Settings
     from mousefear.core.video import Window
     from mousefear.testing import TransformersServer, build_tiny_qwen
 
@@ -61,8 +62,11 @@ def main() -> int:
         try:
             rows = []
             for c in args.concurrency:
-                backend = OpenAIBackend(BEHAVIORS, model=model, base_url=base_url, max_concurrency=c,
-                                        scoring=args.scoring)
+                settings = Settings.default().updated({"classification.backend": "openai",
+                                                       "classification.model": model})
+                backend = OpenAIBackend.from_settings(settings, base_url=base_url, max_concurrency=c,
+                                                      scoring=args.scoring)
+                backend.load()
                 backend.prepare(prompt, examples)
                 backend.classify(windows[:2])  # warm up
                 t0 = time.perf_counter()

@@ -12,7 +12,6 @@ from typing import Any
 from mousefear.core.config import (  # noqa: F401
     CONFIG_NAME,
     PROJECT_SUBFOLDERS,
-    load_config,
     move_trailing_comment,
     new_seq,
     save_config,
@@ -23,6 +22,12 @@ from mousefear.core.project import Project, ProjectPaths
 from mousefear.core.settings import Settings, _plain
 from mousefear.core.video import Video
 from mousefear.errors import ConfigError
+
+
+def load_config(config: Any, validate: bool = True):
+    from mousefear.core.config import load_config as _load
+
+    return config.document() if isinstance(config, Project) else _load(config, validate)
 
 
 def template_config():

@@ -75,14 +75,14 @@ def _info(p: argparse.ArgumentParser):
     p.add_argument("config", help="config.yaml of the project (or the project folder)")
 
     def run(a: argparse.Namespace) -> int:
-        from mousefear.core.config import load_config, project_root
+        from mousefear.core.project import Project
         from mousefear.pipeline.registry import video_table
 
-        cfg = load_config(a.config)
-        table = video_table(a.config)
-        proj = cfg["project"]
-        print(f"project {proj['name']} ({proj['experimenter']}, {proj['date']}) at {project_root(a.config)}")
-        print(f"behaviours: {', '.join(str(b['name']) for b in cfg['behaviors'])}")
+        project = Project.open(a.config)
+        table = video_table(project)
+        info = project.settings.project
+        print(f"project {info.name} ({info.experimenter}, {info.date}) at {project.root}")
+        print(f"behaviours: {', '.join(project.behaviors)}")
         if table.empty:
             print("no videos registered")
         else:
@@ -186,13 +186,14 @@ def _compare_runs(p: argparse.ArgumentParser):
     p.add_argument("--runs", nargs="+", default=None, help="runs to compare (default: every evaluated run)")
 
     def run(a: argparse.Namespace) -> int:
-        from mousefear._compat import project_paths
+        from mousefear.core.project import Project
         from mousefear.pipeline.evaluate import compare_runs
 
-        table = compare_runs(a.config, runs=a.runs)
+        project = Project.open(a.config)
+        table = compare_runs(project, runs=a.runs)
         cols = [c for c in table.columns if c.startswith("f1_")] + ["macro_f1", "mcc", "kappa"]
         print(table[cols].to_string(float_format=lambda v: f"{v:.3f}", na_rep="n/a"))
-        print(f"table: {project_paths(a.config).evaluation() / 'comparison.csv'}")
+        print(f"table: {project.paths.evaluation() / 'comparison.csv'}")
         return 0
 
     return run
@@ -207,12 +208,13 @@ def _extract_exemplars(p: argparse.ArgumentParser):
                    help="how candidates are picked (default: exemplars.method of config.yaml)")
 
     def run(a: argparse.Namespace) -> int:
-        from mousefear._compat import project_paths
+        from mousefear.core.project import Project
         from mousefear.pipeline.exemplars import extract_exemplars, read_exemplar_index
 
-        added = extract_exemplars(a.config, videos=a.videos, n_per_video=a.n_per_video, method=a.method)
-        total = len(read_exemplar_index(a.config))
-        folder = project_paths(a.config).exemplars
+        project = Project.open(a.config)
+        added = extract_exemplars(project, videos=a.videos, n_per_video=a.n_per_video, method=a.method)
+        total = len(read_exemplar_index(project))
+        folder = project.paths.exemplars
         print(f"added {len(added)} candidate(s) ({total} in all) to {folder / 'index.csv'}")
         print("label them in the label column of index.csv (look at <id>/sheet.png), then run label-exemplars")
         return 0
@@ -246,12 +248,13 @@ def _classify(p: argparse.ArgumentParser):
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     def run(a: argparse.Namespace) -> int:
-        from mousefear._compat import project_paths
+        from mousefear.core.project import Project
         from mousefear.pipeline.classify import classify_videos
 
-        name = classify_videos(a.config, videos=a.videos, run=a.run, overwrite=a.overwrite,
+        project = Project.open(a.config)
+        name = classify_videos(project, videos=a.videos, run=a.run, overwrite=a.overwrite,
                                progress=not a.no_progress)
-        print(f"run {name}: {project_paths(a.config).vectors(name)}")
+        print(f"run {name}: {project.paths.vectors(name)}")
         return 0
 
     return run
@@ -323,8 +326,14 @@ def _review(p: argparse.ArgumentParser):
 
     return run
 
+#: The sub-commands in the order of the workflow (``mousefear --help`` lists them so).
+WORKFLOW_ORDER = ("create-project", "add-videos", "info", "extract-exemplars", "label", "import-labels",
+                  "label-exemplars", "classify", "review", "evaluate", "compare-runs", "summarize", "calibrate-motion",
+                  "export-labels")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every sub-command."""
+    """The argument parser with every sub-command, in the order of the workflow."""
     parser = argparse.ArgumentParser(
         prog="mousefear",
         description="Behaviour vectors from fear-conditioning videos of mice with Qwen2.5-VL.",
@@ -333,7 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debugging details")
     parser.add_argument("-q", "--quiet", action="store_true", help="log only warnings and errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (help_text, add_args) in COMMANDS.items():
+    order = [n for n in WORKFLOW_ORDER if n in COMMANDS] + [n for n in COMMANDS if n not in WORKFLOW_ORDER]
+    for name in order:
+        help_text, add_args = COMMANDS[name]
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_run=add_args(p))
     return parser

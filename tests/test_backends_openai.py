@@ -25,6 +25,7 @@ from mousefear._compat import project_paths
 from mousefear.backends.openai import OpenAIBackend, answer_logprob, choice_probabilities
 from mousefear.core.config import load_config, save_config
 from mousefear.core.prompts import Example, load_prompt_template, render_prompt
+from mousefear.core.settings import Settings
 from mousefear.core.video import Window
 from mousefear.errors import ModelError
 
@@ -166,9 +167,16 @@ def _plain(text="grooming", delay=0.0):
     return script
 
 
+def openai_backend(url, model="m", **kw) -> OpenAIBackend:
+    """An OpenAI backend built as classify_videos builds it: the template's settings with these changes."""
+    settings = Settings.default().updated({"classification.backend": "openai", "classification.model": model})
+    return OpenAIBackend.from_settings(settings, base_url=url, **kw)
+
+
 def _backend(url, prompt, **kw):
     kw.setdefault("backoff_seconds", 0.01)
-    be = OpenAIBackend(BEHAVIORS, model="m", base_url=url, **kw)
+    be = openai_backend(url, **kw)
+    be.load()
     be.prepare(prompt, [])
     return be
 
@@ -176,7 +184,7 @@ def _backend(url, prompt, **kw):
 def test_422_for_the_constraint_falls_back_to_parsing(scripted, prompt):
     server = scripted(_plain("Grooming."))
     be = _backend(server.url, prompt)
-    assert be.describe()["settings"]["decision_path"] == "generate_parse"
+    assert be.describe()["resolved"]["decision_path"] == "generate_parse"
     (res,) = be.classify([_window(0)])
     assert res.probabilities.tolist() == [0, 0, 1, 0, 0] and res.text == "Grooming."
     assert res.info["decision_path"] == "generate_parse"
@@ -341,9 +349,10 @@ def test_server_down_gives_a_clear_error(prompt):
     from mousefear.testing import free_port
 
     url = f"http://127.0.0.1:{free_port()}/v1"
-    be = OpenAIBackend(BEHAVIORS, model="m", base_url=url, max_attempts=2, backoff_seconds=0.01)
+    be = openai_backend(url, max_attempts=2, backoff_seconds=0.01)
+    assert be.describe()["resolved"] == {}  # describing contacts nothing
     with pytest.raises(ModelError, match=r"The server at http://127\.0\.0\.1:\d+/v1 failed to answer a probe request"):
-        be.describe()
+        be.load()
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -360,15 +369,14 @@ def test_exact_scoring_through_prompt_logprobs_equals_the_local_backend(tiny_qwe
     examples = [Example("m1_day1_000030-000060", "freezing", _frames(1, h=84, w=56), 30.0,
                         np.array([30, 37, 45, 52]), 30, 60, "m1_day1")]
     windows = [_window(i) for i in range(3)]
-    local = TransformersBackend(BEHAVIORS, model=str(tiny_qwen))
+    local = TransformersBackend.from_settings(Settings.default().updated({"classification.model": str(tiny_qwen)}))
     local.prepare(prompt, examples)
     expected = local.classify(windows)
     with ShimServer(str(tiny_qwen)) as shim:
-        exact = OpenAIBackend(BEHAVIORS, model=str(tiny_qwen), base_url=shim.base_url, scoring="prompt_logprobs",
-                              max_concurrency=2)
+        exact = openai_backend(shim.base_url, str(tiny_qwen), scoring="prompt_logprobs", max_concurrency=2)
         exact.prepare(prompt, examples)
         got = exact.classify(windows)
-        auto = OpenAIBackend(BEHAVIORS, model=str(tiny_qwen), base_url=shim.base_url)
+        auto = openai_backend(shim.base_url, str(tiny_qwen))
         auto.prepare(prompt, examples)
         choice = auto.classify(windows[:1])
     for e, g in zip(expected, got, strict=True):
@@ -376,7 +384,7 @@ def test_exact_scoring_through_prompt_logprobs_equals_the_local_backend(tiny_qwe
         # the same forward passes in float32, once with a reused prefix cache and once whole: 1e-5
         np.testing.assert_allclose(g.info["logprob"], e.info["logprob"], atol=1e-4)
         np.testing.assert_allclose(g.probabilities, e.probabilities, atol=1e-5)
-    assert exact.describe()["settings"]["score_includes_end_token"] is True
+    assert exact.describe()["resolved"]["score_includes_end_token"] is True
     # the constrained-choice path is found and gives valid probabilities (a different estimator: see server.md)
     assert (auto.decision_path, auto.choice_field) == ("choice_logprobs", "structured_outputs")
     p = choice[0].probabilities
@@ -461,8 +469,8 @@ def test_project_run_survives_a_killed_server(tmp_path, tiny_qwen, serve_log, mo
         for k in a[1]:
             assert str(a[1][k]) == str(b[1][k]), k
     run_json = json.loads((paths.vectors("whole") / "run.json").read_text())
-    assert run_json["settings"]["backend"]["settings"]["decision_path"] == "generate_parse"
-    assert "generate_parse" in str(_vector_content(paths.vectors("whole") / "m1_day1.h5")[1]["backend_settings"])
+    assert run_json["resolved"]["decision_path"] == "generate_parse"
+    assert "generate_parse" in str(_vector_content(paths.vectors("whole") / "m1_day1.h5")[1]["backend_resolved"])
     # the API key is in no file of the project
     for p in Path(paths.root).rglob("*"):
         if p.is_file():

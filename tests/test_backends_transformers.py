@@ -12,8 +12,9 @@ import json
 import numpy as np
 import pytest
 
-from mousefear.backends import backend_kwargs, make_backend
+from mousefear.backends import build_backend
 from mousefear.core.prompts import Example, load_prompt_template, render_prompt
+from mousefear.core.settings import Settings
 from mousefear.core.video import Window
 from mousefear.errors import ConfigError, ModelError
 
@@ -50,13 +51,19 @@ def examples():
 _BACKENDS: dict = {}
 
 
-def _backend(tiny_qwen, prompt, examples, **kw):
-    """A prepared backend; built once per module for each set of arguments (loading costs ~0.2 s)."""
+def transformers_backend(model, **kw):
+    """A transformers backend built as classify_videos builds it: the template's settings, with changes."""
     from mousefear.backends.transformers import TransformersBackend
 
+    return TransformersBackend.from_settings(Settings.default().updated({"classification.model": str(model)}), **kw)
+
+
+def _backend(tiny_qwen, prompt, examples, **kw):
+    """A prepared backend; built once per module for each set of arguments (loading costs ~0.2 s)."""
     key = (str(tiny_qwen), tuple(e.id for e in examples), tuple(sorted(kw.items())))
     if key not in _BACKENDS:
-        be = TransformersBackend(BEHAVIORS, model=str(tiny_qwen), **kw)
+        be = transformers_backend(tiny_qwen, **kw)
+        be.load()
         be.prepare(prompt, examples)
         _BACKENDS[key] = be
     return _BACKENDS[key]
@@ -77,8 +84,8 @@ def _reference_logprobs(be, window) -> np.ndarray:
         inp = dict(base)
         inp["input_ids"] = torch.cat([base["input_ids"], c], 1)
         inp["mm_token_type_ids"] = torch.cat([base["mm_token_type_ids"], torch.zeros_like(c)], 1)
-        be.model.model.rope_deltas = None
-        logp = torch.log_softmax(be.model(**inp, use_cache=False).logits[0].double(), -1)
+        be.net.model.rope_deltas = None
+        logp = torch.log_softmax(be.net(**inp, use_cache=False).logits[0].double(), -1)
         out.append(sum(float(logp[n - 1 + i, t]) for i, t in enumerate(cand)))
     return np.array(out)
 
@@ -132,8 +139,8 @@ def test_generation_matches_hf_generate_and_parses_strictly(tiny_qwen, prompt, e
         prefix, suffix = be._texts(q)
         inp = be._process(prefix + suffix, [*be._prefix_turns, q])
         inp["attention_mask"] = torch.ones_like(inp["input_ids"])
-        be.model.model.rope_deltas = None
-        out = be.model.generate(**inp, max_new_tokens=6, do_sample=False)
+        be.net.model.rope_deltas = None
+        out = be.net.generate(**inp, max_new_tokens=6, do_sample=False)
         expected = be.processor.tokenizer.decode(out[0, inp["input_ids"].shape[1]:], skip_special_tokens=True)
         assert res.text == expected
         k = parse_answer(res.text, BEHAVIORS)
@@ -170,8 +177,10 @@ def test_describe_and_revision_of_a_folder(tiny_qwen, prompt, examples, tmp_path
     d = be.describe()
     assert d["backend"] == "transformers" and d["model_id"] == str(tiny_qwen)
     assert d["model_revision"].startswith("folder:") and len(d["model_revision"]) == len("folder:") + 16
-    assert d["settings"]["dtype"] == "float32" and d["settings"]["device"] == "cpu"
-    assert d["settings"]["score_includes_end_token"] is True
+    assert d["settings"]["dtype"] == "auto" and d["settings"]["device"] == "auto"  # as configured ...
+    assert d["resolved"]["dtype"] == "float32" and d["resolved"]["device"] == "cpu"  # ... and as resolved by load
+    assert d["settings"]["score_includes_end_token"] is True and "device" in d["runtime"]
+    assert set(d["settings"]) >= set(be.param_names())  # provenance read from the constructor's signature
     from mousefear.backends.transformers import resolve_model
 
     assert resolve_model(str(tiny_qwen))[1] == d["model_revision"]  # stable
@@ -185,38 +194,38 @@ def test_describe_and_revision_of_a_folder(tiny_qwen, prompt, examples, tmp_path
 
 
 def test_missing_weights_give_one_clear_error(tmp_path):
-    from mousefear.backends.transformers import TransformersBackend
-
+    be = transformers_backend("someone/Not-A-Cached-Model", local_files_only=True)
+    assert be.describe()["resolved"] == {}  # building and describing touch neither the network nor the disk
     with pytest.raises(ModelError) as err:
-        TransformersBackend(BEHAVIORS, model="someone/Not-A-Cached-Model", local_files_only=True)
+        be.load()
     msg = str(err.value)
     assert "someone/Not-A-Cached-Model" in msg and "huggingface-cli download someone/Not-A-Cached-Model" in msg
     assert err.value.__cause__ is None and err.value.__suppress_context__
     with pytest.raises(ModelError, match="does not exist"):
-        TransformersBackend(BEHAVIORS, model=str(tmp_path / "no-such-model"))
+        transformers_backend(tmp_path / "no-such-model").load()
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelError, match="no config.json"):
-        TransformersBackend(BEHAVIORS, model=str(tmp_path / "empty"))
+        transformers_backend(tmp_path / "empty").load()
 
 
 def test_bad_settings_and_missing_gpu(tiny_qwen):
-    from mousefear.backends.transformers import TransformersBackend
-
-    with pytest.raises(ConfigError, match="decision"):
-        TransformersBackend(BEHAVIORS, model=str(tiny_qwen), decision="vote")
+    with pytest.raises(ConfigError, match="Expected classification.decision to be one of score, generate, but got "
+                                          "'vote'"):
+        transformers_backend(tiny_qwen, decision="vote")
     if not torch.cuda.is_available():
         with pytest.raises(ModelError, match="no CUDA GPU"):
-            TransformersBackend(BEHAVIORS, model=str(tiny_qwen), device="cuda")
+            transformers_backend(tiny_qwen, device="cuda").load()
 
 
-def test_registry_builds_the_backend_from_plain_settings(tiny_qwen):
-    settings = {"backend": "transformers", "model": str(tiny_qwen), "model_revision": None, "dtype": "auto",
-                "device": "auto", "decision": "generate", "input_mode": "video", "max_new_tokens": 3}
-    assert backend_kwargs("transformers", settings)["input_mode"] == "video"
-    be = make_backend(settings, BEHAVIORS)
+def test_registry_builds_the_backend_from_its_settings(tiny_qwen):
+    settings = Settings.default().updated({"classification.model": str(tiny_qwen), "classification.decision":
+                                           "generate", "classification.input_mode": "video",
+                                           "classification.max_new_tokens": 3})
+    be = build_backend(settings)
     assert (be.name, be.decision, be.input_mode, be.max_new_tokens) == ("transformers", "generate", "video", 3)
+    assert be.net is None  # built, not loaded
     with pytest.raises(ConfigError, match="Expected classification.backend"):
-        make_backend({**settings, "backend": "magic"}, BEHAVIORS)
+        settings.updated({"classification.backend": "magic"})
 
 
 def test_torchvision_imports():

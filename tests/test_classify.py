@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -19,16 +19,30 @@ import pytest
 from conftest import REPO, shared_video, write_video
 
 import mousefear
-from mousefear._compat import project_paths, registered_videos
-from mousefear.backends.base import Backend
+from mousefear.backends.base import VideoBackend, VideoResult
+from mousefear.backends.fake import FakeWindowBackend
 from mousefear.core.config import load_config, save_config
 from mousefear.core.intervals import windows_to_frames
+from mousefear.core.preprocess import preprocess_window, preprocessing_record
+from mousefear.core.project import Project
 from mousefear.errors import ProjectError
 from mousefear.formats.vectors import REQUIRED_ATTRS, read_vector_windows
 
 pytest.importorskip("transformers")
 
 BEHAVIORS = ["freezing", "exploring", "grooming", "rearing", "fleeing"]
+
+
+def project_paths(cfg_path):
+    return Project.open(cfg_path).paths
+
+
+def registered_videos(cfg_path):
+    return list(Project.open(cfg_path).videos)
+
+
+def _record(cfg_path):
+    return preprocessing_record(Project.open(cfg_path).settings.classification.preprocessing)
 
 
 def _configure(cfg_path: Path, tiny_qwen: Path, **classification) -> Path:
@@ -91,12 +105,12 @@ def test_classify_writes_complete_vector_files(project, tiny_qwen):
     assert a["prompt_hash"] == hashlib.sha256(prompt_text.encode()).hexdigest() == run_json["settings"]["prompt"][
         "sha256"]
     assert a["icl_example_ids"] == [] and a["prompt_template"] == "default"
-    from mousefear.core.preprocess import preprocessing_settings
-
-    assert a["preprocessing"] == preprocessing_settings(load_config(cfg_path))
+    assert a["preprocessing"] == _record(cfg_path)
     assert a["created"] == a["run_created"] == run_json["created"]
     assert a["mousefear_version"] == mousefear.__version__
     assert a["backend_settings"]["decision"] == "score" and a["frames_per_window"] == 2
+    assert "device" not in a["backend_settings"] and a["backend_resolved"]["dtype"] == "float32"
+    assert run_json["resolved"]["device"] == "cpu" and run_json["resolved"]["model_revision"] == a["model_revision"]
 
     assert run_json["run"] == run and run_json["settings"]["behaviors"][0]["name"] == "freezing"
     assert run_json["settings"]["windows"] == {"window_seconds": 1.0, "stride_seconds": None, "frames_per_window": 2}
@@ -257,35 +271,25 @@ def test_torn_cache_line_is_ignored_and_rewritten(project, tiny_qwen):
         np.testing.assert_array_equal(reference[0][name], again[0][name])
 
 
-@dataclass
-class _Result:
-    start_frame: np.ndarray
-    end_frame: np.ndarray
-    probabilities: np.ndarray
-    frame_probabilities: np.ndarray
-    frame_label: np.ndarray
-
-
-class _EvenOddBackend(Backend):
-    """Frame-level test backend: even frames freezing, odd frames exploring; windows get the majority."""
+class _EvenOddBackend(VideoBackend):
+    """Video test backend: even frames freezing, odd frames exploring; windows get the majority."""
 
     name = "evenodd"
-    frame_level = True
 
-    def __init__(self, behaviors):
+    def __init__(self, behaviors, *, rule: str = "parity"):
         super().__init__(behaviors)
+        self.rule = rule
         self.calls = []
 
-    def describe(self):
-        return {"backend": self.name, "model_id": "", "model_revision": "", "settings": {"rule": "parity"}}
-
-    def classify_video(self, path, *, fps, n_frames, crop, window_bounds, pixels_per_cm=None, progress=True):
-        self.calls.append((Path(path).name, fps, n_frames, crop))
+    def classify_video(self, video, window_bounds, *, crop, progress=True):
+        n_frames = video.n_frames
+        self.calls.append((video.path.name, video.fps, n_frames, crop))
         frame_label = (np.arange(n_frames) % 2).astype(np.int16)
         fp = np.zeros((n_frames, len(self.behaviors)), np.float32)
         fp[np.arange(n_frames), frame_label] = 1.0
-        probs = np.stack([fp[s:e].mean(axis=0) for s, e in window_bounds]).astype(np.float64)
-        return _Result(window_bounds[:, 0], window_bounds[:, 1], probs, fp, frame_label)
+        probs = np.stack([fp[s:e].mean(axis=0) for s, e in window_bounds]).astype(np.float32)
+        return VideoResult(fp, frame_label, window_bounds[:, 0], window_bounds[:, 1], probs,
+                           signals={"parity": frame_label.astype(np.float32)}, info={"rule": self.rule})
 
 
 def test_frame_level_backend_goes_into_the_same_files(project, tiny_qwen):
@@ -299,9 +303,19 @@ def test_frame_level_backend_goes_into_the_same_files(project, tiny_qwen):
     win = read_vector_windows(folder / "m1_day1.h5")
     np.testing.assert_allclose(win["freezing"], [8 / 15, 7 / 15, 8 / 15], rtol=1e-6)
     assert vec.attrs["backend"] == "evenodd" and vec.attrs["prompt_hash"] == "" and vec.attrs["icl_example_ids"] == []
-    assert not (project_paths(cfg_path).cache(run)).exists()
+    assert vec.attrs["backend_settings"] == {"rule": "parity"}
     mousefear.classify_videos(cfg_path, backend=be, progress=False)
     assert len(be.calls) == 1  # finished: skipped
+    # the same cache and resume as window backends: a result in the cache is not computed again
+    cached = project_paths(cfg_path).cache(run) / "m1_day1" / "video.npz"
+    assert cached.is_file()
+    reference = _h5_content(folder / "m1_day1.h5")
+    (folder / "m1_day1.h5").unlink()  # killed after the backend finished, before the file was written
+    mousefear.classify_videos(cfg_path, backend=be, progress=False)
+    assert len(be.calls) == 1
+    again = _h5_content(folder / "m1_day1.h5")
+    for name in reference[0]:
+        np.testing.assert_array_equal(reference[0][name], again[0][name])
 
 
 def test_cli_classify(project, tiny_qwen, capsys):
@@ -342,31 +356,6 @@ def test_import_mousefear_stays_light():
 # --------------------------------------------------------------------------------------------------------
 
 
-class _ShapeBackend(Backend):
-    """Window test backend: probabilities from the frames' size and brightness, so a crop box changes them."""
-
-    name = "shape"
-
-    def __init__(self, behaviors):
-        super().__init__(behaviors)
-        self.seen = []  # (video_id, window index, frames shape)
-        self.examples = []
-
-    def prepare(self, prompt, examples):
-        self.examples = list(examples)
-
-    def classify(self, windows):
-        from mousefear.backends.base import WindowResult
-
-        out = []
-        for w in windows:
-            self.seen.append((w.video_id, w.index, w.frames.shape))
-            f = w.frames.astype(np.float64)
-            x = np.array([f.shape[1], f.shape[2], f.mean(), f[..., 0].std() + 1.0, 1.0])
-            out.append(WindowResult(probabilities=x / x.sum()))
-        return out
-
-
 def _small(cfg_path: Path, **classification) -> Path:
     """Small frames and no in-context examples (no model is loaded: the tests pass a backend)."""
     cfg = load_config(cfg_path)
@@ -397,7 +386,7 @@ NEW_CROP = [16, 0, 32, 48]
 def test_crop_edit_classifies_that_video_again(project, make_video, caplog):
     cfg_path = _small(project)
     mousefear.add_videos(cfg_path, [make_video("m2_day1.avi", moving=False)])
-    be = _ShapeBackend(BEHAVIORS)
+    be = FakeWindowBackend(BEHAVIORS)
     run = mousefear.classify_videos(cfg_path, backend=be, progress=False)
     folder = project_paths(cfg_path).vectors(run)
     assert sorted(v for v, _, _ in be.seen) == ["m1_day1"] * 3 + ["m2_day1"] * 3
@@ -418,14 +407,13 @@ def test_crop_edit_classifies_that_video_again(project, make_video, caplog):
     new = read_vector_windows(m1)
     assert new.attrs["crop"] == NEW_CROP and new.attrs["run_settings_sha256"] == old.attrs["run_settings_sha256"]
     assert not np.allclose(new[BEHAVIORS].to_numpy(), old[BEHAVIORS].to_numpy())  # the crop changed the results
-    from mousefear.core.preprocess import preprocess_window, preprocessing_settings
     from mousefear.core.video import iter_windows
 
     (v1,) = [v for v in registered_videos(cfg_path) if v.id == "m1_day1"]
-    pre = preprocessing_settings(load_config(cfg_path))
+    pre = Project.open(cfg_path).settings.classification.preprocessing
     windows = [replace(w, frames=preprocess_window(w.frames, pre))
                for w in iter_windows(v1, 1.0, None, 2, crop=tuple(NEW_CROP))]
-    expected = np.stack([r.probabilities for r in _ShapeBackend(BEHAVIORS).classify(windows)])
+    expected = np.stack([FakeWindowBackend(BEHAVIORS).probabilities(w.frames) for w in windows])
     np.testing.assert_allclose(new[BEHAVIORS].to_numpy(), expected, rtol=1e-6)  # stored as float32
 
     be.seen.clear()
@@ -435,7 +423,7 @@ def test_crop_edit_classifies_that_video_again(project, make_video, caplog):
 
 def test_half_cached_video_with_new_crop_starts_again(project, make_video, tmp_path, caplog):
     cfg_path = _small(project)
-    be = _ShapeBackend(BEHAVIORS)
+    be = FakeWindowBackend(BEHAVIORS)
     run = mousefear.classify_videos(cfg_path, backend=be, progress=False)
     paths = project_paths(cfg_path)
     h5 = paths.vectors(run) / "m1_day1.h5"
@@ -445,9 +433,9 @@ def test_half_cached_video_with_new_crop_starts_again(project, make_video, tmp_p
     h5.unlink()
     _set_video(cfg_path, "m1_day1", crop=NEW_CROP)  # ... and then the crop box was edited
     be.seen.clear()
-    with caplog.at_level("WARNING", logger="mousefear.pipeline.classify"):
+    with caplog.at_level("WARNING", logger="mousefear.pipeline.cache"):
         mousefear.classify_videos(cfg_path, backend=be, progress=False)
-    assert "discarding the cached windows (crop changed from [0, 0, 64, 48] to [16, 0, 32, 48])" in caplog.text
+    assert "discarding the cached results (crop changed from [0, 0, 64, 48] to [16, 0, 32, 48])" in caplog.text
     assert [i for _, i, _ in be.seen] == [0, 1, 2]  # from the first window, not from window 1
     assert [json.loads(x)["index"] for x in jsonl.read_bytes().splitlines()] == [0, 1, 2]
     assert json.loads((jsonl.parent / "meta.json").read_text())["video"]["crop"] == NEW_CROP
@@ -456,7 +444,7 @@ def test_half_cached_video_with_new_crop_starts_again(project, make_video, tmp_p
     fresh = _small(mousefear.create_project("fc", "tester", [tmp_path / "src" / "m1_day1.avi"],
                                             working_directory=tmp_path / "fresh", date="2026-11-23"))
     _set_video(fresh, "m1_day1", crop=NEW_CROP)
-    assert mousefear.classify_videos(fresh, backend=_ShapeBackend(BEHAVIORS), progress=False) == run
+    assert mousefear.classify_videos(fresh, backend=FakeWindowBackend(BEHAVIORS), progress=False) == run
     other = project_paths(fresh).vectors(run) / "m1_day1.h5"
     _assert_same_vectors(h5, other)
     assert h5.with_suffix(".csv").read_bytes() == other.with_suffix(".csv").read_bytes()
@@ -481,29 +469,28 @@ def test_pixels_per_cm_edit_redoes_a_frame_level_video(project, caplog):
 
 
 def test_icl_frames_made_again_after_a_crop_edit(project, monkeypatch):
-    import mousefear.pipeline.classify as classify
-    from mousefear.core.preprocess import preprocess_window, preprocessing_settings
+    import mousefear.pipeline.runs as runs
     from mousefear.pipeline.exemplars import exemplar_frames, exemplar_info
 
     cfg_path = _small(project)
     (ex_id,) = _label_exemplars(cfg_path, {0: "freezing"})
     _small(cfg_path, icl_per_class=1)
     decoded = []
-    original = classify._decode_frames
-    monkeypatch.setattr(classify, "_decode_frames", lambda v, i, c: decoded.append(c) or original(v, i, c))
-    be = _ShapeBackend(BEHAVIORS)
+    original = runs.read_frames
+    monkeypatch.setattr(runs, "read_frames", lambda v, i, c: decoded.append(c) or original(v, i, c))
+    be = FakeWindowBackend(BEHAVIORS)
     info_path = project_paths(cfg_path).exemplars / ex_id / "info.json"
     info = exemplar_info(cfg_path, ex_id)
     assert info["crop"] == [0, 0, 64, 48]
 
-    rs = classify.run_settings(cfg_path, be)
+    rs = runs.run_settings(Project.open(cfg_path), be)
     assert decoded == []  # stored frames reused: made with the same preprocessing and crop box
     stored = exemplar_frames(cfg_path, ex_id)
     np.testing.assert_array_equal(rs.examples[0].frames, stored)
     assert rs.settings["icl"]["example_crops"] == [[0, 0, 64, 48]]
 
     _set_video(cfg_path, "m1_day1", crop=NEW_CROP)
-    rs2 = classify.run_settings(cfg_path, be)
+    rs2 = runs.run_settings(Project.open(cfg_path), be)
     assert decoded == [tuple(NEW_CROP)]
     import cv2
 
@@ -515,7 +502,7 @@ def test_icl_frames_made_again_after_a_crop_edit(project, monkeypatch):
         if i in info["frame_indices"]:
             frames.append(cv2.cvtColor(img[0:48, 16:48], cv2.COLOR_BGR2RGB))
     cap.release()
-    expected = preprocess_window(np.stack(frames), preprocessing_settings(load_config(cfg_path)))
+    expected = preprocess_window(np.stack(frames), Project.open(cfg_path).settings.classification.preprocessing)
     np.testing.assert_array_equal(rs2.examples[0].frames, expected)
     assert rs2.examples[0].frames.shape != stored.shape
     # every window's prompt shows the examples: their crop boxes are part of the run's identity
@@ -525,6 +512,6 @@ def test_icl_frames_made_again_after_a_crop_edit(project, monkeypatch):
     _set_video(cfg_path, "m1_day1", crop=[0, 0, 64, 48])
     info.pop("crop")
     info_path.write_text(json.dumps(info))
-    rs3 = classify.run_settings(cfg_path, be)
+    rs3 = runs.run_settings(Project.open(cfg_path), be)
     assert decoded == [tuple(NEW_CROP), (0, 0, 64, 48)] and rs3.sha256 == rs.sha256
     np.testing.assert_array_equal(rs3.examples[0].frames, stored)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from _motion_videos import truth, write_motion_video
@@ -11,6 +13,8 @@ from mousefear.backends.base import VideoResult
 from mousefear.backends.motion import MotionBackend
 from mousefear.backends.motion_measure import deduplicate_change, freezing_runs, measure_motion
 from mousefear.core.intervals import window_means
+from mousefear.core.settings import Settings
+from mousefear.core.video import Video
 from mousefear.errors import ConfigError, VideoError
 
 BEHAVIORS = ["freezing", "exploring", "grooming", "rearing", "fleeing"]
@@ -31,10 +35,30 @@ def boundaries(script=SCRIPT) -> np.ndarray:
     return np.cumsum([n for _, n, _ in script])[:-1]
 
 
+def motion(behaviors=None, **kw) -> MotionBackend:
+    """A motion backend built as classify_videos builds it: the template's settings, with changes."""
+    top = {}
+    if behaviors is not None:
+        top["behaviors"] = [{"name": b, "definition": f"the mouse is {b}"} for b in behaviors]
+    if "freezing_behavior" in kw:
+        top["freezing_behavior"] = kw.pop("freezing_behavior")
+    settings = Settings.default().updated(top) if top else Settings.default()
+    return MotionBackend.from_settings(settings, **kw)
+
+
 def backend(**kw) -> MotionBackend:
     kw.setdefault("flee_speed", 8.0)
     kw.setdefault("flee_speed_unit", "body_lengths/s")
-    return MotionBackend(BEHAVIORS, **kw)
+    return motion(**kw)
+
+
+def classify(b: MotionBackend, path, *, n_frames=None, fps=30.0, crop=None, window_bounds=(), pixels_per_cm=None,
+             progress=False) -> VideoResult:
+    """Classify a video file with the registry values a project would give it."""
+    video = dataclasses.replace(Video.from_file(path), fps=fps, pixels_per_cm=pixels_per_cm,
+                                **({} if n_frames is None else {"n_frames": n_frames}))
+    bounds = np.asarray(window_bounds, dtype=np.int64).reshape(-1, 2)
+    return b.classify_video(video, bounds, crop=crop, progress=progress)
 
 
 def names(b: MotionBackend, res: VideoResult) -> np.ndarray:
@@ -45,7 +69,7 @@ def names(b: MotionBackend, res: VideoResult) -> np.ndarray:
 def test_still_intervals_are_freezing_frame_by_frame(tmp_path, noise):
     path = write_motion_video(tmp_path / "v.avi", SCRIPT, noise=noise)
     b = backend()
-    res = b.classify_video(path, fps=30.0, n_frames=N, progress=False)
+    res = classify(b, path, fps=30.0, n_frames=N, progress=False)
     pred = names(b, res)
     np.testing.assert_array_equal(pred == "freezing", expected_freezing())
     kinds = truth(SCRIPT)
@@ -61,7 +85,7 @@ def test_probabilities_are_consistent_and_unmodelled_classes_zero(tmp_path):
     path = write_motion_video(tmp_path / "v.avi", SCRIPT, noise=2.0)
     b = backend()
     bounds = [(s, min(s + 30, N)) for s in range(0, N, 30)]
-    res = b.classify_video(path, fps=30.0, n_frames=N, window_bounds=bounds, progress=False)
+    res = classify(b, path, fps=30.0, n_frames=N, window_bounds=bounds, progress=False)
     p = res.frame_probabilities
     assert p.dtype == np.float32 and p.shape == (N, 5) and res.frame_label.dtype == np.int16
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-6)
@@ -88,18 +112,18 @@ def test_duplicated_frames_do_not_become_freezing(tmp_path):
     assert freezing_runs(m["raw_change"], 0.0005, 2).sum() >= 90
     # ... but repeats take the change of the next real frame, so nothing freezes
     b = backend(min_freeze_seconds=2 / 30)
-    res = b.classify_video(path, fps=30.0, n_frames=150, progress=False)
+    res = classify(b, path, fps=30.0, n_frames=150, progress=False)
     assert (names(b, res) == "freezing").sum() == 0
     assert res.info["repeats_filled"] == 100
     # switching the repeat handling off shows what it prevents
     b0 = backend(min_freeze_seconds=2 / 30, max_repeat_frames=0)
-    assert (names(b0, b0.classify_video(path, fps=30.0, n_frames=150, progress=False)) == "freezing").sum() >= 90
+    assert (names(b0, classify(b0, path, fps=30.0, n_frames=150, progress=False)) == "freezing").sum() >= 90
 
 
 def test_duplicated_frames_with_stills_and_dash(tmp_path):
     path = write_motion_video(tmp_path / "dup.avi", SCRIPT, noise=3.0, repeat_pattern=(2, 1, 2))
     b = backend()
-    pred = names(b, b.classify_video(path, fps=30.0, n_frames=N, progress=False))
+    pred = names(b, classify(b, path, fps=30.0, n_frames=N, progress=False))
     wrong = np.flatnonzero((pred == "freezing") != expected_freezing())
     # a repeat at the edge of a still stretch is ambiguous: allow errors within 3 frames of a boundary only
     assert all(np.min(np.abs(boundaries() - w)) <= 3 for w in wrong), wrong
@@ -131,31 +155,35 @@ def test_window_means_rejects_bad_bounds():
 
 
 def test_errors_name_the_problem(tmp_path):
-    with pytest.raises(ConfigError, match="freezing and moving behaviours.*missing 'exploring'"):
-        MotionBackend(["freezing", "grooming"])
-    with pytest.raises(ConfigError, match="to be different behaviours"):
-        MotionBackend(BEHAVIORS, moving_behavior="freezing")
-    with pytest.raises(ValueError, match="Expected blur_kernel 0 or an odd whole number, but got 4"):
-        MotionBackend(BEHAVIORS, blur_kernel=4)
+    with pytest.raises(ConfigError, match=r"Expected classification.motion.moving_behavior to be one of the "
+                       r"behaviours \['freezing', 'grooming'\], but got 'exploring'"):
+        motion(["freezing", "grooming"])
+    with pytest.raises(ConfigError, match="moving_behavior to be a behaviour other than freezing_behavior"):
+        motion(moving_behavior="freezing")
+    with pytest.raises(ConfigError, match="Expected classification.motion.blur_kernel to be 0 or an odd whole "
+                       "number, but got 4"):
+        motion(blur_kernel=4)
+    with pytest.raises(ConfigError, match="Expected parameters of the motion backend among"):
+        motion(blur=3)
     path = write_motion_video(tmp_path / "m1_day1.avi", [("walk", 30, 2.0)])
-    b = MotionBackend(BEHAVIORS, flee_speed=20.0, flee_speed_unit="cm/s")
+    b = motion(flee_speed=20.0, flee_speed_unit="cm/s")
     with pytest.raises(ConfigError, match="m1_day1.avi.*pixels_per_cm is null"):
-        b.classify_video(path, fps=30.0, n_frames=30, progress=False)
-    res = b.classify_video(path, fps=30.0, n_frames=30, pixels_per_cm=10.0, progress=False)
+        classify(b, path, fps=30.0, n_frames=30, progress=False)
+    res = classify(b, path, fps=30.0, n_frames=30, pixels_per_cm=10.0, progress=False)
     np.testing.assert_allclose(np.nanmedian(res.signals["speed"][5:-5]), 6.0, rtol=0.05)  # 60 px/s = 6 cm/s
     with pytest.raises(VideoError, match="Expected 31 frames"):
-        b.classify_video(path, fps=30.0, n_frames=31, pixels_per_cm=10.0, progress=False)
+        classify(b, path, fps=30.0, n_frames=31, pixels_per_cm=10.0, progress=False)
     with pytest.raises(VideoError, match="crop box inside"):
-        b.classify_video(path, fps=30.0, crop=(0, 0, 500, 10), pixels_per_cm=10.0, progress=False)
+        classify(b, path, fps=30.0, crop=(0, 0, 500, 10), pixels_per_cm=10.0, progress=False)
 
 
 def test_without_fleeing_behaviour_fast_movement_is_exploring(tmp_path):
     path = write_motion_video(tmp_path / "v.avi", SCRIPT)
-    b = MotionBackend(["freezing", "exploring", "grooming"], flee_speed=8.0, flee_speed_unit="body_lengths/s")
-    res = b.classify_video(path, fps=30.0, n_frames=N, progress=False)
+    b = motion(["freezing", "exploring", "grooming"], flee_speed=8.0, flee_speed_unit="body_lengths/s")
+    res = classify(b, path, fps=30.0, n_frames=N, progress=False)
     assert set(np.array(b.behaviors)[res.frame_label]) == {"freezing", "exploring"}
     assert "fast movement is exploring" in b.describe()["settings"]["notes"][0]
-    nb = MotionBackend(BEHAVIORS)  # flee_speed null
+    nb = motion()  # flee_speed null
     assert "fleeing" in nb.describe()["settings"]["not_modelled"]
 
 
@@ -164,11 +192,11 @@ def test_renamed_classes_get_the_same_decisions(tmp_path):
     playing the same role as with the default names."""
     path = write_motion_video(tmp_path / "v.avi", SCRIPT)
     ref = backend()
-    want = names(ref, ref.classify_video(path, fps=30.0, n_frames=N, progress=False))
+    want = names(ref, classify(ref, path, fps=30.0, n_frames=N, progress=False))
     own = ["escape", "grooming", "locomotion", "immobility"]
-    b = MotionBackend(own, flee_speed=8.0, flee_speed_unit="body_lengths/s", freezing_behavior="immobility",
+    b = motion(own, flee_speed=8.0, flee_speed_unit="body_lengths/s", freezing_behavior="immobility",
                       moving_behavior="locomotion", fleeing_behavior="escape")
-    res = b.classify_video(path, fps=30.0, n_frames=N, progress=False)
+    res = classify(b, path, fps=30.0, n_frames=N, progress=False)
     rename = {"freezing": "immobility", "exploring": "locomotion", "fleeing": "escape"}
     np.testing.assert_array_equal(names(b, res), [rename[x] for x in want])
     assert (res.frame_probabilities[:, own.index("grooming")] == 0).all()
@@ -183,7 +211,7 @@ def test_crop_limits_the_analysed_area(tmp_path):
     path = write_motion_video(tmp_path / "v.avi", [("walk", 60, 2.0)])
     b = backend()
     # a crop below the disc's track sees no movement at all: everything is freezing
-    res = b.classify_video(path, fps=30.0, n_frames=60, crop=(0, 90, 160, 30), progress=False)
+    res = classify(b, path, fps=30.0, n_frames=60, crop=(0, 90, 160, 30), progress=False)
     assert (names(b, res) == "freezing").all()
     assert res.signals["changed_pixels"].max() == 0
 
@@ -194,7 +222,7 @@ def test_video_result_round_trips_through_a_vector_file(tmp_path):
     path = write_motion_video(tmp_path / "v.avi", SCRIPT, noise=2.0)
     b = backend()
     bounds = [(s, min(s + 30, N)) for s in range(0, N, 30)]
-    res = b.classify_video(path, fps=30.0, n_frames=N, window_bounds=bounds, progress=False)
+    res = classify(b, path, fps=30.0, n_frames=N, window_bounds=bounds, progress=False)
     d = b.describe()
     attrs = {"video_id": "v", "subject": "m1", "session": "day1", "video_sha256": "0" * 64, "fps": 30.0,
              "run": "motion", "backend": d["backend"], "model_id": d["model_id"], "model_revision": "",
@@ -216,7 +244,7 @@ def test_sample_project_freezing_f1():
     video = REPO / "sample_project" / "mouse1_day1.mp4"
     labels = read_label_file(REPO / "sample_project" / "mouse1_day1_labels.csv", BEHAVIORS)
     b = backend(flee_speed=4.0)
-    pred = names(b, b.classify_video(video, fps=30.0, n_frames=labels.size, progress=False))
+    pred = names(b, classify(b, video, fps=30.0, n_frames=labels.size, progress=False))
     t, p = labels == "freezing", pred == "freezing"
     f1 = 2 * np.sum(t & p) / (np.sum(t) + np.sum(p))
     assert f1 >= 0.99  # measured: 1.000 (450 freezing frames)
@@ -227,7 +255,7 @@ def test_sample_project_freezing_f1():
 def test_empty_chamber_shows_no_animal_movement():
     video = shared_video("empty-chamber/Freezing_calibration.wmv")
     b = backend(flee_speed=2.0)  # a low bar for fleeing: noise and static blobs must still stay far below it
-    res = b.classify_video(video, fps=30.0, n_frames=298, progress=False)
+    res = classify(b, video, fps=30.0, n_frames=298, progress=False)
     pred = names(b, res)
     assert (pred == "freezing").all()  # no frame of movement, so no exploring or fleeing bout
     assert res.signals["changed_pixels"].max() == 0  # camera noise stays below the default cutoff of 20
@@ -239,7 +267,7 @@ def test_tracktor_duplicates_do_not_freeze_walking_stretches():
     defaults; with a 0.1 s minimum freezing duration the repeat handling lowers freezing there."""
     video = shared_video("tracktor/mouse_video.mp4")
     b = backend()
-    res = b.classify_video(video, fps=30.0, n_frames=10000, progress=False)
+    res = classify(b, video, fps=30.0, n_frames=10000, progress=False)
     assert res.info["repeated_frames"] > 3000
     speed = res.signals["speed"][: 10000 // 30 * 30].reshape(-1, 30)
     walking = np.repeat(np.nanmedian(speed, axis=1) > 2.0, 30)

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import mousefear
-from mousefear._compat import defaults
 from mousefear.core.preprocess import (
     PREPROCESSING_VERSION,
     clahe,
@@ -17,11 +16,13 @@ from mousefear.core.preprocess import (
     motion_difference,
     motion_overlay,
     preprocess_window,
-    preprocessing_settings,
+    preprocessing_record,
     resize_frames,
     smart_resize,
     to_grayscale,
 )
+from mousefear.core.project import Project
+from mousefear.core.settings import Settings
 from mousefear.errors import ConfigError
 
 
@@ -32,9 +33,9 @@ def grey(values) -> np.ndarray:
 
 
 def settings(**over):
-    s = preprocessing_settings(defaults())
-    s.update(over)
-    return s
+    """The template's preprocessing settings with changes, through the same checks as config.yaml."""
+    return Settings.default().updated({f"classification.preprocessing.{k}": v for k, v in over.items()}
+                                      ).classification.preprocessing
 
 
 def test_crop_frames():
@@ -152,12 +153,13 @@ def test_chain_order_and_identity():
 def test_bad_input():
     with pytest.raises(ValueError, match="Expected frames as uint8 RGB"):
         preprocess_window(np.zeros((2, 4, 4, 3), np.float32), settings())
-    with pytest.raises(ConfigError, match="missing key 'grayscale'"):
-        preprocess_window(np.zeros((2, 28, 28, 3), np.uint8), {"crop": False, "max_pixels": 784, "motion": "none"})
+    with pytest.raises(ConfigError, match="Expected classification.preprocessing.motion to be one of none, "
+                                          "difference, overlay, but got 'blur'"):
+        settings(motion="blur")
 
 
 def test_settings_from_config(project):
-    s = preprocessing_settings(project)
+    s = preprocessing_record(Project.open(project).settings.classification.preprocessing)
     assert s["version"] == PREPROCESSING_VERSION == 1
     assert {k: s[k] for k in ("crop", "max_pixels", "grayscale", "clahe", "clahe_clip_limit", "clahe_tile_grid",
                               "motion")} == {"crop": True, "max_pixels": 200704, "grayscale": False, "clahe": False,
@@ -166,4 +168,5 @@ def test_settings_from_config(project):
     json.dumps(s)  # plain values, recordable as they are
     cfg = mousefear.load_config(project)
     cfg["classification"]["preprocessing"]["motion"] = "overlay"
-    assert preprocessing_settings(cfg)["motion"] == "overlay"
+    mousefear.save_config(project, cfg)
+    assert preprocessing_record(Project.open(project).settings.classification.preprocessing)["motion"] == "overlay"

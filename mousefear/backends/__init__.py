@@ -1,35 +1,39 @@
-"""Backends: the ways of running a model, all behind one interface (:class:`~mousefear.backends.base.Backend`).
+"""Backends: the ways of classifying, behind two small protocols (:mod:`mousefear.backends.base`).
 
-=============  ====================================================  ======================================
-name           what                                                  module
-=============  ====================================================  ======================================
-transformers   Qwen2.5-VL run locally with transformers (default)    :mod:`mousefear.backends.transformers`
-openai         an OpenAI-compatible server (vLLM, SGLang, ...)       ``mousefear.backends.openai``
-motion         classical pixel-change freezing detector, no weights  ``mousefear.backends.motion``
-=============  ====================================================  ======================================
+=============  ======  ====================================================  ======================================
+name           kind    what                                                  module
+=============  ======  ====================================================  ======================================
+transformers   window  Qwen2.5-VL run locally with transformers (default)    ``mousefear.backends.transformers``
+openai         window  an OpenAI-compatible server (vLLM, SGLang, ...)       ``mousefear.backends.openai``
+motion         video   classical freezing detector, no weights               ``mousefear.backends.motion``
+=============  ======  ====================================================  ======================================
 
-Backends are built here and only here, from plain arguments: :func:`backend_kwargs` maps the plain
-``classification`` settings of config.yaml to a backend's constructor arguments, and :func:`make_backend` builds
-it. A backend never reads config.yaml. Backend modules (and torch, transformers) are imported only when their
-backend is built, so ``import mousefear`` stays light.
+A backend is built from the project's validated settings by its own :meth:`~mousefear.backends.base.Backend.
+from_settings` (no if-chain here): :func:`build_backend` looks the class up by ``classification.backend``. A
+backend never reads config.yaml. Backend modules (and torch, transformers) are imported only when their backend
+is built, so ``import mousefear`` stays light. A new backend is one module with one class and one line in
+:data:`BACKENDS` (and its name in the choices of ``classification.backend`` in :mod:`mousefear.core.settings`).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mousefear.backends.base import Backend, WindowResult
+from mousefear.backends.base import Backend, VideoBackend, VideoResult, WindowBackend, WindowResult
 from mousefear.errors import ConfigError, ModelError
 
-__all__ = ["BACKENDS", "Backend", "WindowResult", "backend_class", "backend_kwargs", "get_backend", "make_backend"]
+if TYPE_CHECKING:
+    from mousefear.core.settings import Settings
 
-#: name -> (module, class) of every backend
-BACKENDS: dict[str, tuple[str, str]] = {
-    "transformers": ("mousefear.backends.transformers", "TransformersBackend"),
-    "openai": ("mousefear.backends.openai", "OpenAIBackend"),
-    "motion": ("mousefear.backends.motion", "MotionBackend"),
+__all__ = ["BACKENDS", "Backend", "VideoBackend", "VideoResult", "WindowBackend", "WindowResult", "backend_class",
+           "build_backend"]
+
+#: name -> "module:Class" of every backend that config.yaml can name
+BACKENDS: dict[str, str] = {
+    "transformers": "mousefear.backends.transformers:TransformersBackend",
+    "openai": "mousefear.backends.openai:OpenAIBackend",
+    "motion": "mousefear.backends.motion:MotionBackend",
 }
 
 
@@ -45,7 +49,7 @@ def backend_class(name: str) -> type[Backend]:
     """
     if name not in BACKENDS:
         raise ConfigError(f"Expected classification.backend to be one of {', '.join(BACKENDS)}, but got {name!r}")
-    module_name, class_name = BACKENDS[name]
+    module_name, class_name = BACKENDS[name].split(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -56,64 +60,14 @@ def backend_class(name: str) -> type[Backend]:
     return getattr(module, class_name)
 
 
-def get_backend(name: str, behaviors: Sequence[str], **kwargs: Any) -> Backend:
-    """Build backend ``name`` for ``behaviors`` with constructor arguments ``kwargs``."""
-    return backend_class(name)(behaviors, **kwargs)
-
-
-def backend_kwargs(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Constructor arguments of backend ``name`` from the plain ``classification`` settings of config.yaml.
-
-    Parameters
-    ----------
-    name
-        Backend name.
-    settings
-        ``to_plain(cfg["classification"])``: keys ``model``, ``model_revision``, ``dtype``, ``device``,
-        ``decision``, ``input_mode``, ``max_new_tokens``, ``openai``, ``motion``, ...
-
-    Returns
-    -------
-    dict
-        Keyword arguments for the backend's constructor (besides ``behaviors``).
-    """
-    s = dict(settings)
-    if name == "transformers":
-        return {
-            "model": s["model"],
-            "revision": s.get("model_revision"),
-            "dtype": s.get("dtype", "auto"),
-            "device": s.get("device", "auto"),
-            "decision": s.get("decision", "score"),
-            "input_mode": s.get("input_mode", "images"),
-            "max_new_tokens": int(s.get("max_new_tokens", 8)),
-        }
-    if name == "openai":
-        return {
-            "model": s["model"],
-            "decision": s.get("decision", "score"),
-            "input_mode": s.get("input_mode", "images"),
-            "max_new_tokens": int(s.get("max_new_tokens", 8)),
-            **dict(s.get("openai") or {}),
-        }
-    if name == "motion":
-        return dict(s.get("motion") or {})
-    raise ConfigError(f"Expected classification.backend to be one of {', '.join(BACKENDS)}, but got {name!r}")
-
-
-def make_backend(settings: Mapping[str, Any], behaviors: Sequence[str], **overrides: Any) -> Backend:
-    """Build the backend that the ``classification`` settings name (``settings["backend"]``).
+def build_backend(settings: Settings, **overrides: Any) -> Backend:
+    """The backend that ``classification.backend`` names, built (not loaded) from the settings.
 
     Parameters
     ----------
     settings
-        Plain ``classification`` settings (``mousefear.config.to_plain(cfg["classification"])``).
-    behaviors
-        Behaviour names, in config order.
+        Validated settings (``Project.open(config).settings``).
     overrides
-        Constructor arguments that replace those from ``settings`` (e.g. ``local_files_only=True``).
+        Constructor parameters that replace those from the settings (``local_files_only=True``, ...).
     """
-    name = settings.get("backend", "transformers")
-    kwargs = backend_kwargs(name, settings)
-    kwargs.update(overrides)
-    return get_backend(name, behaviors, **kwargs)
+    return backend_class(settings.classification.backend).from_settings(settings, **overrides)

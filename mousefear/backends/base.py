@@ -1,34 +1,52 @@
-"""The one small interface every way of running a model implements.
-
-A backend is built from plain arguments (never from config.yaml), gets the run's prompt and in-context
-examples once through :meth:`Backend.prepare`, and then classifies windows: for each window a probability for
-every behaviour (summing to 1, in the order of ``behaviors``) and, where text was generated, the raw text.
+"""The two small protocols every backend implements, and what they return.
 
 Two kinds of backends exist:
 
-- window backends (Qwen2.5-VL through transformers, an OpenAI-compatible server) implement :meth:`classify`
-  on a batch of :class:`~mousefear.video.Window`; :meth:`classify_stream` feeds them a stream of windows, one
-  video after another, and may overlap work across video boundaries (the server backend does);
-- frame backends (``frame_level = True``, the motion detector) look at every frame of a video and implement
-  :meth:`classify_video`, which returns per-frame and per-window results at once.
+- **window backends** (:class:`WindowBackend`: Qwen2.5-VL through transformers, an OpenAI-compatible server) get
+  the run's prompt and in-context examples once (:meth:`WindowBackend.prepare`) and then classify windows
+  (:meth:`WindowBackend.classify`, or a stream of them with :meth:`WindowBackend.classify_stream`): for each
+  window a probability for every behaviour and, where text was generated, the raw text;
+- **video backends** (:class:`VideoBackend`: the motion detector) look at every frame of a video and return
+  per-frame and per-window results at once (:meth:`VideoBackend.classify_video`).
 
-Either way the results go into the same behaviour-vector files (:mod:`mousefear.vectors`).
+Both are built the same way, after scikit-learn's habits:
+
+- ``__init__`` only stores its parameters. Parameters that are settings of config.yaml have no default in the
+  signature: their defaults live in the template, and :meth:`Backend.from_settings` fills them from validated
+  :class:`~mousefear.core.settings.Settings` (each parameter is looked up by its name in the sections listed in
+  :attr:`Backend.settings_sections`). Only parameters that are not settings carry a default.
+- :meth:`Backend.load` does the expensive work (weights, probing a server); the pipeline calls it after it has
+  checked that the run does not conflict with an existing one.
+- :meth:`Backend.describe` reports provenance without side effects; its parameters are read from the
+  constructor's signature (:meth:`Backend.get_params`), never listed by hand.
+- :meth:`Backend.close` releases what :meth:`load` took; calling it twice is harmless.
+
+Caching and resuming wrap a backend in the pipeline (:mod:`mousefear.pipeline.cache`); they never live inside it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import abc
+import inspect
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from mousefear.core.video import Window
+from mousefear.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mousefear.core.prompts import Example, Prompt
+    from mousefear.core.settings import Settings
+    from mousefear.core.video import Video, Window
+
+__all__ = ["Backend", "VideoBackend", "VideoResult", "WindowBackend", "WindowResult", "check_probabilities"]
 
 
 @dataclass
 class WindowResult:
-    """What a backend says about one window.
+    """What a window backend says about one window.
 
     Attributes
     ----------
@@ -46,82 +64,17 @@ class WindowResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-class Backend:
-    """Base class of all backends.
-
-    Parameters
-    ----------
-    behaviors
-        Behaviour names, in the order of the probability vectors the backend returns.
-    """
-
-    #: short name recorded in outputs ("transformers", "openai", "motion")
-    name: ClassVar[str] = ""
-    #: True for backends that look at every frame of a video (implement classify_video instead of classify)
-    frame_level: ClassVar[bool] = False
-
-    def __init__(self, behaviors: Sequence[str]):
-        self.behaviors = list(behaviors)
-
-    def describe(self) -> dict[str, Any]:
-        """Provenance recorded with every output: at least backend, model_id, model_revision, settings."""
-        return {"backend": self.name, "model_id": "", "model_revision": "", "settings": {}}
-
-    def prepare(self, prompt: Any, examples: Sequence[Any]) -> None:  # noqa: B027 - optional hook
-        """Receive the run's prompt and in-context examples once, before any window (default: nothing)."""
-
-    def classify(self, windows: Sequence[Window]) -> list[WindowResult]:
-        """Classify a batch of windows; one result per window, in order."""
-        raise NotImplementedError(f"the {self.name} backend classifies whole videos (classify_video)")
-
-    def classify_stream(self, windows: Iterable[Window], batch_size: int = 1) -> Iterator[tuple[Window, WindowResult]]:
-        """Classify a stream of windows in batches of ``batch_size``; yield ``(window, result)`` in order."""
-        batch: list[Window] = []
-        for window in windows:
-            batch.append(window)
-            if len(batch) >= batch_size:
-                yield from zip(batch, self.classify(batch), strict=True)
-                batch = []
-        if batch:
-            yield from zip(batch, self.classify(batch), strict=True)
-
-    def classify_video(self, video: Any, **kwargs: Any) -> Any:
-        """Classify every frame of a video (frame backends only)."""
-        raise NotImplementedError(f"the {self.name} backend classifies windows, not whole videos")
-
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release models, connections or threads (default: nothing)."""
-
-    def __enter__(self) -> Backend:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def check_probabilities(p: np.ndarray, n_behaviors: int) -> np.ndarray:
-    """Validate one probability vector: (n_behaviors,) finite, >= 0, summing to 1 within 1e-4, or all NaN."""
-    p = np.asarray(p, dtype=np.float64)
-    if p.shape != (n_behaviors,):
-        raise ValueError(f"Expected probabilities of shape ({n_behaviors},), but got {p.shape}")
-    if np.isnan(p).all():
-        return p
-    if not np.isfinite(p).all() or (p < 0).any() or abs(p.sum() - 1.0) > 1e-4:
-        raise ValueError(f"Expected probabilities >= 0 summing to 1, but got {p.tolist()}")
-    return p
-
-
 @dataclass
 class VideoResult:
-    """What a frame backend says about one whole video.
+    """What a video backend says about one whole video.
 
     Attributes
     ----------
     frame_probabilities : np.ndarray
-        (n_frames, n_behaviors) float32 probability per frame and behaviour (rows sum to 1), in the order of
-        the backend's behaviours.
+        (n_frames, n_behaviors) float32 probability per frame and behaviour (rows sum to 1, or are all NaN for a
+        frame without a decision), in the order of the backend's behaviours.
     frame_label : np.ndarray
-        (n_frames,) int16 index of the behaviour decided for each frame (the argmax of its row).
+        (n_frames,) int16 index of the behaviour decided for each frame (the argmax of its row; -1 where none).
     start_frame, end_frame : np.ndarray
         (n_windows,) int64 half-open frame ranges ``[start_frame, end_frame)`` of the windows asked for.
     probabilities : np.ndarray
@@ -129,9 +82,9 @@ class VideoResult:
         frames each window covers.
     signals : dict of str to np.ndarray
         Per-frame measurements behind the decision, each (n_frames,) float32 (for the motion backend: changed
-        pixels, speed, ...); the pipeline may store them next to the behaviour vector.
+        pixels, speed, ...).
     info : dict
-        Per-video facts worth keeping (for example the body length the speed unit was derived from).
+        Per-video facts worth keeping (JSON-serialisable; for example the body length the speed unit came from).
     """
 
     frame_probabilities: np.ndarray
@@ -149,3 +102,208 @@ class VideoResult:
     @property
     def n_windows(self) -> int:
         return int(self.start_frame.shape[0])
+
+
+def check_probabilities(p: np.ndarray, n_behaviors: int) -> np.ndarray:
+    """Validate one probability vector: (n_behaviors,) finite, >= 0, summing to 1 within 1e-4, or all NaN."""
+    p = np.asarray(p, dtype=np.float64)
+    if p.shape != (n_behaviors,):
+        raise ValueError(f"Expected probabilities of shape ({n_behaviors},), but got {p.shape}")
+    if np.isnan(p).all():
+        return p
+    if not np.isfinite(p).all() or (p < 0).any() or abs(p.sum() - 1.0) > 1e-4:
+        raise ValueError(f"Expected probabilities >= 0 summing to 1, but got {p.tolist()}")
+    return p
+
+
+class Backend:
+    """What every backend shares: its parameters, how it is built from settings, provenance, closing.
+
+    Parameters
+    ----------
+    behaviors
+        Behaviour names, in the order of the probability vectors the backend returns.
+    """
+
+    #: short name recorded in outputs ("transformers", "openai", "motion")
+    name: ClassVar[str] = ""
+    #: "window" or "video": which of the two protocols the backend implements
+    kind: ClassVar[str] = ""
+    #: dotted sections of the settings where constructor parameters are looked up by name, in this order
+    #: ("" = the top level), e.g. ``("classification.motion", "")``
+    settings_sections: ClassVar[tuple[str, ...]] = ()
+    #: parameters that never change results (where the work runs, how patiently): recorded, but not part of a
+    #: run's identity, so they may differ between the calls of one run
+    runtime_params: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, behaviors: Sequence[str]):
+        self.behaviors = list(behaviors)
+
+    # ---------------------------------------------------------------- parameters
+    @classmethod
+    def param_names(cls) -> list[str]:
+        """Names of the constructor's parameters (besides ``behaviors``), in signature order."""
+        sig = inspect.signature(cls.__init__)
+        return [n for n, p in sig.parameters.items() if n not in ("self", "behaviors")
+                and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor's parameters and their values (read back from the attributes of the same names)."""
+        return {n: getattr(self, n) for n in self.param_names()}
+
+    @classmethod
+    def settings_key(cls, param: str, settings: Settings) -> str | None:
+        """The dotted settings key a constructor parameter comes from (None: not a setting)."""
+        for section in cls.settings_sections:
+            node: Any = settings
+            for part in [p for p in section.split(".") if p]:
+                node = getattr(node, part)
+            if param in {f for f in getattr(node, "__dataclass_fields__", {})}:
+                return f"{section}.{param}" if section else param
+        return None
+
+    @classmethod
+    def check_settings(cls, settings: Settings) -> None:  # noqa: B027 - optional hook
+        """Checks of settings that only this backend needs (raise ConfigError); default: none."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> Backend:
+        """Build the backend from validated settings.
+
+        Parameters
+        ----------
+        settings
+            The project's settings (:attr:`mousefear.core.project.Project.settings`).
+        overrides
+            Constructor parameters to use instead. Those that are settings go through the settings' checks
+            (``freeze_threshold=2`` is refused like the same value in config.yaml); the others are passed as
+            given.
+
+        Raises
+        ------
+        ConfigError
+            An override is not a parameter of this backend, or a value is refused.
+        """
+        names = cls.param_names()
+        unknown = sorted(set(overrides) - set(names))
+        if unknown:
+            raise ConfigError(f"Expected parameters of the {cls.name} backend among {', '.join(names)}, but got "
+                              f"{', '.join(unknown)}")
+        keys = {n: cls.settings_key(n, settings) for n in names}
+        changes = {keys[n]: v for n, v in overrides.items() if keys[n] is not None}
+        if changes:
+            settings = settings.updated(changes)
+        cls.check_settings(settings)
+        params: dict[str, Any] = {n: v for n, v in overrides.items() if keys[n] is None}
+        for n, key in keys.items():
+            if key is None:
+                continue
+            node: Any = settings
+            for part in key.split("."):
+                node = getattr(node, part)
+            params[n] = node
+        return cls(settings.behavior_names, **params)
+
+    # ---------------------------------------------------------------- life cycle
+    def load(self) -> None:  # noqa: B027 - optional hook
+        """Do the expensive work (load weights, probe a server). Called once, before classifying."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what :meth:`load` took (models, connections, threads); harmless to call again."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- provenance
+    @property
+    def model_id(self) -> str:
+        """The model a run records ("" by default)."""
+        return ""
+
+    def resolved(self) -> dict[str, Any]:
+        """Facts learnt by :meth:`load` that a run records (the model's commit, the server's decision path, the
+        device); empty before loading."""
+        return {}
+
+    def derived(self) -> dict[str, Any]:
+        """Values that follow from the parameters and are worth recording with them (default: none)."""
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance of the backend, without side effects.
+
+        Returns
+        -------
+        dict
+            ``backend`` (name), ``model_id``, ``model_revision`` (as resolved by :meth:`load`, else as configured,
+            else ""), ``settings`` (every constructor parameter, then :meth:`derived`), ``resolved``
+            (:meth:`resolved`) and ``runtime`` (names of the settings that are not part of a run's identity).
+        """
+        resolved = self.resolved()
+        params = {k: _plain(v) for k, v in self.get_params().items()}
+        revision = resolved.get("model_revision") or params.get("model_revision") or ""
+        return {"backend": self.name, "model_id": self.model_id, "model_revision": str(revision),
+                "settings": {**params, **self.derived()}, "resolved": resolved,
+                "runtime": list(self.runtime_params)}
+
+
+class WindowBackend(Backend, abc.ABC):
+    """A backend that classifies windows: gets the prompt once, then a probability vector per window."""
+
+    kind = "window"
+
+    @abc.abstractmethod
+    def prepare(self, prompt: Prompt, examples: Sequence[Example]) -> None:
+        """Receive the run's prompt and in-context examples once, before any window (after :meth:`load`)."""
+
+    @abc.abstractmethod
+    def classify(self, windows: Sequence[Window]) -> list[WindowResult]:
+        """Classify a batch of windows; one result per window, in order."""
+
+    def classify_stream(self, windows: Iterable[Window], batch_size: int = 1) -> Iterator[tuple[Window, WindowResult]]:
+        """Classify a stream of windows in batches of ``batch_size``; yield ``(window, result)`` in order.
+
+        Backends that overlap work across windows (a server with requests in flight) override this.
+        """
+        batch: list[Window] = []
+        for window in windows:
+            batch.append(window)
+            if len(batch) >= batch_size:
+                yield from zip(batch, self.classify(batch), strict=True)
+                batch = []
+        if batch:
+            yield from zip(batch, self.classify(batch), strict=True)
+
+
+class VideoBackend(Backend, abc.ABC):
+    """A backend that looks at every frame of a video and returns per-frame and per-window results at once."""
+
+    kind = "video"
+
+    @abc.abstractmethod
+    def classify_video(self, video: Video, window_bounds: np.ndarray, *, crop: tuple[int, int, int, int] | None,
+                       progress: bool = True) -> VideoResult:
+        """Classify every frame of a registered video, and the given windows.
+
+        Parameters
+        ----------
+        video
+            The registered video (path, fps, frame count, pixels_per_cm are used).
+        window_bounds
+            (n_windows, 2) int64 half-open ``[start_frame, end_frame)`` ranges to report probabilities for.
+        crop
+            ``(x, y, width, height)`` analysed part of the frame in pixels, or None for the whole frame.
+        progress
+            Show a progress bar.
+        """
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value

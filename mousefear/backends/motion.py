@@ -35,8 +35,8 @@ Decisions, per frame, in this order:
 - **exploring**: everything else.
 
 The three decisions are the roles *freezing*, *moving* and *fleeing*; the project's behaviours that play them
-are ``freezing_behavior``, ``moving_behavior`` and ``fleeing_behavior`` (``classification.motion`` in
-config.yaml; default ``freezing``, ``exploring`` and ``fleeing``), so a lab that calls its classes
+are the top-level ``freezing_behavior`` of config.yaml and ``moving_behavior`` and ``fleeing_behavior`` of
+``classification.motion`` (default ``freezing``, ``exploring`` and ``fleeing``), so a lab that calls its classes
 ``immobility`` or ``locomotion`` keeps its names. Grooming, rearing and any other class are not modelled:
 their probability is 0 (listed under ``describe()["settings"]["not_modelled"]``). The behaviours must include
 the freezing and moving behaviours (:class:`~mousefear.errors.ConfigError` otherwise); without the fleeing
@@ -54,17 +54,19 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mousefear.backends.base import Backend, VideoResult
+from mousefear.backends.base import VideoBackend, VideoResult
 from mousefear.backends.motion_measure import deduplicate_change, freezing_runs, measure_motion, speed_from_centroids
 from mousefear.core.intervals import window_means
 from mousefear.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mousefear.core.settings import Settings
+    from mousefear.core.video import Video
 
 logger = logging.getLogger(__name__)
 
@@ -76,15 +78,6 @@ ROLES = ("freezing", "moving", "fleeing")
 MIN_CONFIDENCE = 0.55
 
 __all__ = ["MODELLED", "MotionBackend", "decide"]
-
-
-def _check(ok: bool, what: str, value: Any) -> None:
-    if not ok:
-        raise ValueError(f"Expected {what}, but got {value!r}")
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def decide(
@@ -140,16 +133,16 @@ def decide(
 
 
 # ------------------------------------------------------------------------------------------------ backend
-class MotionBackend(Backend):
-    """Pixel-change freezing detector with a speed rule for fleeing (a frame backend, no model weights).
+class MotionBackend(VideoBackend):
+    """Pixel-change freezing detector with a speed rule for fleeing (a video backend, no model weights).
+
+    Build it with :meth:`from_settings` (its settings are ``classification.motion`` and the top-level
+    ``freezing_behavior`` of config.yaml, checked there; the parameters below without a default are those).
 
     Parameters
     ----------
     behaviors
-        The project's behaviour names; must include ``freezing_behavior`` and ``moving_behavior``.
-    freezing_behavior, moving_behavior, fleeing_behavior
-        The behaviours decided as still (freezing), moving and fast-moving; ``fleeing_behavior`` None, or not
-        among ``behaviors``, = fast movement is ``moving_behavior``.
+        The project's behaviour names; include ``freezing_behavior`` and ``moving_behavior``.
     pixel_cutoff
         Grey-level change (0-255) above which a pixel counts as changed between frames.
     blur_kernel
@@ -168,157 +161,105 @@ class MotionBackend(Backend):
         Width in pixels the crop is shrunk to before differencing (never enlarged).
     max_repeat_frames
         Runs of at most this many repeated frames are frame-rate artefacts, not stillness (0 = off).
+    moving_behavior, fleeing_behavior, freezing_behavior
+        The behaviours decided for movement, fast movement and stillness; ``fleeing_behavior`` None, or not
+        among ``behaviors``, = fast movement is ``moving_behavior``.
     animal_contrast
         Grey levels by which the animal's pixels differ from the frame's median.
     speed_window_seconds
         Time over which the speed is measured.
     repeat_level, repeat_tolerance
-        What counts as a repeated frame (see :func:`measure_motion`).
-    seed
-        Unused (the rule is deterministic); accepted so every backend is built alike.
+        What counts as a repeated frame (see :func:`~mousefear.backends.motion_measure.measure_motion`).
     """
 
     name = "motion"
-    frame_level = True
+    settings_sections = ("classification.motion", "")
 
     def __init__(
         self,
         behaviors: Sequence[str],
         *,
-        pixel_cutoff: float = 20.0,
-        blur_kernel: int = 5,
-        freeze_threshold: float = 0.0005,
-        min_freeze_seconds: float = 1.0,
-        flee_speed: float | None = None,
-        flee_speed_unit: str = "cm/s",
-        animal: str = "dark",
-        analysis_width: int = 320,
-        max_repeat_frames: int = 3,
+        pixel_cutoff: float,
+        blur_kernel: int,
+        freeze_threshold: float,
+        min_freeze_seconds: float,
+        flee_speed: float | None,
+        flee_speed_unit: str,
+        animal: str,
+        analysis_width: int,
+        max_repeat_frames: int,
+        moving_behavior: str,
+        fleeing_behavior: str | None,
+        freezing_behavior: str,
         animal_contrast: float = 40.0,
         speed_window_seconds: float = 0.2,
         repeat_level: float = 3.0,
         repeat_tolerance: float = 1e-4,
-        seed: int | None = None,
-        freezing_behavior: str = "freezing",
-        moving_behavior: str = "exploring",
-        fleeing_behavior: str | None = "fleeing",
     ):
         super().__init__(behaviors)
-        roles = {"freezing_behavior": freezing_behavior, "moving_behavior": moving_behavior}
-        missing = {k: v for k, v in roles.items() if v not in self.behaviors}
-        if missing:
-            raise ConfigError("Expected the behaviours to include the freezing and moving behaviours of the motion "
-                              f"backend ({', '.join(f'{k} {v!r}' for k, v in roles.items())}, "
-                              "classification.motion in config.yaml), but got "
-                              f"{self.behaviors} (missing {', '.join(repr(v) for v in missing.values())})")
-        names = [freezing_behavior, moving_behavior, fleeing_behavior]
-        if len({n for n in names if n is not None}) != len([n for n in names if n is not None]):
-            raise ConfigError("Expected freezing_behavior, moving_behavior and fleeing_behavior of the motion backend "
-                              f"to be different behaviours, but got {names}")
-        _check(_is_num(pixel_cutoff) and 0 <= pixel_cutoff <= 255, "pixel_cutoff between 0 and 255", pixel_cutoff)
-        _check(isinstance(blur_kernel, int) and blur_kernel >= 0 and (blur_kernel == 0 or blur_kernel % 2 == 1),
-               "blur_kernel 0 or an odd whole number", blur_kernel)
-        _check(_is_num(freeze_threshold) and 0 <= freeze_threshold <= 1, "freeze_threshold between 0 and 1",
-               freeze_threshold)
-        _check(_is_num(min_freeze_seconds) and min_freeze_seconds >= 0, "min_freeze_seconds >= 0",
-               min_freeze_seconds)
-        _check(flee_speed is None or (_is_num(flee_speed) and flee_speed > 0), "flee_speed > 0 or None",
-               flee_speed)
-        _check(flee_speed_unit in ("cm/s", "body_lengths/s"), "flee_speed_unit 'cm/s' or 'body_lengths/s'",
-               flee_speed_unit)
-        _check(animal in ("dark", "bright"), "animal 'dark' or 'bright'", animal)
-        _check(isinstance(analysis_width, int) and analysis_width >= 16, "analysis_width a whole number >= 16",
-               analysis_width)
-        _check(isinstance(max_repeat_frames, int) and max_repeat_frames >= 0, "max_repeat_frames >= 0",
-               max_repeat_frames)
-        _check(_is_num(speed_window_seconds) and speed_window_seconds > 0, "speed_window_seconds > 0",
-               speed_window_seconds)
-        self.pixel_cutoff = float(pixel_cutoff)
-        self.blur_kernel = int(blur_kernel)
-        self.freeze_threshold = float(freeze_threshold)
-        self.min_freeze_seconds = float(min_freeze_seconds)
-        self.flee_speed = None if flee_speed is None else float(flee_speed)
+        self.pixel_cutoff = pixel_cutoff
+        self.blur_kernel = blur_kernel
+        self.freeze_threshold = freeze_threshold
+        self.min_freeze_seconds = min_freeze_seconds
+        self.flee_speed = flee_speed
         self.flee_speed_unit = flee_speed_unit
         self.animal = animal
         self.analysis_width = analysis_width
         self.max_repeat_frames = max_repeat_frames
-        self.animal_contrast = float(animal_contrast)
-        self.speed_window_seconds = float(speed_window_seconds)
-        self.repeat_level = float(repeat_level)
-        self.repeat_tolerance = float(repeat_tolerance)
-        self.seed = seed
-        self.freezing_behavior = str(freezing_behavior)
-        self.moving_behavior = str(moving_behavior)
-        self.fleeing_behavior = None if fleeing_behavior is None else str(fleeing_behavior)
-        #: behaviour name deciding each role, in decision-code order (None: not among the behaviours)
-        self._role_names = [self.freezing_behavior, self.moving_behavior,
-                            self.fleeing_behavior if self.fleeing_behavior in self.behaviors else None]
-        self._detect_flee = self.flee_speed is not None and self._role_names[2] is not None
-        self._modelled = [str(b) for b in self._role_names[:3 if self._detect_flee else 2]]
+        self.moving_behavior = moving_behavior
+        self.fleeing_behavior = fleeing_behavior
+        self.freezing_behavior = freezing_behavior
+        self.animal_contrast = animal_contrast
+        self.speed_window_seconds = speed_window_seconds
+        self.repeat_level = repeat_level
+        self.repeat_tolerance = repeat_tolerance
+
+    @classmethod
+    def check_settings(cls, settings: Settings) -> None:
+        """The freezing, moving and fleeing behaviours must be different behaviours of the project."""
+        settings.check_motion_roles()
+
+    @property
+    def model_id(self) -> str:
+        return "motion-baseline"
+
+    @property
+    def _role_names(self) -> list[str | None]:
+        """Behaviour deciding each role, in decision-code order (None: not among the behaviours)."""
+        flee = self.fleeing_behavior if self.fleeing_behavior in self.behaviors else None
+        return [self.freezing_behavior, self.moving_behavior, flee]
+
+    @property
+    def _detect_flee(self) -> bool:
+        return self.flee_speed is not None and self._role_names[2] is not None
 
     @property
     def modelled(self) -> list[str]:
         """Behaviours this backend can decide (the others always get probability 0)."""
-        return list(self._modelled)
+        return [str(b) for b in self._role_names[:3 if self._detect_flee else 2]]
 
-    def describe(self) -> dict[str, Any]:
-        not_modelled = [b for b in self.behaviors if b not in self._modelled]
+    def derived(self) -> dict[str, Any]:
         notes = []
         flee, moving = self.fleeing_behavior, self.moving_behavior
         if self._role_names[2] is not None and not self._detect_flee:
             notes.append(f"{flee} is not detected because flee_speed is null")
         if self._role_names[2] is None:
             notes.append(f"the behaviours have no {flee or 'fleeing behaviour'}: fast movement is {moving}")
-        settings = {
-            "pixel_cutoff": self.pixel_cutoff,
-            "blur_kernel": self.blur_kernel,
-            "freeze_threshold": self.freeze_threshold,
-            "min_freeze_seconds": self.min_freeze_seconds,
-            "flee_speed": self.flee_speed,
-            "flee_speed_unit": self.flee_speed_unit,
-            "animal": self.animal,
-            "analysis_width": self.analysis_width,
-            "max_repeat_frames": self.max_repeat_frames,
-            "animal_contrast": self.animal_contrast,
-            "speed_window_seconds": self.speed_window_seconds,
-            "repeat_level": self.repeat_level,
-            "repeat_tolerance": self.repeat_tolerance,
-            "freezing_behavior": self.freezing_behavior,
-            "moving_behavior": self.moving_behavior,
-            "fleeing_behavior": self.fleeing_behavior,
-            "modelled": list(self._modelled),
-            "not_modelled": not_modelled,
-            "notes": notes,
-        }
-        return {"backend": self.name, "model_id": "motion-baseline", "model_revision": "", "settings": settings}
+        return {"modelled": self.modelled, "not_modelled": [b for b in self.behaviors if b not in self.modelled],
+                "notes": notes}
 
-    def classify_video(
-        self,
-        path: str | os.PathLike,
-        *,
-        fps: float,
-        n_frames: int | None = None,
-        crop: Sequence[int] | None = None,
-        window_bounds: Sequence[tuple[int, int]] | np.ndarray = (),
-        pixels_per_cm: float | None = None,
-        progress: bool = True,
-    ) -> VideoResult:
-        """Classify every frame of a video, and the given windows.
+    def classify_video(self, video: Video, window_bounds: np.ndarray, *, crop: tuple[int, int, int, int] | None,
+                       progress: bool = True) -> VideoResult:
+        """Classify every frame of a registered video, and the given windows.
 
         Parameters
         ----------
-        path
-            Video file.
-        fps
-            Frames per second of the video (from the registry).
-        n_frames
-            Frame count from the registry; a video that decodes to another count is an error.
-        crop
-            ``(x, y, width, height)`` analysed part of the frame, in pixels; None = whole frame.
+        video
+            The registered video (its path, fps, frame count and pixels_per_cm are used).
         window_bounds
             (n_windows, 2) half-open ``[start_frame, end_frame)`` ranges to report window probabilities for.
-        pixels_per_cm
-            Scale of the video, needed when fleeing is detected in cm/s.
+        crop
+            ``(x, y, width, height)`` analysed part of the frame, in pixels; None = whole frame.
         progress
             Show a tqdm progress bar.
 
@@ -336,22 +277,21 @@ class MotionBackend(Backend):
         Raises
         ------
         ConfigError
-            Fleeing is detected in cm/s but ``pixels_per_cm`` is None (the message names the video and key).
+            Fleeing is detected in cm/s but the video's ``pixels_per_cm`` is null (the message names the video).
         VideoError
-            The video cannot be read, or decodes to a frame count other than ``n_frames``.
+            The video cannot be read, or decodes to a frame count other than the registry's.
         """
-        path = Path(path)
-        if not (_is_num(fps) and fps > 0):
-            raise ValueError(f"Expected fps to be a positive number, but got {fps!r}")
-        if self._detect_flee and self.flee_speed_unit == "cm/s" and pixels_per_cm is None:
+        path = video.path
+        if self._detect_flee and self.flee_speed_unit == "cm/s" and video.pixels_per_cm is None:
             raise ConfigError(f"{path}: fleeing is detected in cm/s (classification.motion.flee_speed_unit), "
-                              f"but the video's pixels_per_cm is null; set videos['...{path.name}'].pixels_per_cm "
+                              f"but the video's pixels_per_cm is null; set videos['{video.key}'].pixels_per_cm "
                               "in config.yaml, or use flee_speed_unit: body_lengths/s")
-        m = measure_motion(path, crop=crop, n_frames=n_frames, pixel_cutoff=self.pixel_cutoff,
+        m = measure_motion(path, crop=crop, n_frames=video.n_frames, pixel_cutoff=self.pixel_cutoff,
                            blur_kernel=self.blur_kernel, analysis_width=self.analysis_width, animal=self.animal,
                            animal_contrast=self.animal_contrast, repeat_level=self.repeat_level,
                            repeat_tolerance=self.repeat_tolerance, progress=progress)
-        return self.decide_from_measurements(m, fps=fps, window_bounds=window_bounds, pixels_per_cm=pixels_per_cm)
+        return self.decide_from_measurements(m, fps=video.fps, window_bounds=window_bounds,
+                                             pixels_per_cm=video.pixels_per_cm)
 
     def decide_from_measurements(
         self,
@@ -382,8 +322,8 @@ class MotionBackend(Backend):
                                 freeze_threshold=self.freeze_threshold,
                                 min_freeze_seconds=self.min_freeze_seconds,
                                 flee_speed=self.flee_speed if self._detect_flee else None)
-        cols = [self.behaviors.index(b) for b in self._modelled]
-        col_of = {name: self.behaviors.index(name) for name in self._modelled}
+        cols = [self.behaviors.index(b) for b in self.modelled]
+        col_of = {name: self.behaviors.index(name) for name in self.modelled}
         probs = np.zeros((n, len(self.behaviors)), dtype=np.float64)
         rest = (1.0 - conf) / max(len(cols) - 1, 1)
         for k, name in enumerate(self._role_names):

@@ -61,13 +61,16 @@ import urllib.request
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mousefear.backends.base import Backend, WindowResult
+from mousefear.backends.base import WindowBackend, WindowResult
 from mousefear.core.prompts import Prompt, Turn, build_messages, parse_answer, query_turn
 from mousefear.errors import ConfigError, ModelError
+
+if TYPE_CHECKING:
+    from mousefear.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -213,8 +216,12 @@ def _encode_frame(frame: np.ndarray, fmt: str) -> str:
     return f"data:{mime};base64," + base64.b64encode(buf.tobytes()).decode("ascii")
 
 
-class OpenAIBackend(Backend):
+class OpenAIBackend(WindowBackend):
     """Windows classified by an OpenAI-compatible chat-completions server.
+
+    Build it with :meth:`from_settings`: its parameters are settings of ``classification.openai`` and
+    ``classification`` in config.yaml (checked there). Building it contacts nothing; :meth:`load` probes the server
+    once for its decision path.
 
     Parameters
     ----------
@@ -251,53 +258,40 @@ class OpenAIBackend(Backend):
     """
 
     name = "openai"
-    frame_level = False
+    settings_sections = ("classification.openai", "classification")
+    runtime_params = ("base_url", "api_key_env", "timeout_seconds", "max_concurrency", "max_attempts",
+                      "backoff_seconds")
 
     def __init__(
         self,
         behaviors: Sequence[str],
+        *,
         model: str,
-        base_url: str = "http://127.0.0.1:8000/v1",
-        api_key_env: str | None = "OPENAI_API_KEY",
-        timeout_seconds: float = 120.0,
-        max_concurrency: int = 8,
-        decision: str = "score",
-        scoring: str = "auto",
-        input_mode: str = "images",
-        max_new_tokens: int = 8,
-        image_format: str = "png",
-        max_attempts: int = 5,
-        backoff_seconds: float = 1.0,
+        base_url: str,
+        api_key_env: str | None,
+        timeout_seconds: float,
+        max_concurrency: int,
+        decision: str,
+        scoring: str,
+        input_mode: str,
+        max_new_tokens: int,
+        image_format: str,
+        max_attempts: int,
+        backoff_seconds: float,
     ):
         super().__init__(behaviors)
-        if decision not in ("score", "generate"):
-            raise ConfigError(f"Expected classification.decision to be score or generate, but got {decision!r}")
-        if scoring not in ("auto", "prompt_logprobs", "choice_logprobs", "parse"):
-            raise ConfigError(f"Expected classification.openai.scoring to be auto, prompt_logprobs, choice_logprobs "
-                              f"or parse, but got {scoring!r}")
-        if input_mode != "images":
-            raise ConfigError(f"Expected classification.input_mode to be images with the openai backend (frames "
-                              f"are sent as separate images), but got {input_mode!r}")
-        if image_format not in ("png", "jpeg"):
-            raise ConfigError(f"Expected classification.openai.image_format to be png or jpeg, but got "
-                              f"{image_format!r}")
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"Expected classification.openai.base_url to be an http:// or https:// address, but "
-                              f"got {base_url!r}")
-        if int(max_concurrency) < 1 or int(max_attempts) < 1 or float(timeout_seconds) <= 0:
-            raise ConfigError(f"Expected max_concurrency >= 1, max_attempts >= 1 and timeout_seconds > 0, but got "
-                              f"{max_concurrency}, {max_attempts} and {timeout_seconds}")
-        self.model_id = str(model)
-        self.base_url = base_url.rstrip("/")
-        self.api_key_env = api_key_env or None
-        self.timeout = float(timeout_seconds)
-        self.max_concurrency = int(max_concurrency)
+        self.model = model
+        self.base_url = base_url
+        self.api_key_env = api_key_env
+        self.timeout_seconds = timeout_seconds
+        self.max_concurrency = max_concurrency
         self.decision = decision
         self.scoring = scoring
-        self.max_new_tokens = int(max_new_tokens)
+        self.input_mode = input_mode
+        self.max_new_tokens = max_new_tokens
         self.image_format = image_format
-        self.max_attempts = int(max_attempts)
-        self.backoff = float(backoff_seconds)
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
         self.decision_path: str | None = None
         self.choice_field: str | None = None  # "structured_outputs" or "guided_choice"
         self.server_model = ""
@@ -305,34 +299,40 @@ class OpenAIBackend(Backend):
         self._prefix: list[dict[str, Any]] = []
         self._stop = threading.Event()
 
+    @classmethod
+    def check_settings(cls, settings: Settings) -> None:
+        """Frames go to a server as separate images: ``classification.input_mode`` must be ``images``."""
+        if settings.classification.input_mode != "images":
+            raise ConfigError(f"{settings.source}: Expected classification.input_mode to be images with the openai "
+                              f"backend (frames are sent as separate images), but got "
+                              f"{settings.classification.input_mode!r}")
+
     # ---------------------------------------------------------------- provenance
 
-    def describe(self) -> dict[str, Any]:
-        """Backend, model, and the settings that change results; the decision path is probed on first call."""
-        self._probe()
-        return {
-            "backend": self.name,
-            "model_id": self.model_id,
-            "model_revision": "",
-            "settings": {
-                "decision": self.decision,
-                "decision_path": self.decision_path,
-                "choice_field": self.choice_field,
+    @property
+    def model_id(self) -> str:
+        return str(self.model)
+
+    @property
+    def _url(self) -> str:
+        return self.base_url.rstrip("/")
+
+    def derived(self) -> dict[str, Any]:
+        return {"temperature": 0.0}
+
+    def resolved(self) -> dict[str, Any]:
+        """After :meth:`load` (the probe): ``decision_path``, ``choice_field``, ``top_logprobs``,
+        ``score_includes_end_token`` and ``server_model`` (the model name the server answers with)."""
+        if self.decision_path is None:
+            return {}
+        return {"decision_path": self.decision_path, "choice_field": self.choice_field,
                 "top_logprobs": TOP_LOGPROBS if self.decision_path == "choice_logprobs" else None,
                 "score_includes_end_token": self.decision_path == "prompt_logprobs",
-                "input_mode": "images",
-                "image_format": self.image_format,
-                "max_new_tokens": self.max_new_tokens,
-                "temperature": 0.0,
-                # runtime (not part of a run's identity; see mousefear.classify.RUNTIME_SETTINGS)
-                "server": self.base_url,
-                "server_model": self.server_model,
-                "max_concurrency": self.max_concurrency,
-                "timeout_seconds": self.timeout,
-                "max_attempts": self.max_attempts,
-                "backoff_seconds": self.backoff,
-            },
-        }
+                "server_model": self.server_model}
+
+    def load(self) -> None:
+        """Probe the server once for its decision path (a few tiny requests)."""
+        self._probe()
 
     # ---------------------------------------------------------------- HTTP
 
@@ -344,10 +344,10 @@ class OpenAIBackend(Backend):
         return headers
 
     def _post_once(self, body: dict[str, Any]) -> dict[str, Any]:
-        req = urllib.request.Request(self.base_url + "/chat/completions", data=json.dumps(body).encode("utf-8"),
+        req = urllib.request.Request(self._url + "/chat/completions", data=json.dumps(body).encode("utf-8"),
                                      headers=self._headers(), method="POST")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with urllib.request.urlopen(req, timeout=self.timeout_seconds) as resp:
                 data = resp.read()
         except urllib.error.HTTPError as exc:
             text = exc.read().decode("utf-8", "replace")
@@ -365,7 +365,7 @@ class OpenAIBackend(Backend):
         t0 = time.monotonic()
         for attempt in range(1, self.max_attempts + 1):
             if self._stop.is_set():
-                raise ModelError(f"Request for {what} to {self.base_url} cancelled (the run is stopping)")
+                raise ModelError(f"Request for {what} to {self._url} cancelled (the run is stopping)")
             try:
                 return self._post_once(body), attempt
             except _Unsupported:
@@ -374,13 +374,13 @@ class OpenAIBackend(Backend):
                 last = exc
                 reason = getattr(exc, "reason", None) or exc
                 if attempt < self.max_attempts:
-                    delay = self.backoff * 2 ** (attempt - 1)
-                    logger.warning("Server %s, %s: %s (attempt %d of %d); retrying in %.1f s", self.base_url, what,
+                    delay = self.backoff_seconds * 2 ** (attempt - 1)
+                    logger.warning("Server %s, %s: %s (attempt %d of %d); retrying in %.1f s", self._url, what,
                                    f"{reason.__class__.__name__}: {reason}", attempt, self.max_attempts, delay)
                     if self._stop.wait(delay):
                         break
         reason = getattr(last, "reason", None) or last
-        raise ModelError(f"The server at {self.base_url} failed to answer {what} after {self.max_attempts} "
+        raise ModelError(f"The server at {self._url} failed to answer {what} after {self.max_attempts} "
                          f"attempt(s) over {time.monotonic() - t0:.1f} s; last error: "
                          f"{reason.__class__.__name__}: {reason}. Check that the server is running and serves "
                          f"model {self.model_id!r}; the windows classified before this one are saved, so running "
@@ -397,7 +397,7 @@ class OpenAIBackend(Backend):
         return {"role": turn.role, "content": content}
 
     def _body(self, messages: list[dict[str, Any]], path: str, choices: Sequence[str]) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model_id, "messages": messages, "temperature": 0.0, "stream": False}
+        body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": 0.0, "stream": False}
         if path in ("choice_logprobs", "choice_parse"):
             body["max_tokens"] = _CHOICE_MAX_TOKENS
             if self.choice_field == "structured_outputs":
@@ -429,20 +429,20 @@ class OpenAIBackend(Backend):
             try:
                 resp, _ = self._post(body, "a probe request (prompt_logprobs)")
             except _Unsupported as exc:
-                raise ModelError(f"The server at {self.base_url} does not accept prompt_logprobs requests "
+                raise ModelError(f"The server at {self._url} does not accept prompt_logprobs requests "
                                  f"({exc}); set classification.openai.scoring to auto") from None
             if not resp.get("prompt_logprobs"):
-                raise ModelError(f"The server at {self.base_url} returns no prompt_logprobs; set "
+                raise ModelError(f"The server at {self._url} returns no prompt_logprobs; set "
                                  "classification.openai.scoring to auto")
             self._remember_model(resp)
             self.decision_path = "prompt_logprobs"
         else:
             self.decision_path = self._probe_choice(msgs)
             if self.scoring == "choice_logprobs" and self.decision_path != "choice_logprobs":
-                raise ModelError(f"The server at {self.base_url} does not return log-probabilities for a "
+                raise ModelError(f"The server at {self._url} does not return log-probabilities for a "
                                  f"constrained choice (it supports {self.decision_path}); set "
                                  "classification.openai.scoring to auto")
-        logger.info("Server %s (model %s): decision path %s%s", self.base_url, self.server_model or self.model_id,
+        logger.info("Server %s (model %s): decision path %s%s", self._url, self.server_model or self.model_id,
                     self.decision_path, f" via {self.choice_field}" if self.choice_field else "")
 
     def _remember_model(self, resp: dict[str, Any]) -> None:
@@ -454,7 +454,7 @@ class OpenAIBackend(Backend):
         try:
             resp, _ = self._post(body, "a probe request")
         except _Unsupported as exc:
-            raise ModelError(f"The server at {self.base_url} refuses a plain chat request with an image for "
+            raise ModelError(f"The server at {self._url} refuses a plain chat request with an image for "
                              f"model {self.model_id!r}: {exc}") from None
         self._remember_model(resp)
 
@@ -465,13 +465,13 @@ class OpenAIBackend(Backend):
             try:
                 resp, _ = self._post(body, f"a probe request ({field})")
             except _Unsupported as exc:
-                logger.info("Server %s refuses %s: %s", self.base_url, field, exc)
+                logger.info("Server %s refuses %s: %s", self._url, field, exc)
                 continue
             self._remember_model(resp)
             choice = (resp.get("choices") or [{}])[0]
             content = str((choice.get("message") or {}).get("content") or "")
             if content not in _PROBE_CHOICES:  # accepted but ignored
-                logger.info("Server %s ignores %s (answered %r)", self.base_url, field, content[:40])
+                logger.info("Server %s ignores %s (answered %r)", self._url, field, content[:40])
                 continue
             lp = (choice.get("logprobs") or {}).get("content") or []
             if lp and lp[0].get("top_logprobs"):
@@ -484,7 +484,7 @@ class OpenAIBackend(Backend):
     # ---------------------------------------------------------------- classification
 
     def prepare(self, prompt: Prompt, examples: Sequence[Any]) -> None:
-        """Probe the server (once) and encode the shared prefix (system text and ICL turns) once."""
+        """Encode the shared prefix (system text and ICL turns) once (probes the server first if needed)."""
         if tuple(prompt.behaviors) != tuple(self.behaviors):
             raise ValueError(f"Expected a prompt for the behaviours {self.behaviors}, but got {list(prompt.behaviors)}")
         self._probe()

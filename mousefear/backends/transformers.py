@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from mousefear.backends.base import Backend, WindowResult
+from mousefear.backends.base import WindowBackend, WindowResult
 from mousefear.core.prompts import Prompt, Turn, build_messages, parse_answer, query_turn
 from mousefear.errors import ConfigError, ModelError
 
@@ -228,8 +228,12 @@ class _Segment:
         return int(self.inputs["input_ids"].shape[1])
 
 
-class TransformersBackend(Backend):
+class TransformersBackend(WindowBackend):
     """Qwen2.5-VL (any size, or any model with the same processor and chat template) run locally.
+
+    Build it with :meth:`from_settings`; the parameters without a default are settings of ``classification`` in
+    config.yaml (checked there). Building it reads nothing and downloads nothing: :meth:`load` finds the weights
+    (downloading them if needed and allowed), and loads the processor and the model.
 
     Parameters
     ----------
@@ -237,8 +241,8 @@ class TransformersBackend(Backend):
         Behaviour names, in the order of the probability vectors.
     model
         Hub id or local folder (``classification.model``).
-    revision
-        Hub revision (``classification.model_revision``); None = default branch.
+    model_revision
+        Hub revision (branch, tag or commit); None = default branch.
     dtype
         ``"auto"`` (bfloat16 on a CUDA GPU, float32 on CPU), ``"bfloat16"``, ``"float16"`` or ``"float32"``.
     device
@@ -262,41 +266,40 @@ class TransformersBackend(Backend):
     """
 
     name = "transformers"
-    frame_level = False
+    settings_sections = ("classification",)
+    runtime_params = ("device", "reuse_prefix", "local_files_only")
 
     def __init__(
         self,
         behaviors: Sequence[str],
-        model: str = DEFAULT_MODEL,
-        revision: str | None = None,
-        dtype: str = "auto",
-        device: str = "auto",
-        decision: str = "score",
-        input_mode: str = "images",
-        max_new_tokens: int = 8,
+        *,
+        model: str,
+        model_revision: str | None,
+        dtype: str,
+        device: str,
+        decision: str,
+        input_mode: str,
+        max_new_tokens: int,
         reuse_prefix: bool = True,
         min_pixels: int = 3136,
         max_pixels: int = 12845056,
         local_files_only: bool = False,
     ):
         super().__init__(behaviors)
-        if decision not in ("score", "generate"):
-            raise ConfigError(f"Expected classification.decision to be score or generate, but got {decision!r}")
-        if input_mode not in ("images", "video"):
-            raise ConfigError(f"Expected classification.input_mode to be images or video, but got {input_mode!r}")
-        if dtype not in ("auto", "bfloat16", "float16", "float32"):
-            raise ConfigError(f"Expected classification.dtype to be auto, bfloat16, float16 or float32, "
-                              f"but got {dtype!r}")
-        self.model_id = str(model)
+        self.model = model
+        self.model_revision = model_revision
+        self.dtype = dtype
+        self.device = device
         self.decision = decision
         self.input_mode = input_mode
-        self.max_new_tokens = int(max_new_tokens)
-        self.reuse_prefix = bool(reuse_prefix)
-        self.size = {"shortest_edge": int(min_pixels), "longest_edge": int(max_pixels)}
-        self.folder, self.revision = resolve_model(self.model_id, revision, local_files_only)
-        self.device, self.dtype_name = _resolve_device_dtype(device, dtype)
-        self.model: Any = None
+        self.max_new_tokens = max_new_tokens
+        self.reuse_prefix = reuse_prefix
+        self.min_pixels = min_pixels
+        self.max_pixels = max_pixels
+        self.local_files_only = local_files_only
+        self.net: Any = None  # the loaded model
         self.processor: Any = None
+        self._resolved: dict[str, Any] = {}
         self._prompt: Prompt | None = None
         self._prefix_turns: list[Turn] = []
         self._prefix: tuple[Any, _Segment] | None = None  # (cache, segment)
@@ -304,45 +307,53 @@ class TransformersBackend(Backend):
 
     # ---------------------------------------------------------------- provenance
 
-    def describe(self) -> dict[str, Any]:
-        """Backend, model id, revision and the settings that change results (plus the device, for the record)."""
-        import transformers
+    @property
+    def model_id(self) -> str:
+        return str(self.model)
 
-        return {
-            "backend": self.name,
-            "model_id": self.model_id,
-            "model_revision": self.revision,
-            "settings": {
-                "decision": self.decision,
-                "input_mode": self.input_mode,
-                "dtype": self.dtype_name,
-                "device": self.device,
-                "max_new_tokens": self.max_new_tokens,
-                "score_includes_end_token": True,
-                "min_pixels": self.size["shortest_edge"],
-                "max_pixels": self.size["longest_edge"],
-                "transformers_version": transformers.__version__,
-            },
-        }
+    @property
+    def size(self) -> dict[str, int]:
+        """The processor's resize bounds per frame, in pixels."""
+        return {"shortest_edge": int(self.min_pixels), "longest_edge": int(self.max_pixels)}
+
+    def derived(self) -> dict[str, Any]:
+        return {"score_includes_end_token": True}
+
+    def resolved(self) -> dict[str, Any]:
+        """After :meth:`load`: ``model_revision`` (the commit of the cached snapshot, or ``folder:<hash>``),
+        ``device``, ``dtype`` and ``transformers_version``."""
+        return dict(self._resolved)
 
     # ---------------------------------------------------------------- loading
 
     def load(self) -> None:
-        """Load the processor and weights (done by :meth:`prepare` when needed; ~seconds to minutes)."""
-        if self.model is not None:
+        """Find the weights (downloading them unless ``local_files_only``) and load the processor and model.
+
+        Raises
+        ------
+        ModelError
+            The weights are not on this machine and cannot be downloaded, the folder is not a model, no CUDA GPU
+            is available for ``device="cuda"``; the message says how to get the weights.
+        """
+        if self.net is not None:
             return
         import torch
 
+        folder, revision = resolve_model(self.model, self.model_revision, self.local_files_only)
+        device, dtype = _resolve_device_dtype(self.device, self.dtype)
         import_torchvision_safely()
+        import transformers
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        logger.info("Loading %s (%s) on %s as %s", self.model_id, self.revision, self.device, self.dtype_name)
+        logger.info("Loading %s (%s) on %s as %s", self.model, revision, device, dtype)
         try:
-            self.processor = AutoProcessor.from_pretrained(self.folder)
-            model = AutoModelForImageTextToText.from_pretrained(self.folder, dtype=getattr(torch, self.dtype_name))
+            self.processor = AutoProcessor.from_pretrained(folder)
+            net = AutoModelForImageTextToText.from_pretrained(folder, dtype=getattr(torch, dtype))
         except (OSError, ValueError, KeyError) as exc:
-            raise ModelError(f"Cannot load model {self.model_id} from {self.folder}: {exc}") from None
-        self.model = model.to(self.device).eval()
+            raise ModelError(f"Cannot load model {self.model} from {folder}: {exc}") from None
+        self.net = net.to(device).eval()
+        self._resolved = {"model_revision": revision, "device": device, "dtype": dtype,
+                          "transformers_version": transformers.__version__}
         tok = self.processor.tokenizer
         self._im_end = tok.convert_tokens_to_ids("<|im_end|>")
         self._stop = {self._im_end, tok.convert_tokens_to_ids("<|endoftext|>")}
@@ -352,15 +363,19 @@ class TransformersBackend(Backend):
             ids = tok(b, add_special_tokens=False).input_ids  # no leading space: the answer follows "assistant\n"
             self._cand_ids.append(list(ids) + [self._im_end])
 
+    @property
+    def _device(self) -> str:
+        return self._resolved["device"]
+
     def close(self) -> None:
         """Drop the model and caches (frees GPU memory)."""
-        self.model = self.processor = None
+        self.net = self.processor = None
         self._prefix = None
 
     # ---------------------------------------------------------------- prompt pieces
 
     def prepare(self, prompt: Prompt, examples: Sequence[Any]) -> None:
-        """Load the model, build the shared prefix (system + ICL turns) and, with reuse, prefill it once."""
+        """Build the shared prefix (system + ICL turns) and, with reuse, prefill it once (loads if needed)."""
         self.load()
         if tuple(prompt.behaviors) != tuple(self.behaviors):
             raise ValueError(f"Expected a prompt for the behaviours {self.behaviors}, but got {list(prompt.behaviors)}")
@@ -389,7 +404,7 @@ class TransformersBackend(Backend):
         full = apply(self._chat([*self._prefix_turns, query]), add_generation_prompt=True, tokenize=False)
         prefix = apply(self._chat(self._prefix_turns), tokenize=False)
         if not full.startswith(prefix):
-            raise ModelError(f"The chat template of {self.model_id} does not render the shared prompt prefix as a "
+            raise ModelError(f"The chat template of {self.model} does not render the shared prompt prefix as a "
                              "prefix of the whole prompt; prefix reuse cannot work with it (set reuse off)")
         return prefix, full[len(prefix):]
 
@@ -410,7 +425,7 @@ class TransformersBackend(Backend):
                 kw["images_kwargs"] = {"size": dict(self.size)}
         out = self.processor(**kw)
         out.pop("attention_mask", None)
-        return {k: (v.to(self.device) if torch.is_tensor(v) else v) for k, v in out.items()}
+        return {k: (v.to(self._device) if torch.is_tensor(v) else v) for k, v in out.items()}
 
     def _positions(self, inputs: dict[str, Any], offset: Any = 0) -> Any:
         """3-D rotary position ids (3, batch, length) of a segment, starting at ``offset``."""
@@ -420,7 +435,7 @@ class TransformersBackend(Backend):
         if inputs.get("image_grid_thw") is None and inputs.get("video_grid_thw") is None:
             pos = torch.arange(ids.shape[1], device=ids.device).view(1, 1, -1).expand(3, ids.shape[0], -1)
         else:
-            pos, _ = self.model.model.get_rope_index(
+            pos, _ = self.net.model.get_rope_index(
                 ids,
                 mm_token_type_ids=inputs["mm_token_type_ids"],
                 image_grid_thw=inputs.get("image_grid_thw"),
@@ -432,13 +447,13 @@ class TransformersBackend(Backend):
         return pos + offset
 
     def _forward(self, seg: _Segment, cache: Any) -> Any:
-        return self.model(**seg.model_kwargs(), position_ids=seg.position_ids, past_key_values=cache,
+        return self.net(**seg.model_kwargs(), position_ids=seg.position_ids, past_key_values=cache,
                           use_cache=True, logits_to_keep=1)
 
     def _new_cache(self) -> Any:
         from transformers import DynamicCache
 
-        return DynamicCache(config=self.model.config)
+        return DynamicCache(config=self.net.config)
 
     def _prefill_prefix(self) -> tuple[Any, _Segment]:
         import torch
@@ -479,7 +494,7 @@ class TransformersBackend(Backend):
         if self.reuse_prefix:
             assert self._prefix is not None
             prefix_cache, prefix_seg = self._prefix
-            cache = _clone_cache(prefix_cache, b, self.model.config)
+            cache = _clone_cache(prefix_cache, b, self.net.config)
             per = [self._process(self._texts(q)[1], [q]) for q in queries]
             inputs = _concat_inputs(per)
             seg = _Segment(inputs, self._positions(inputs, prefix_seg.next_position.expand(b)))
@@ -543,8 +558,8 @@ class TransformersBackend(Backend):
                 tgt[j, : len(c) - 1] = torch.tensor(c[1:], device=dev)
             inp, tgt = inp.repeat(b, 1), tgt.repeat(b, 1)  # rows b0c0, b0c1, ..., b1c0 (= repeat_interleave)
             pos = next_pos.repeat_interleave(n).view(1, -1, 1) + torch.arange(length, device=dev).view(1, 1, -1)
-            out = self.model(input_ids=inp, position_ids=pos.expand(3, -1, -1),
-                             past_key_values=_clone_cache(cache, n, self.model.config), use_cache=True)
+            out = self.net(input_ids=inp, position_ids=pos.expand(3, -1, -1),
+                             past_key_values=_clone_cache(cache, n, self.net.config), use_cache=True)
             logp = torch.log_softmax(out.logits.float(), -1)
             tok = logp.gather(-1, tgt.clamp_min(0).unsqueeze(-1)).squeeze(-1) * (tgt >= 0)
             scores = scores + tok.double().sum(-1).view(b, n)
@@ -570,7 +585,7 @@ class TransformersBackend(Backend):
                 if bool(done.all()) or step == self.max_new_tokens - 1:
                     break
                 feed = torch.where(done, torch.full_like(nxt, self._pad), nxt).view(b, 1)
-                res = self.model(input_ids=feed, position_ids=pos.view(1, b, 1).expand(3, b, 1),
+                res = self.net(input_ids=feed, position_ids=pos.view(1, b, 1).expand(3, b, 1),
                                  past_key_values=cache, use_cache=True)
                 logits, pos = res.logits[:, -1], pos + 1
         tok = self.processor.tokenizer

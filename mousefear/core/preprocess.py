@@ -14,21 +14,21 @@ under ``classification.preprocessing`` in config.yaml, always in this order:
 6. **motion view** (``difference`` replaces each frame by its change image, ``overlay`` paints changed pixels
    over the frame from step 5).
 
-:func:`preprocessing_settings` turns config.yaml into the plain dict recorded with every output made with it,
-including :data:`PREPROCESSING_VERSION`, which changes whenever the same settings would give different pixels.
+:func:`preprocessing_record` gives the plain dict recorded with every output made with the settings, including
+:data:`PREPROCESSING_VERSION`, which changes whenever the same settings would give different pixels.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import os
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
-from mousefear.errors import ConfigError
+if TYPE_CHECKING:
+    from mousefear.core.settings import PreprocessingSettings
 
 #: Version of the preprocessing code; bumped whenever the same settings would give different pixels.
 PREPROCESSING_VERSION = 1
@@ -47,7 +47,6 @@ MOTION_COLOR = (255, 0, 0)
 #: The fixed order of the steps of :func:`preprocess_window`.
 ORDER = ("crop", "resize", "grayscale", "clahe", "motion")
 
-_KEYS = ("crop", "max_pixels", "grayscale", "clahe", "clahe_clip_limit", "clahe_tile_grid", "motion")
 
 
 def _check_frames(frames: np.ndarray, what: str = "frames") -> np.ndarray:
@@ -317,20 +316,14 @@ def motion_overlay(frames: np.ndarray, threshold: int = MOTION_THRESHOLD, color:
 
 
 # ------------------------------------------------------------------------------------------------------- chain
-def default_settings() -> dict[str, Any]:
-    """The preprocessing settings of the config template (what an untouched project uses)."""
-    from mousefear._compat import defaults
-
-    return preprocessing_settings(defaults())
-
-
-def preprocessing_settings(cfg: Mapping | str | os.PathLike) -> dict[str, Any]:
-    """The plain settings of the preprocessing chain, as recorded with every output that uses them.
+def preprocessing_record(settings: PreprocessingSettings) -> dict[str, Any]:
+    """The settings of the preprocessing chain as recorded with every output made with them (run.json, vector
+    files, exemplars' info.json).
 
     Parameters
     ----------
-    cfg
-        The loaded config.yaml (:func:`mousefear.load_config`) or its path.
+    settings
+        ``project.settings.classification.preprocessing``.
 
     Returns
     -------
@@ -338,32 +331,16 @@ def preprocessing_settings(cfg: Mapping | str | os.PathLike) -> dict[str, Any]:
         ``version`` (:data:`PREPROCESSING_VERSION`), the keys of ``classification.preprocessing`` (crop,
         max_pixels, grayscale, clahe, clahe_clip_limit, clahe_tile_grid, motion) and the fixed constants the
         chain uses (patch_factor, min_pixels, motion_gain, motion_threshold, motion_color, order): plain Python
-        values, JSON-serialisable.
+        values, JSON-serialisable. Two outputs with equal records were made from the same pixels.
     """
-    from mousefear._compat import get, to_plain
-    from mousefear.core.config import load_config
-
-    if not isinstance(cfg, Mapping):
-        cfg = load_config(cfg)
-    pre = to_plain(get(cfg, "classification.preprocessing"))
-    out: dict[str, Any] = {"version": PREPROCESSING_VERSION}
-    for key in _KEYS:
-        if key not in pre:
-            raise ConfigError(f"config.yaml: missing key 'classification.preprocessing.{key}'")
-        out[key] = pre[key]
+    out: dict[str, Any] = {"version": PREPROCESSING_VERSION, **dataclasses.asdict(settings)}
     out.update(patch_factor=PATCH_FACTOR, min_pixels=MIN_PIXELS, motion_gain=MOTION_GAIN,
                motion_threshold=MOTION_THRESHOLD, motion_color=list(MOTION_COLOR), order=list(ORDER))
     return out
 
 
-def _setting(settings: Mapping, key: str) -> Any:
-    if key not in settings:
-        raise ConfigError(f"preprocessing settings: missing key {key!r} (make them with preprocessing_settings)")
-    return settings[key]
-
-
-def preprocess_window(frames: np.ndarray, settings: Mapping, crop_box: tuple[int, int, int, int] | None = None
-                      ) -> np.ndarray:
+def preprocess_window(frames: np.ndarray, settings: PreprocessingSettings,
+                      crop_box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Apply the configured preprocessing chain to the sampled frames of one window.
 
     The steps run in the fixed order of the module docstring (:data:`ORDER`): crop, resize, grayscale, CLAHE,
@@ -375,10 +352,10 @@ def preprocess_window(frames: np.ndarray, settings: Mapping, crop_box: tuple[int
     frames
         (n, height, width, 3) uint8 RGB, the sampled frames of one window in time order.
     settings
-        From :func:`preprocessing_settings`.
+        ``project.settings.classification.preprocessing`` (validated: nothing is checked again here).
     crop_box
-        ``(x, y, width, height)`` applied when ``settings["crop"]`` is true (None = the frames are cropped
-        already, as :func:`mousefear.video.iter_windows` does).
+        ``(x, y, width, height)`` applied when ``settings.crop`` is true (None = the frames are cropped
+        already, as :func:`mousefear.core.video.iter_windows` does).
 
     Returns
     -------
@@ -388,23 +365,16 @@ def preprocess_window(frames: np.ndarray, settings: Mapping, crop_box: tuple[int
     frames = _check_frames(frames)
     if frames.ndim != 4:
         raise ValueError(f"Expected a stack of frames (n, height, width, 3), but got {frames.shape}")
-    if _setting(settings, "crop") and crop_box is not None:
+    if settings.crop and crop_box is not None:
         frames = crop_frames(frames, crop_box)
-    out = resize_frames(frames, int(_setting(settings, "max_pixels")),
-                        int(settings.get("patch_factor", PATCH_FACTOR)), int(settings.get("min_pixels", MIN_PIXELS)))
-    motion = _setting(settings, "motion")
-    if motion not in ("none", "difference", "overlay"):
-        raise ConfigError(f"preprocessing settings: Expected motion to be none, difference or overlay, but got "
-                          f"{motion!r}")
-    reference = grey_levels(out) if motion != "none" else None
-    if _setting(settings, "grayscale"):
+    out = resize_frames(frames, settings.max_pixels, PATCH_FACTOR, MIN_PIXELS)
+    reference = grey_levels(out) if settings.motion != "none" else None
+    if settings.grayscale:
         out = to_grayscale(out)
-    if _setting(settings, "clahe"):
-        out = clahe(out, float(_setting(settings, "clahe_clip_limit")), int(_setting(settings, "clahe_tile_grid")))
-    if motion == "difference":
-        out = motion_difference(out, float(settings.get("motion_gain", MOTION_GAIN)), reference=reference)
-    elif motion == "overlay":
-        color = tuple(int(c) for c in settings.get("motion_color", MOTION_COLOR))
-        out = motion_overlay(out, int(settings.get("motion_threshold", MOTION_THRESHOLD)), color,
-                             reference=reference)
+    if settings.clahe:
+        out = clahe(out, settings.clahe_clip_limit, settings.clahe_tile_grid)
+    if settings.motion == "difference":
+        out = motion_difference(out, MOTION_GAIN, reference=reference)
+    elif settings.motion == "overlay":
+        out = motion_overlay(out, MOTION_THRESHOLD, MOTION_COLOR, reference=reference)
     return out

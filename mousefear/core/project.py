@@ -121,6 +121,7 @@ class Project:
         self.paths = ProjectPaths(self.root)
         self._document = document
         self.settings = settings
+        self._detached = False
 
     @classmethod
     def open(cls, config: str | os.PathLike | Project) -> Project:
@@ -150,6 +151,13 @@ class Project:
         """Behaviour names in config order."""
         return self.settings.behavior_names
 
+    def with_settings(self, settings: Settings) -> Project:
+        """The same project with other settings, in memory only (to work out what a run with them would be);
+        :meth:`save` on it is refused."""
+        other = Project(self.config_path, self._document, settings)
+        other._detached = True
+        return other
+
     def document(self) -> CommentedMap:
         """A copy of config.yaml as read (comments kept), for :meth:`save`."""
         return copy.deepcopy(self._document)
@@ -162,6 +170,9 @@ class Project:
         ConfigError
             A value is wrong; config.yaml is left as it was.
         """
+        if self._detached:
+            raise ProjectError(f"{self.config_path}: a project with settings changed in memory (with_settings) "
+                               "cannot be saved")
         settings = Settings.from_mapping(document, self.config_path)
         _config.write_document(self.config_path, document)
         self._document, self.settings = document, settings

@@ -85,6 +85,11 @@ def any_text(v: Any) -> str | None:
     return None if isinstance(v, str) else "a text"
 
 
+def http_url(v: Any) -> str | None:
+    ok = isinstance(v, str) and v.startswith(("http://", "https://")) and len(v) > len("https://")
+    return None if ok else "an http:// or https:// address"
+
+
 def choice(*options: str) -> Check:
     def check(v: Any) -> str | None:
         return None if v in options else "one of " + ", ".join(options)
@@ -190,7 +195,7 @@ class PreprocessingSettings:
 class OpenAISettings:
     """``classification.openai``: the OpenAI-compatible server backend."""
 
-    base_url: str = _field(text)
+    base_url: str = _field(http_url)
     api_key_env: str | None = _field(optional(text))
     timeout_seconds: float = _field(positive_number, float)
     max_concurrency: int = _field(int_at_least(1))

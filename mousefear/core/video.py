@@ -125,6 +125,22 @@ class Video:
         """Duration in seconds."""
         return self.n_frames / self.fps
 
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, checksum: bool = False) -> Video:
+        """A video that is not in a project, probed by decoding it (id = file stem, whole frame analysed), for
+        using backends and measurements on a file directly.
+
+        Raises
+        ------
+        VideoError
+            As :func:`probe_video`.
+        """
+        info = probe_video(path, checksum=checksum)
+        p = Path(path).resolve()
+        return cls(key=p.name, path=p, id=p.stem, subject=p.stem, session="", fps=info.fps, n_frames=info.n_frames,
+                   width=info.width, height=info.height, size_bytes=info.size_bytes, sha256=info.sha256,
+                   crop=(0, 0, info.width, info.height), pixels_per_cm=None)
+
     def registry_entry(self) -> dict[str, Any]:
         """The entry of this video in config.yaml's registry, as plain values (without the key)."""
         out: dict[str, Any] = {
@@ -427,6 +443,49 @@ def iter_frames(path: str | os.PathLike, crop: tuple[int, int, int, int] | None 
             if not ok:
                 return
             yield _to_rgb(frame, box)
+
+
+def read_frames(path: str | os.PathLike, indices: Iterable[int],
+                crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """Some frames of a video, decoded front to back (frames in between are only grabbed).
+
+    Parameters
+    ----------
+    path
+        Video file.
+    indices
+        Frame numbers, in any order, repeats allowed.
+    crop
+        ``(x, y, width, height)`` box to cut each frame to (None = whole frame).
+
+    Returns
+    -------
+    np.ndarray
+        (len(indices), height, width, 3) uint8 RGB, in the order of ``indices``.
+
+    Raises
+    ------
+    VideoError
+        The file cannot be opened, or a frame cannot be decoded (the message names the file and frame).
+    """
+    indices = [int(i) for i in indices]
+    wanted = sorted(set(indices))
+    got: dict[int, np.ndarray] = {}
+    with open_video(path) as cap:
+        box = _crop_box(crop, int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                        str(path))
+        frame = 0
+        for target in wanted:
+            while frame <= target:
+                if not cap.grab():
+                    raise VideoError(f"{path}: frame {target} cannot be decoded (the file has {frame} frames)")
+                if frame == target:
+                    ok, img = cap.retrieve()
+                    if not ok:
+                        raise VideoError(f"{path}: frame {target} cannot be decoded")
+                    got[target] = _to_rgb(img, box)
+                frame += 1
+    return np.stack([got[i] for i in indices])
 
 
 class WindowStream(Iterator[Window]):

@@ -43,7 +43,8 @@ import pandas as pd
 from mousefear import _compat as _config
 from mousefear._io import atomic_write_bytes, atomic_write_text
 from mousefear._version import __version__
-from mousefear.core.preprocess import preprocess_window, preprocessing_settings
+from mousefear.core.preprocess import preprocess_window, preprocessing_record
+from mousefear.core.project import Project
 from mousefear.errors import ConfigError, LabelError, ProjectError
 
 logger = logging.getLogger(__name__)
@@ -435,14 +436,15 @@ def extract_exemplars(config: str | os.PathLike, videos: Iterable[str] | None = 
     stride_s = None if stride is None else float(stride)
     k = int(_config.get(cfg, "classification.frames_per_window"))
     seed = int(_config.get(cfg, "seed"))
-    settings = preprocessing_settings(cfg)
+    pre = Project.open(config).settings.classification.preprocessing
+    settings = preprocessing_record(pre)
     folder = project_paths(config).exemplars
 
     index = read_exemplar_index(config)
     known = set(index["id"])
     added: list[dict] = []
     for video in registered_videos(config, cfg, videos):
-        crop = video.crop if settings["crop"] else None
+        crop = video.crop if pre.crop else None
         stream = iter_windows(video, win_s, stride_s, k, crop=crop)
         thumbs: list[np.ndarray] = []
         scores: list[float] = []
@@ -478,7 +480,7 @@ def extract_exemplars(config: str | os.PathLike, videos: Iterable[str] | None = 
                               "label_source": ""})
         if todo:
             for window in iter_windows(video, win_s, stride_s, k, crop=crop, select=todo):
-                frames = preprocess_window(window.frames, settings)
+                frames = preprocess_window(window.frames, pre)
                 cid = exemplar_id(video.id, window.start_frame, window.end_frame)
                 _write_candidate(folder / cid, window, frames, settings, write_sheet, win_s, stride_s, crop)
         logger.info("%s: %d candidate(s) picked by %s, %d new", video.id, len(picked), method,
