@@ -363,6 +363,21 @@ def test_export_errors(two):
         export_labels(two, "m1_day1", format="xlsx")
     with pytest.raises(ProjectError, match="no registered video 'zz'"):
         export_labels(two, "zz")
+    # a run is named through the project's one run rule: names that climb out of the project are refused
+    with pytest.raises(ProjectError, match=r"Expected a run name of letters.*but got '\.\./\.\./x'"):
+        export_labels(two, "m1_day1", run="../../x")
+    with pytest.raises(ProjectError, match=r"Expected a run among none .* but got 'r9'"):
+        export_labels(two, "m1_day1", run="r9")
+
+
+def test_import_and_export_take_an_opened_project(two, tmp_path):
+    from mousefear.core.project import Project
+
+    project = Project.open(two)
+    f = _write(tmp_path / "b.csv", "behavior,start_frame,end_frame\nfreezing,0,10\n")
+    assert import_labels(project, f, video="m1_day1") == ["m1_day1"]
+    out = export_labels(project, "m1_day1", format="frames")
+    assert out.read_text() == (two.parent / "labels" / "m1_day1.csv").read_text()
 
 
 def test_cli_import_export(two, tmp_path, capsys):
