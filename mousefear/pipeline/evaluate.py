@@ -893,9 +893,10 @@ def evaluate(
     atomic_write_text(out / "metrics.json", json.dumps(_json_safe(data), indent=1, allow_nan=False) + "\n")
     result = Evaluation(run=run, folder=out, data=data, metrics=metrics)
     from mousefear.pipeline import report as _report
+    from mousefear.pipeline.plots import write_evaluation_plots
 
     if plots:
-        _report.write_evaluation_plots(result, {v.video_id: v for v in data_list})
+        write_evaluation_plots(result, {v.video_id: v for v in data_list})
     else:  # never leave plots of an earlier evaluation next to these numbers
         for old in [out / "confusion.png", out / "percent_time.png", *out.glob("ethogram_*.png")]:
             old.unlink(missing_ok=True)
@@ -1019,8 +1020,9 @@ def compare_runs(config: str | os.PathLike, runs: Sequence[str] | None = None) -
     base.mkdir(parents=True, exist_ok=True)
     atomic_write_text(base / "comparison.csv", table.to_csv(float_format="%.6g", lineterminator="\n"))
     from mousefear.pipeline import report as _report
+    from mousefear.pipeline.plots import write_comparison_plot
 
-    _report.write_comparison_plot(table, base / "comparison.png")
+    write_comparison_plot(table, base / "comparison.png")
     for r in runs:
         _report.write_report(base / r, comparison=table)
     logger.info("Compared %d run(s): %s", len(runs), base / "comparison.csv")

@@ -280,7 +280,7 @@ def plot_freezing_timecourse(table: pd.DataFrame, path: str | os.PathLike, behav
     behavior
         The freezing behaviour (``freezing_behavior`` of config.yaml), whose percent time is drawn.
     """
-    from mousefear.pipeline.report import new_figure, save_figure
+    from mousefear.pipeline.plots import new_figure, save_figure
 
     order = _natural_order(table["session"])
     keyed = table.assign(sidx=table["session"].map(order))
@@ -332,7 +332,7 @@ def plot_session_ethograms(config: str | os.PathLike, run: str | None = None, cf
     from mousefear._compat import project_paths
     from mousefear.formats.labels import read_label_file
     from mousefear.formats.vectors import read_vector
-    from mousefear.pipeline.report import new_figure, plot_ethogram, save_figure
+    from mousefear.pipeline.plots import new_figure, plot_ethogram, save_figure
 
     cfg = _config.load_config(config) if cfg is None else cfg
     run, folder = find_run(config, run, cfg)
