@@ -187,7 +187,7 @@ def _compare_runs(p: argparse.ArgumentParser):
 
     def run(a: argparse.Namespace) -> int:
         from mousefear._compat import project_paths
-        from mousefear.pipeline.evaluate import compare_runs
+        from mousefear.pipeline.compare import compare_runs
 
         table = compare_runs(a.config, runs=a.runs)
         cols = [c for c in table.columns if c.startswith("f1_")] + ["macro_f1", "mcc", "kappa"]
