@@ -15,7 +15,8 @@ from mousefear.formats.vectors import read_vector
 from mousefear.gui import label_exemplars_gui, review_predictions_gui
 from mousefear.pipeline.calibration import calibrate_motion
 from mousefear.pipeline.classify import classify_videos
-from mousefear.pipeline.evaluate import compare_runs, evaluate
+from mousefear.pipeline.compare import compare_runs
+from mousefear.pipeline.evaluate import evaluate
 from mousefear.pipeline.exemplars import (
     exemplar_frames,
     extract_exemplars,

@@ -133,10 +133,12 @@ def _summarize(p: argparse.ArgumentParser):
                    "only or the newest run)")
 
     def run(a: argparse.Namespace) -> int:
-        from mousefear.pipeline.summary import find_run, summarize
+        from mousefear.core.project import Project
+        from mousefear.pipeline.summary import summarize
 
-        table = summarize(a.config, run=a.run)
-        _, folder = find_run(a.config, a.run)
+        project = Project.open(a.config)
+        table = summarize(project, run=a.run)
+        folder = project.paths.vectors(project.select_run(a.run))
         print(f"{len(table)} epoch row(s) written to {folder / 'epochs.csv'} and {folder / 'freezing_timecourse.png'}")
         return 0
 
@@ -187,7 +189,7 @@ def _compare_runs(p: argparse.ArgumentParser):
 
     def run(a: argparse.Namespace) -> int:
         from mousefear.core.project import Project
-        from mousefear.pipeline.evaluate import compare_runs
+        from mousefear.pipeline.compare import compare_runs
 
         project = Project.open(a.config)
         table = compare_runs(project, runs=a.runs)

@@ -1,14 +1,15 @@
-"""Metrics against human labels: metric functions vs scikit-learn and hand computations, a full evaluation of a
-project whose behaviour vectors are the sample video's ground truth with known errors, run comparison, CLI."""
+"""Evaluating a run against human labels: a full evaluation of a project whose behaviour vectors are the sample
+video's ground truth with known errors, the files and report written, run comparison, CLI. The metric functions
+themselves are tested in test_metrics.py."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
 import shutil
 import time
-import warnings
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -19,197 +20,14 @@ from conftest import REPO, write_video
 from sklearn import metrics as skm
 
 import mousefear
+from mousefear.core.project import Project
 from mousefear.errors import LabelError, ProjectError, VectorFileError
 from mousefear.formats.labels import read_label_file, write_label_file
 from mousefear.formats.vectors import write_vector
-from mousefear.pipeline.evaluate import (
-    bout_metrics,
-    cohen_kappa,
-    confusion,
-    match_bouts,
-    mcc,
-    overall_metrics,
-    pearson,
-    per_class_metrics,
-    percent_time,
-    window_truth,
-)
 
 B = ["freezing", "exploring", "grooming", "rearing", "fleeing"]
 SAMPLE_VIDEO = REPO / "sample_project" / "mouse1_day1.mp4"
 SAMPLE_LABELS = REPO / "sample_project" / "mouse1_day1_labels.csv"
-
-
-# ------------------------------------------------------------------------------------------------------------
-# Metric functions
-# ------------------------------------------------------------------------------------------------------------
-
-
-def _random_case(seed: int, n: int = 400):
-    rng = np.random.default_rng(seed)
-    # rearing never in the labels; fleeing never predicted; some predictions missing
-    y_true = rng.choice(["freezing", "exploring", "grooming", "fleeing"], size=n, p=[0.4, 0.4, 0.15, 0.05])
-    y_pred = np.where(rng.random(n) < 0.6, y_true, rng.choice(["freezing", "exploring", "grooming", "rearing"], n))
-    y_pred = y_pred.astype(object)
-    y_pred[y_pred == "fleeing"] = "exploring"
-    y_pred[rng.random(n) < 0.05] = ""
-    return y_true.astype(object), y_pred
-
-
-def _sk(y_pred):
-    return np.where(y_pred == "", "none", y_pred)
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_per_class_metrics_match_sklearn(seed):
-    y_true, y_pred = _random_case(seed)
-    got = per_class_metrics(y_true, y_pred, B)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        p, r, f1, s = skm.precision_recall_fscore_support(y_true, _sk(y_pred), labels=B, zero_division=np.nan)
-        _, _, f2, _ = skm.precision_recall_fscore_support(y_true, _sk(y_pred), labels=B, beta=2,
-                                                          zero_division=np.nan)
-    np.testing.assert_allclose(got["precision"], p, equal_nan=True)
-    np.testing.assert_allclose(got["recall"], r, equal_nan=True)
-    np.testing.assert_allclose(got["f1"], f1, equal_nan=True)
-    np.testing.assert_allclose(got["f2"], f2, equal_nan=True)
-    assert got["support"].tolist() == s.tolist()
-    # rearing: predicted but absent from labels -> precision 0, recall undefined, F1 0
-    assert got.at["rearing", "precision"] == 0 and math.isnan(got.at["rearing", "recall"])
-    assert got.at["rearing", "f1"] == 0
-    # fleeing: in labels, never predicted -> precision undefined, recall 0, F1 0
-    assert math.isnan(got.at["fleeing", "precision"]) and got.at["fleeing", "recall"] == 0
-    assert got.at["fleeing", "f1"] == 0
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_overall_metrics_match_sklearn(seed):
-    y_true, y_pred = _random_case(seed)
-    got = overall_metrics(y_true, y_pred, B)
-    sk_pred = _sk(y_pred)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        present = sorted(set(y_true) | (set(y_pred) - {""}))
-        assert got["macro_f1"] == pytest.approx(skm.f1_score(y_true, sk_pred, labels=present, average="macro"))
-        assert got["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y_true, sk_pred))
-    assert got["accuracy"] == pytest.approx(skm.accuracy_score(y_true, sk_pred))
-    assert got["mcc"] == pytest.approx(skm.matthews_corrcoef(y_true, sk_pred))
-    assert got["kappa"] == pytest.approx(skm.cohen_kappa_score(y_true, sk_pred))
-    assert mcc(y_true, y_pred, B) == pytest.approx(skm.matthews_corrcoef(y_true, sk_pred))
-    assert cohen_kappa(y_true, y_pred, B) == pytest.approx(skm.cohen_kappa_score(y_true, sk_pred))
-    assert got["no_prediction"] == int((y_pred == "").sum())
-    assert got["n"] == y_true.size
-    assert set(got["macro_f1_behaviors"]) == set(present)
-
-
-def test_confusion_matches_sklearn_with_none_column():
-    y_true, y_pred = _random_case(5)
-    cm = confusion(y_true, y_pred, B)
-    sk = skm.confusion_matrix(y_true, _sk(y_pred), labels=[*B, "none"])
-    assert cm.columns.tolist() == [*B, "none"] and cm.index.tolist() == B
-    np.testing.assert_array_equal(cm.to_numpy(), sk[: len(B)])
-
-
-def test_metrics_by_hand_small_case():
-    # 6 frames: F F F E E L ; predicted F E "" E E E
-    y_true = ["freezing", "freezing", "freezing", "exploring", "exploring", "fleeing"]
-    y_pred = ["freezing", "exploring", "", "exploring", "exploring", "exploring"]
-    pc = per_class_metrics(y_true, y_pred, B)
-    assert pc.at["freezing", "precision"] == 1.0
-    assert pc.at["freezing", "recall"] == pytest.approx(1 / 3)
-    assert pc.at["freezing", "f1"] == pytest.approx(2 * 1 / (2 * 1 + 0 + 2))  # 0.5
-    assert pc.at["freezing", "f2"] == pytest.approx(5 * 1 / (5 * 1 + 4 * 2 + 0))  # 5/13
-    assert pc.at["exploring", "precision"] == pytest.approx(2 / 4)
-    assert pc.at["exploring", "recall"] == 1.0
-    assert pc.at["exploring", "f1"] == pytest.approx(4 / 6)
-    assert pc.at["fleeing", "f1"] == 0 and math.isnan(pc.at["fleeing", "precision"])
-    for b in ("grooming", "rearing"):  # in neither labels nor predictions
-        assert pc.loc[b, ["precision", "recall", "f1", "f2"]].isna().all()
-        assert pc.at[b, "support"] == 0 and pc.at[b, "predicted"] == 0
-    ov = overall_metrics(y_true, y_pred, B)
-    assert ov["accuracy"] == pytest.approx(3 / 6)
-    assert ov["macro_f1"] == pytest.approx((0.5 + 4 / 6 + 0) / 3)
-    assert ov["macro_f1_behaviors"] == ["freezing", "exploring", "fleeing"]
-    assert ov["balanced_accuracy"] == pytest.approx((1 / 3 + 1 + 0) / 3)
-    # kappa by hand: p_o = 1/2; human counts F3 E2 L1, predicted F1 E4 none1 -> p_e = (3*1 + 2*4) / 36
-    pe = 11 / 36
-    assert ov["kappa"] == pytest.approx((0.5 - pe) / (1 - pe))
-    # MCC by hand: c=3, n=6, sum t*p = 11, sum p^2 = 1+16+1 = 18, sum t^2 = 9+4+1 = 14
-    assert ov["mcc"] == pytest.approx((3 * 6 - 11) / math.sqrt((36 - 18) * (36 - 14)))
-    pt = percent_time(y_true, y_pred, B)
-    assert pt.at["freezing", "human"] == pytest.approx(50.0)
-    assert pt.at["freezing", "predicted"] == pytest.approx(100 / 6)
-    assert pt.at["freezing", "difference"] == pytest.approx(100 / 6 - 50)
-    assert pt.at["none", "predicted"] == pytest.approx(100 / 6) and pt.at["none", "human"] == 0
-
-
-def test_degenerate_cases_are_nan_not_errors():
-    one = ["freezing"] * 4
-    ov = overall_metrics(one, one, B)
-    assert ov["accuracy"] == 1.0 and ov["macro_f1"] == 1.0
-    assert math.isnan(ov["mcc"]) and math.isnan(ov["kappa"])  # one category only: undefined
-    empty = overall_metrics([], [], B)
-    assert empty["n"] == 0
-    for k in ("accuracy", "balanced_accuracy", "macro_f1", "mcc", "kappa"):
-        assert math.isnan(empty[k])
-    assert per_class_metrics([], [], B)["f1"].isna().all()
-
-
-def test_metric_inputs_are_checked():
-    with pytest.raises(ValueError, match="drop unlabelled frames"):
-        per_class_metrics(["freezing", ""], ["freezing", "freezing"], B)
-    with pytest.raises(ValueError, match="same length"):
-        confusion(["freezing"], ["freezing", "freezing"], B)
-    with pytest.raises(ValueError, match="dancing"):
-        confusion(["freezing"], ["dancing"], B)
-
-
-def test_match_bouts_greedy_one_to_one():
-    # one human bout [0, 10) overlaps predicted [0, 6) (IoU .6) and [6, 10) (IoU .4) -> one match only
-    assert match_bouts([[0, 10]], [[0, 6], [6, 10]], 0.3) == [(0, 0, pytest.approx(0.6))]
-    # greedy by IoU: predicted [2, 12) has IoU 8/12 with [0, 10) and 2/18... against [10, 20): 2/10 -> goes to first
-    m = match_bouts([[0, 10], [10, 20]], [[2, 12], [11, 20]], 0.5)
-    assert sorted((i, j) for i, j, _ in m) == [(0, 0), (1, 1)]
-    assert match_bouts([[0, 10]], [[5, 15]], 0.5) == []  # IoU 5/15
-    assert match_bouts([[0, 10]], [[0, 5]], 0.5) == [(0, 0, 0.5)]  # exactly the threshold matches
-    assert match_bouts(np.zeros((0, 2)), [[0, 5]], 0.5) == []
-
-
-def test_bout_metrics_by_hand():
-    t = np.array(["freezing"] * 10 + ["exploring"] * 10 + [""] * 5 + ["freezing"] * 5, dtype=object)
-    p = np.array(["freezing"] * 4 + ["exploring"] * 16 + ["freezing"] * 5 + ["freezing"] * 5, dtype=object)
-    bm = bout_metrics(t, p, B, iou=0.5)
-    # freezing: human [0,10), [25,30); predicted [0,4) (IoU .4, no match), [25,30) (the predicted bout
-    # [20,30) is cut at the unlabelled frames 20-24, so only [25,30) counts) -> 1 of 2, 1 of 2
-    assert bm.loc["freezing", ["human_bouts", "predicted_bouts", "matched"]].tolist() == [2, 2, 1]
-    assert bm.at["freezing", "f1"] == pytest.approx(0.5)
-    assert bm.at["freezing", "mean_iou"] == pytest.approx(1.0)
-    # exploring: human [10,20); predicted [4,20) IoU 10/16 -> match
-    assert bm.loc["exploring", ["human_bouts", "predicted_bouts", "matched"]].tolist() == [1, 1, 1]
-    assert bm.at["exploring", "mean_iou"] == pytest.approx(10 / 16)
-    assert bm.loc["rearing", ["precision", "recall", "f1"]].isna().all()
-    assert bout_metrics(t, p, B, iou=0.7).at["exploring", "matched"] == 0
-    with pytest.raises(ValueError, match="iou"):
-        bout_metrics(t, p, B, iou=0)
-
-
-def test_window_truth_majority_ties_and_unlabelled():
-    human = np.array(["freezing", "exploring", "exploring", "", "freezing", "exploring", "", ""], dtype=object)
-    got = window_truth(human, [0, 2, 4, 6], [4, 4, 6, 8], B)
-    # [0,4): F1 E2 -> exploring; [2,4): E1 -> exploring; [4,6): F1 E1 tie -> freezing (listed first); [6,8): none
-    assert got.tolist() == ["exploring", "exploring", "freezing", ""]
-
-
-def test_pearson_matches_numpy_and_explains_nan():
-    x, y = [10.0, 20.0, 35.0, 50.0], [12.0, 18.0, 40.0, 45.0]
-    r, n, note = pearson(x, y)
-    assert r == pytest.approx(np.corrcoef(x, y)[0, 1]) and n == 4 and note == ""
-    r, n, note = pearson([1.0, 2.0], [1.0, 3.0])
-    assert math.isnan(r) and n == 2 and "fewer than 3" in note
-    r, n, note = pearson([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])
-    assert math.isnan(r) and "same in every video" in note
-    r, n, _ = pearson([1.0, np.nan, 2.0, 4.0], [2.0, 5.0, 3.0, 7.0])
-    assert n == 3
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -242,10 +60,8 @@ def _attrs(video, run, **extra):
 
 def _write_run(cfg, run, truth_by_video, errors_by_video, **extra_attrs):
     """One-second windows whose answer is the window's true label except the injected errors."""
-    from mousefear._compat import project_paths, registered_videos
-
-    paths = project_paths(cfg)
-    for v in registered_videos(cfg):
+    project = Project.open(cfg)
+    for v in project.videos:
         win = round(v.fps)
         starts = np.arange(0, v.n_frames, win)
         ends = np.minimum(starts + win, v.n_frames)
@@ -255,7 +71,7 @@ def _write_run(cfg, run, truth_by_video, errors_by_video, **extra_attrs):
             name = truth[s] or "exploring"
             name = errors_by_video.get(v.id, {}).get(i, name)
             probs.append(_one_hot(name))
-        write_vector(paths.vectors(run) / f"{v.id}.h5", behaviors=B, start_frame=starts, end_frame=ends,
+        write_vector(project.paths.vector_file(run, v.id), behaviors=B, start_frame=starts, end_frame=ends,
                      probabilities=np.array(probs), n_frames=v.n_frames, attrs=_attrs(v, run, **extra_attrs),
                      created="2026-11-23T10:00:00Z")
 
@@ -401,6 +217,36 @@ def test_evaluate_writes_files(evaluated):
     assert j["settings"]["prompt_hash"] == "abc123"
     assert j["settings_source"].startswith("attributes")
     assert j["videos"][0]["vector_file"].startswith("behavior-vectors/qwen/")
+    # the layout of metrics.json, which other tools read
+    assert list(j) == ["format", "format_version", "mousefear_version", "run", "evaluated", "settings",
+                       "settings_source", "behaviors", "freezing_behavior", "bout_iou", "by", "n_videos",
+                       "n_videos_evaluated", "videos", "notes", "overall", "per_video", "groups", "correlation"]
+    assert list(j["videos"][0]) == ["video_id", "subject", "session", "fps", "n_frames", "labelled_frames", "status",
+                                    "vector_file", "label_file", "created"]
+    for scores in [j["overall"], *j["per_video"].values(), *j["groups"]["subject"].values()]:
+        assert list(scores) == ["labelled_frames", "frame", "window", "bout", "percent_time"]
+        for level in ("frame", "window"):
+            assert list(scores[level]) == ["n", "no_prediction", "accuracy", "balanced_accuracy", "macro_f1",
+                                           "macro_f1_behaviors", "mcc", "kappa", "per_behavior", "confusion"]
+            assert list(scores[level]["per_behavior"]) == B
+            assert all(list(x) == ["precision", "recall", "f1", "f2", "support", "predicted", "tp", "fp", "fn"]
+                       for x in scores[level]["per_behavior"].values())
+            assert list(scores[level]["confusion"]) == ["rows", "columns", "counts", "row_normalized"]
+        assert list(scores["bout"]) == ["per_behavior", "macro_f1", "macro_f1_behaviors"]
+        assert all(list(x) == ["human_bouts", "predicted_bouts", "matched", "precision", "recall", "f1", "mean_iou"]
+                   for x in scores["bout"]["per_behavior"].values())
+        assert list(scores["percent_time"]) == [*B, "none"]
+        assert all(list(x) == ["human", "predicted", "difference"] for x in scores["percent_time"].values())
+    assert list(j["per_video"]) == ["m2_day1", "mouse1_day1"] and list(j["groups"]) == ["subject"]
+    assert j["correlation"]["freezing"] == {"r": None, "n": 2, "note": "fewer than 3 videos with labels (n = 2); "
+                                            "no correlation computed"}
+    assert j["overall"]["frame"]["confusion"]["counts"][4] == [0, 0, 0, 0, 60, 30]
+    assert j["overall"]["bout"]["per_behavior"]["freezing"]["matched"] == 4
+    # the typed scores of the result are those of the file
+    assert ev.scores.frame.confusion.to_numpy().tolist() == j["overall"]["frame"]["confusion"]["counts"]
+    assert ev.per_video["m2_day1"].labelled_frames == j["per_video"]["m2_day1"]["labelled_frames"] == 30
+    assert ev.groups["subject"]["mouse1"].bout.macro_f1 == pytest.approx(
+        j["groups"]["subject"]["mouse1"]["bout"]["macro_f1"])
     for p in out.glob("*.png"):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(out.glob(".*"))  # no temporary files left
@@ -550,6 +396,30 @@ def test_videos_argument(eval_project):
     assert ev.data["overall"]["frame"]["accuracy"] == 1.0
     with pytest.raises(ProjectError, match="nope"):
         mousefear.evaluate(cfg, videos=["nope"])
+
+
+def test_by_defaults_to_config_and_is_checked(eval_project):
+    cfg, _ = eval_project
+    with Project.open(cfg).edit() as doc:
+        doc["evaluation"]["by"] = ["session"]
+    ev = mousefear.evaluate(cfg, plots=False)
+    assert ev.data["by"] == ["session"] and list(ev.data["groups"]) == ["session"]
+    assert list(ev.groups) == ["session"] and list(ev.groups["session"]) == ["day1"]
+    assert mousefear.evaluate(cfg, by="subject", plots=False).data["by"] == ["subject"]
+    with pytest.raises(ProjectError, match=re.escape("Expected by among subject, session, but got ['cage']")):
+        mousefear.evaluate(cfg, by=["subject", "cage"], plots=False)
+
+
+def test_stray_files_in_the_run_folder_are_not_read(eval_project):
+    cfg, _ = eval_project
+    folder = Path(cfg).parent / "behavior-vectors" / "qwen"
+    (folder / "tmpq8w2.h5").write_bytes(b"half-written temporary file")
+    shutil.copy(folder / "m2_day1.h5", folder / "m9_day1.h5")  # not a registered video
+    ev = mousefear.evaluate(cfg, plots=False)
+    assert [v["video_id"] for v in ev.data["videos"]] == ["m2_day1", "m3_day2", "mouse1_day1"]
+    with pytest.raises(ProjectError, match=re.escape("Expected videos among ['m2_day1', 'm3_day2', "
+                                                     "'mouse1_day1'], but got ['m9_day1']")):
+        mousefear.evaluate(cfg, videos=["m9_day1"], plots=False)
 
 
 def test_run_json_settings_are_used(eval_project):

@@ -1,8 +1,12 @@
-"""Tests of the fear-conditioning summaries (mousefear/summary.py) on hand-computable behaviour vectors."""
+"""Tests of the fear-conditioning summaries (mousefear/pipeline/summary.py) on hand-computable behaviour vectors:
+epochs, protocol matching, the project summary and its run choice, and the per-video summaries of classify."""
 
 from __future__ import annotations
 
 import math
+import os
+import re
+import time
 
 import numpy as np
 import pandas as pd
@@ -10,9 +14,11 @@ import pytest
 
 import mousefear
 from mousefear.core.config import load_config, save_config
-from mousefear.errors import ConfigError, ProjectError
+from mousefear.core.project import Project
+from mousefear.core.settings import Epoch, Settings
+from mousefear.errors import ConfigError, ProjectError, VectorFileError
 from mousefear.formats.vectors import write_vector
-from mousefear.pipeline.summary import epochs_for_session, summarize_epochs
+from mousefear.pipeline.summary import epochs_for_session, summarize_epochs, summarize_vector, write_run_summary
 
 BEH = ["freezing", "exploring", "grooming", "rearing", "fleeing"]
 
@@ -44,8 +50,7 @@ def test_summarize_epochs_by_hand():
     # 10 fps, 100 frames: epochs baseline [0, 3) s, tone [3, 6) s, post [6, 12) s (cut at 10 s)
     labels = seq(("exploring", 10), ("freezing", 15), ("exploring", 10), ("freezing", 10), ("", 5),
                  ("freezing", 10), ("grooming", 20), ("freezing", 20))
-    epochs = [{"name": "baseline", "start": 0, "end": 3}, {"name": "tone", "start": 3, "end": 6},
-              {"name": "post", "start": 6, "end": 12}]
+    epochs = [Epoch("baseline", 0.0, 3.0), Epoch("tone", 3.0, 6.0), Epoch("post", 6.0, 12.0)]
     t = summarize_epochs(labels, BEH, 10.0, epochs).set_index("epoch")
     # baseline frames 0-29: exploring 10, freezing 15 (10-24), exploring 5 -> 1 bout of 1.5 s, latency 1.0 s
     b = t.loc["baseline"]
@@ -67,7 +72,7 @@ def test_summarize_epochs_by_hand():
 
 def test_bout_spanning_a_boundary_counts_in_both_epochs_clipped():
     labels = seq(("exploring", 20), ("freezing", 20), ("exploring", 10))  # bout 2.0-4.0 s
-    epochs = [{"name": "a", "start": 0, "end": 3}, {"name": "b", "start": 3, "end": 5}]
+    epochs = [Epoch("a", 0.0, 3.0), Epoch("b", 3.0, 5.0)]
     t = summarize_epochs(labels, BEH, 10.0, epochs).set_index("epoch")
     assert (t.loc["a", "freezing_bouts"], t.loc["a", "freezing_mean_bout_s"]) == (1, 1.0)
     assert (t.loc["b", "freezing_bouts"], t.loc["b", "freezing_mean_bout_s"]) == (1, 1.0)
@@ -78,28 +83,45 @@ def test_bout_spanning_a_boundary_counts_in_both_epochs_clipped():
     assert math.isnan(none.freezing_mean_bout_s[0])
 
 
+def _protocol(mapping):
+    """The typed protocol of config.yaml's ``protocol`` mapping (validated as config.yaml is)."""
+    return Settings.default().updated({"protocol": mapping}).protocol
+
+
 def test_session_matching_rules():
-    protocol = {"day*": [{"name": "x", "start": 0, "end": 1}], "day2": [{"name": "exact", "start": 0, "end": 1}],
-                "day2_*": [{"name": "long", "start": 0, "end": 1}], "*_tone": [{"name": "t", "start": 0, "end": 1}]}
+    one = [{"name": "x", "start": 0, "end": 1}]
+    protocol = _protocol({"day*": one, "day2": [{"name": "exact", "start": 0, "end": 1}],
+                          "day2_*": [{"name": "long", "start": 0, "end": 1}],
+                          "*_tone": [{"name": "t", "start": 0, "end": 1}]})
     assert epochs_for_session(protocol, "day2")[0] == "day2"
     assert epochs_for_session(protocol, "day2_a")[0] == "day2_*"  # more literal characters than day*
-    assert epochs_for_session(protocol, "day1")[1] == [{"name": "x", "start": 0.0, "end": 1.0}]
+    assert epochs_for_session(protocol, "day1")[1] == [Epoch(name="x", start=0.0, end=1.0)]
     assert epochs_for_session(protocol, "ctx") == (None, [])
     with pytest.raises(ConfigError, match="matches the protocol patterns \\['day\\*', '\\*one'\\]"):
-        epochs_for_session({"day*": [], "*one": []}, "day_tone")
+        epochs_for_session(_protocol({"day*": one, "*one": one}), "day_tone")
 
 
-def test_summarize_project_writes_epochs_csv_and_plot(project):
-    from mousefear._compat import project_paths
+@pytest.fixture
+def four_videos(tmp_path, make_video):
+    """A project with the videos m1_day1, m2_day1, m1_day10 and m1_ctx (10 fps, 40 frames)."""
+    videos = [make_video(f"{name}.avi", n_frames=40, fps=10.0) for name in ("m1_day1", "m2_day1", "m1_day10", "m1_ctx")]
+    return mousefear.create_project("fc", "tester", videos, working_directory=tmp_path / "projects",
+                                    date="2026-11-23")
 
+
+def test_summarize_project_writes_epochs_csv_and_plot(four_videos):
+    project = four_videos
     cfg = load_config(project)
     cfg["protocol"] = {"day*": [{"name": "baseline", "start": 0, "end": 2}, {"name": "tone", "start": 2, "end": 4}]}
     save_config(project, cfg)
-    run = project_paths(project).vectors("motion")
+    run = Project.open(project).paths.vectors("motion")
     write(run, "m1_day1", "m1", "day1", seq(("exploring", 20), ("freezing", 20)))
     write(run, "m2_day1", "m2", "day1", seq(("freezing", 10), ("exploring", 20), ("freezing", 10)))
     write(run, "m1_day10", "m1", "day10", seq(("freezing", 40)))
     write(run, "m1_ctx", "m1", "ctx", seq(("exploring", 30)))  # no protocol entry: one epoch "whole"
+    # neither a file of an unregistered video nor a stray file is ever taken for a result
+    write(run, "m9_day1", "m9", "day1", seq(("freezing", 40)))
+    (run / "tmpk2j4.h5").write_bytes(b"not an HDF5 file")
     table = mousefear.summarize(project)
     csv = pd.read_csv(run / "epochs.csv", keep_default_na=True)
     assert list(csv.columns) == ["run", "video_id", "subject", "session", "epoch_index", "epoch", "start_s",
@@ -125,6 +147,16 @@ def test_summarize_project_writes_epochs_csv_and_plot(project):
     assert not list(run.glob(".*tmp*"))
 
 
+def test_summarize_needs_a_freezing_behaviour(project):
+    write(Project.open(project).paths.vectors("r"), "m1_day1", "m1", "day1", ["freezing"] * 10)
+    cfg = load_config(project)
+    cfg["freezing_behavior"] = None
+    save_config(project, cfg)
+    with pytest.raises(ConfigError, match=re.escape(f"{Project.open(project).config_path}: Expected "
+                                                    "freezing_behavior to name the freezing behaviour")):
+        mousefear.summarize(project, plot=False)
+
+
 def _png_size(path):
     import struct
 
@@ -134,26 +166,18 @@ def _png_size(path):
 
 
 def test_summarize_chooses_the_run_as_evaluate_does(project):
-    """summarize(cfg) with no run follows the one rule (mousefear.vectors.select_run) that evaluate follows:
+    """summarize(cfg) with no run follows the one rule (Project.select_run) that evaluate follows:
     classification.run, else the only run, else the newest; it never refuses two runs."""
-    import os
-    import time
-
-    from mousefear._compat import project_paths
-    from mousefear.errors import VectorFileError
-
     with pytest.raises(VectorFileError, match="no run with behaviour-vector files"):
         mousefear.summarize(project)
-    paths = project_paths(project)
+    paths = Project.open(project).paths
     write(paths.vectors("a"), "m1_day1", "m1", "day1", ["freezing"] * 10)
     write(paths.vectors("b"), "m1_day1", "m1", "day1", ["exploring"] * 10)
     old = time.time() - 100
     os.utime(paths.vectors("a") / "m1_day1.h5", (old, old))
     table = mousefear.summarize(project, plot=False)  # the newest: b
     assert table.run.tolist() == ["b"] and table.freezing_percent.tolist() == [0.0]
-    from mousefear._compat import select_run
-
-    assert select_run(project) == "b"
+    assert Project.open(project).select_run() == "b"
     cfg = load_config(project)
     cfg["classification"]["run"] = "a"
     save_config(project, cfg)
@@ -170,11 +194,110 @@ def test_summarize_chooses_the_run_as_evaluate_does(project):
 
 
 def test_cli_summarize(project, capsys):
-    from mousefear._compat import project_paths
     from mousefear.cli import main
 
-    write(project_paths(project).vectors("r"), "m1_day1", "m1", "day1", ["freezing"] * 10)
+    folder = Project.open(project).paths.vectors("r")
+    write(folder, "m1_day1", "m1", "day1", ["freezing"] * 10)
     assert main(["summarize", str(project)]) == 0
-    assert "1 epoch row(s) written" in capsys.readouterr().out
+    assert capsys.readouterr().out == (f"1 epoch row(s) written to {folder / 'epochs.csv'} and "
+                                       f"{folder / 'freezing_timecourse.png'}\n")
     assert main(["summarize", str(project), "--run", "nope"]) == 2
     assert "Expected a run among ['r']" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------------------
+# Per-video summaries (summary.csv of a run, written by classify_videos)
+# --------------------------------------------------------------------------------------------------------
+
+BEHAVIORS = ["freezing", "exploring", "grooming"]
+
+
+def _labels_vector(labels, fps=2.0):
+    df = pd.DataFrame({"label": pd.Series(labels, dtype=object)})
+    for b in BEHAVIORS:
+        df[b] = np.float32(np.nan)
+    df.attrs.update(behaviors=BEHAVIORS, fps=fps)
+    return df
+
+
+def _window_vector(path, video_id, subject, fps, n_frames, start_frame, end_frame, probabilities,
+                   behaviors=BEHAVIORS):
+    attrs = {"video_id": video_id, "subject": subject, "session": "day1", "video_sha256": "ab" * 32, "fps": fps,
+             "n_frames": n_frames, "run": "qwen3b", "backend": "transformers",
+             "model_id": "Qwen/Qwen2.5-VL-3B-Instruct", "model_revision": "main", "prompt_hash": "deadbeef",
+             "icl_example_ids": [], "preprocessing": {}}
+    return write_vector(path, behaviors=behaviors, start_frame=np.array(start_frame), end_frame=np.array(end_frame),
+                        probabilities=np.array(probabilities), n_frames=n_frames, attrs=attrs,
+                        created="2026-11-23T10:00:00Z")
+
+
+def _m1(path, behaviors=BEHAVIORS):
+    """Three one-second windows (fps 2) over 6 frames, the middle one unparseable: frames freezing, freezing,
+    none, none, exploring, exploring."""
+    return _window_vector(path, "m1_day1", "m1", 2.0, 6, [0, 2, 4], [2, 4, 6],
+                          [[0.7, 0.2, 0.1], [np.nan, np.nan, np.nan], [0.1, 0.6, 0.3]], behaviors=behaviors)
+
+
+def test_summarize_vector_hand_computed():
+    # fps 2: freezing 3 frames in 2 bouts, exploring 3 frames in 1 bout, 2 unlabelled frames
+    df = _labels_vector(["freezing", "freezing", "", "freezing", "exploring", "exploring", "exploring", ""])
+    s = summarize_vector(df)
+    assert s.index.tolist() == BEHAVIORS
+    assert s["frames"].tolist() == [3, 3, 0]
+    assert s["seconds"].tolist() == [1.5, 1.5, 0.0]
+    assert s["percent"].tolist() == [50.0, 50.0, 0.0]  # of the 6 labelled frames, not of all 8
+    assert s["bouts"].tolist() == [2, 1, 0]
+    assert s["mean_bout_s"].tolist()[:2] == [0.75, 1.5] and np.isnan(s.at["grooming", "mean_bout_s"])
+    assert s.attrs == {"fps": 2.0, "n_frames": 8, "labelled_frames": 6, "duration_s": 4.0, "labelled_s": 3.0}
+    # explicit fps wins over attrs
+    assert summarize_vector(df, fps=1.0)["seconds"].tolist() == [3.0, 3.0, 0.0]
+
+
+def test_summarize_vector_nothing_labelled():
+    s = summarize_vector(_labels_vector(["", ""]))
+    assert s["frames"].tolist() == [0, 0, 0] and s["percent"].isna().all()
+
+
+def test_summarize_vector_needs_fps():
+    df = _labels_vector(["freezing"])
+    del df.attrs["fps"]
+    with pytest.raises(ValueError, match="Expected fps to be a positive number, but got None"):
+        summarize_vector(df)
+
+
+def test_write_run_summary(tmp_path):
+    run = tmp_path / "run"
+    m1 = _m1(run / "m1_day1.h5")
+    m2 = _window_vector(run / "m2_day1.h5", "m2_day1", "m2", 4.0, 4, [0], [4], [[0.0, 0.0, 1.0]])
+    (run / "tmpx1.h5").write_bytes(b"a stray temporary file is never read")
+    out = tmp_path / "summary.csv"
+    table = write_run_summary([m1, m2], out)
+    assert list(table.columns) == [
+        "video_id", "subject", "session", "n_frames", "duration_s", "labelled_frames", "labelled_s",
+        "freezing_seconds", "freezing_percent", "freezing_bouts",
+        "exploring_seconds", "exploring_percent", "exploring_bouts",
+        "grooming_seconds", "grooming_percent", "grooming_bouts",
+    ]  # fmt: skip
+    assert out.read_text() == (
+        "video_id,subject,session,n_frames,duration_s,labelled_frames,labelled_s,"
+        "freezing_seconds,freezing_percent,freezing_bouts,exploring_seconds,exploring_percent,exploring_bouts,"
+        "grooming_seconds,grooming_percent,grooming_bouts\n"
+        "m1_day1,m1,day1,6,3.000000,4,2.000000,1.000000,50.000000,1,1.000000,50.000000,1,0.000000,0.000000,0\n"
+        "m2_day1,m2,day1,4,1.000000,4,1.000000,0.000000,0.000000,0,0.000000,0.000000,0,1.000000,100.000000,1\n"
+    )
+    # rows follow the order of the files given
+    assert write_run_summary([m2, m1], tmp_path / "s2.csv")["video_id"].tolist() == ["m2_day1", "m1_day1"]
+
+
+def test_write_run_summary_refuses_mixed_behaviours_empty_lists_and_folders(tmp_path):
+    a = _m1(tmp_path / "a.h5")
+    b = _m1(tmp_path / "b.h5", behaviors=["freezing", "exploring", "rearing"])
+    with pytest.raises(VectorFileError, match=re.escape(f"but {b} has")):
+        write_run_summary([a, b], tmp_path / "summary.csv")
+    assert not (tmp_path / "summary.csv").exists()
+    with pytest.raises(VectorFileError, match="Expected at least one behaviour-vector file, but got an empty list"):
+        write_run_summary([], tmp_path / "summary.csv")
+    with pytest.raises(TypeError, match=re.escape(f"Expected a list of behaviour-vector files, but got the single "
+                                                  f"path {tmp_path}")):
+        write_run_summary(tmp_path, tmp_path / "summary.csv")
+    assert not (tmp_path / "summary.csv").exists()

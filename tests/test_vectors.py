@@ -1,4 +1,5 @@
-"""Tests for mousefear.vectors: bouts, window -> frame expansion, HDF5 + CSV files, summaries."""
+"""Tests for mousefear.formats.vectors and core.intervals: bouts, window -> frame expansion, HDF5 + CSV files
+(the summaries of a vector are tested in test_summary.py)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ from mousefear.formats.vectors import (
     write_vector,
     write_vector_csv,
 )
-from mousefear.pipeline.summary import summarize_vector, write_run_summary
 
 BEHAVIORS = ["freezing", "exploring", "grooming"]
 CREATED = "2026-11-23T10:00:00Z"
@@ -493,92 +493,3 @@ def test_read_refuses_missing_attribute(vector_file):
         del f.attrs["fps"]
     with pytest.raises(VectorFileError, match="attributes \\['fps'\\]"):
         read_vector(vector_file)
-
-
-# --------------------------------------------------------------------------------------------------------
-# Summaries
-# --------------------------------------------------------------------------------------------------------
-
-
-def _labels_vector(labels, fps=2.0):
-    df = pd.DataFrame({"label": pd.Series(labels, dtype=object)})
-    for b in BEHAVIORS:
-        df[b] = np.float32(np.nan)
-    df.attrs.update(behaviors=BEHAVIORS, fps=fps)
-    return df
-
-
-def test_summarize_vector_hand_computed():
-    # fps 2: freezing 3 frames in 2 bouts, exploring 3 frames in 1 bout, 2 unlabelled frames
-    df = _labels_vector(["freezing", "freezing", "", "freezing", "exploring", "exploring", "exploring", ""])
-    s = summarize_vector(df)
-    assert s.index.tolist() == BEHAVIORS
-    assert s["frames"].tolist() == [3, 3, 0]
-    assert s["seconds"].tolist() == [1.5, 1.5, 0.0]
-    assert s["percent"].tolist() == [50.0, 50.0, 0.0]  # of the 6 labelled frames, not of all 8
-    assert s["bouts"].tolist() == [2, 1, 0]
-    assert s["mean_bout_s"].tolist()[:2] == [0.75, 1.5] and np.isnan(s.at["grooming", "mean_bout_s"])
-    assert s.attrs == {"fps": 2.0, "n_frames": 8, "labelled_frames": 6, "duration_s": 4.0, "labelled_s": 3.0}
-    # explicit fps wins over attrs
-    assert summarize_vector(df, fps=1.0)["seconds"].tolist() == [3.0, 3.0, 0.0]
-
-
-def test_summarize_vector_nothing_labelled():
-    s = summarize_vector(_labels_vector(["", ""]))
-    assert s["frames"].tolist() == [0, 0, 0] and s["percent"].isna().all()
-
-
-def test_summarize_vector_needs_fps():
-    df = _labels_vector(["freezing"])
-    del df.attrs["fps"]
-    with pytest.raises(ValueError, match="Expected fps to be a positive number, but got None"):
-        summarize_vector(df)
-
-
-def test_write_run_summary(tmp_path):
-    run = tmp_path / "run"
-    # m1: frames -> freezing, freezing, none, none, exploring, exploring (fps 2)
-    write_vector(run / "m1_day1.h5", **make_vector_kwargs())
-    write_vector(
-        run / "m2_day1.h5",
-        **make_vector_kwargs(
-            start_frame=[0],
-            end_frame=[4],
-            probabilities=[[0.0, 0.0, 1.0]],
-            n_frames=4,
-            text=None,
-            partial=None,
-            attrs=make_attrs(video_id="m2_day1", subject="m2", n_frames=4, fps=4),
-        ),
-    )
-    out = tmp_path / "summary.csv"
-    table = write_run_summary(run, out)
-    assert list(table.columns) == [
-        "video_id", "subject", "session", "n_frames", "duration_s", "labelled_frames", "labelled_s",
-        "freezing_seconds", "freezing_percent", "freezing_bouts",
-        "exploring_seconds", "exploring_percent", "exploring_bouts",
-        "grooming_seconds", "grooming_percent", "grooming_bouts",
-    ]  # fmt: skip
-    assert out.read_text() == (
-        "video_id,subject,session,n_frames,duration_s,labelled_frames,labelled_s,"
-        "freezing_seconds,freezing_percent,freezing_bouts,exploring_seconds,exploring_percent,exploring_bouts,"
-        "grooming_seconds,grooming_percent,grooming_bouts\n"
-        "m1_day1,m1,day1,6,3.000000,4,2.000000,1.000000,50.000000,1,1.000000,50.000000,1,0.000000,0.000000,0\n"
-        "m2_day1,m2,day1,4,1.000000,4,1.000000,0.000000,0.000000,0,0.000000,0.000000,0,1.000000,100.000000,1\n"
-    )
-    # a list of files gives the same table
-    pd.testing.assert_frame_equal(write_run_summary(sorted(run.glob("*.h5")), tmp_path / "s2.csv"), table)
-
-
-def test_write_run_summary_refuses_mixed_behaviours_and_empty_runs(tmp_path):
-    a = write_vector(tmp_path / "a.h5", **make_vector_kwargs())
-    b = write_vector(
-        tmp_path / "b.h5",
-        **make_vector_kwargs(behaviors=["freezing", "exploring", "rearing"]),
-    )
-    with pytest.raises(VectorFileError, match=re.escape(f"but {b} has")):
-        write_run_summary([a, b], tmp_path / "summary.csv")
-    assert not (tmp_path / "summary.csv").exists()
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(VectorFileError, match="found none"):
-        write_run_summary(tmp_path / "empty", tmp_path / "summary.csv")

@@ -1,10 +1,11 @@
 """Fear-conditioning summaries: percent time per behaviour, freezing bouts and latency per subject x session x epoch.
 
-The epochs of a session come from ``protocol`` in config.yaml: keys are session names or patterns (``*``
-matches any text), each with a list of ``{name, start, end}`` in seconds from the start of the video. A
-session takes the protocol of the key equal to its name; failing that, of the matching pattern with the most
-literal (non-``*``) characters; two matching patterns equally specific are an error naming both. A video whose
-session matches no key gets one epoch ``whole`` covering the video.
+The epochs of a session come from ``protocol`` in config.yaml (``project.settings.protocol``): keys are session
+names or patterns (``*`` matches any text), each with a list of epochs ``{name, start, end}`` in seconds from
+the start of the video. A session takes the protocol of the key equal to its name; failing that, of the
+matching pattern with the most literal (non-``*``) characters; two matching patterns equally specific are an
+error naming both (:func:`mousefear.core.patterns.match_session`). A video whose session matches no key gets
+one epoch ``whole`` covering the video.
 
 Epoch ``[start, end)`` in seconds covers frames ``round(start * fps)`` to ``round(end * fps)`` (half-open),
 cut at the end of the video. Bouts are clipped to the epoch: a freezing bout that spans an epoch boundary
@@ -20,23 +21,27 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mousefear import _compat as _config
 from mousefear._io import atomic_write_text
 from mousefear.core.intervals import labels_to_bouts, labels_to_codes
+from mousefear.core.patterns import match_session
+from mousefear.core.project import ConfigLike, Project
+from mousefear.core.settings import Epoch
 from mousefear.errors import ConfigError, VectorFileError
+from mousefear.formats.labels import read_label_file
 from mousefear.formats.vectors import read_vector
+from mousefear.pipeline.plots import new_figure, plot_ethogram, save_figure
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["epoch_table", "epochs_for_session", "find_run", "plot_freezing_timecourse", "plot_session_ethograms",
-           "summarize", "summarize_epochs"]
+__all__ = ["epoch_table", "epochs_for_session", "plot_freezing_timecourse", "plot_session_ethograms", "summarize",
+           "summarize_epochs", "summarize_vector", "write_run_summary"]
 
 #: Columns of epochs.csv before the per-behaviour percentages.
 BASE_COLUMNS = ("run", "video_id", "subject", "session", "epoch_index", "epoch", "start_s", "end_s",
@@ -45,17 +50,14 @@ BASE_COLUMNS = ("run", "video_id", "subject", "session", "epoch_index", "epoch",
 FREEZE_COLUMNS = ("freezing_bouts", "freezing_mean_bout_s", "freezing_latency_s")
 
 
-def _pattern_regex(pattern: str) -> re.Pattern:
-    return re.compile("^" + ".*".join(re.escape(p) for p in pattern.split("*")) + "$")
-
-
-def epochs_for_session(protocol: Mapping[str, Any], session: str) -> tuple[str | None, list[dict[str, Any]]]:
+def epochs_for_session(protocol: Sequence[tuple[str, Sequence[Epoch]]], session: str
+                       ) -> tuple[str | None, list[Epoch]]:
     """Protocol key and epochs of a session.
 
     Parameters
     ----------
     protocol
-        ``protocol`` of config.yaml: session name or pattern -> list of ``{name, start, end}`` (seconds).
+        ``project.settings.protocol``: (session name or pattern, epochs) in config order.
     session
         Session name of a video.
 
@@ -63,41 +65,23 @@ def epochs_for_session(protocol: Mapping[str, Any], session: str) -> tuple[str |
     -------
     key : str or None
         The protocol key used (None when none matches).
-    epochs : list of dict
-        ``{"name", "start", "end"}`` (start and end in seconds), in protocol order; empty when none matches.
+    epochs : list of Epoch
+        In protocol order; empty when no key matches.
 
     Raises
     ------
     ConfigError
         Two patterns with the same number of literal characters both match the session.
     """
-    items = [(str(k), v) for k, v in protocol.items()]
-    chosen: str | None = None
-    for key, _ in items:
-        if "*" not in key and key == session:
-            chosen = key
-    if chosen is None:
-        matches = [key for key, _ in items if "*" in key and _pattern_regex(key).match(session)]
-        if matches:
-            specificity = {k: len(k.replace("*", "")) for k in matches}
-            best = max(specificity.values())
-            top = [k for k in matches if specificity[k] == best]
-            if len(top) > 1:
-                raise ConfigError(f"config.yaml: session {session!r} matches the protocol patterns {top} equally "
-                                  "well; make one of them more specific or add an exact entry for the session")
-            chosen = top[0]
-    if chosen is None:
-        return None, []
-    epochs = [{"name": str(e["name"]), "start": float(e["start"]), "end": float(e["end"])}
-              for e in dict(items)[chosen]]
-    return chosen, epochs
+    match = match_session(protocol, session)
+    return (None, []) if match is None else (match[0], list(match[1]))
 
 
 def summarize_epochs(
     labels: Sequence[str] | np.ndarray,
     behaviors: Sequence[str],
     fps: float,
-    epochs: Sequence[Mapping[str, Any]],
+    epochs: Sequence[Epoch],
     freeze_behavior: str = "freezing",
 ) -> pd.DataFrame:
     """Per-epoch percentages and freezing bouts of one per-frame label vector.
@@ -111,7 +95,7 @@ def summarize_epochs(
     fps
         Frames per second.
     epochs
-        ``{"name", "start", "end"}`` in seconds; an empty list means one epoch ``whole`` over the video.
+        Epochs (``start``, ``end`` in seconds); an empty list means one epoch ``whole`` over the video.
     freeze_behavior
         The behaviour whose bouts and latency are reported.
 
@@ -127,16 +111,16 @@ def summarize_epochs(
     labels = np.asarray(labels, dtype=object)
     n = labels.size
     if not epochs:
-        epochs = [{"name": "whole", "start": 0.0, "end": n / fps}]
+        epochs = [Epoch(name="whole", start=0.0, end=n / fps)]
     rows = []
     for i, ep in enumerate(epochs):
-        start_s, end_s = float(ep["start"]), float(ep["end"])
+        start_s, end_s = float(ep.start), float(ep.end)
         f0 = min(round(start_s * fps), n)
         f1 = min(round(end_s * fps), n)
         seg = labels[f0:f1]
         labelled = seg != ""
         n_lab = int(np.count_nonzero(labelled))
-        row: dict[str, Any] = {"epoch_index": i, "epoch": str(ep["name"]), "start_s": start_s, "end_s": end_s,
+        row: dict[str, Any] = {"epoch_index": i, "epoch": ep.name, "start_s": start_s, "end_s": end_s,
                                "covered_s": (f1 - f0) / fps, "labelled_s": n_lab / fps}
         for b in behaviors:
             row[f"{b}_percent"] = 100.0 * np.count_nonzero(seg == b) / n_lab if n_lab else math.nan
@@ -151,41 +135,27 @@ def summarize_epochs(
         rows.append(row)
         if f1 - f0 < round((end_s - start_s) * fps):
             logger.warning("Epoch %r [%g, %g) s reaches past the end of the video (%.2f s); it is cut there",
-                           ep["name"], start_s, end_s, n / fps)
+                           ep.name, start_s, end_s, n / fps)
     return pd.DataFrame(rows)
 
 
-def find_run(config: str | os.PathLike, run: str | None = None, cfg: Mapping | None = None) -> tuple[str, Path]:
-    """Name and folder of the run to summarise: :func:`mousefear.vectors.select_run` (the rule every command
-    follows: ``run``, else ``classification.run``, else the only run, else the newest).
-
-    Raises
-    ------
-    ProjectError
-        The run does not exist (the message lists the runs).
-    VectorFileError
-        The project has no run with behaviour-vector files.
-    """
-    from mousefear._compat import select_run
-
-    run = select_run(config, run, cfg)
-    return run, _config.project_root(config) / "behavior-vectors" / run
+def _run_files(project: Project, run: str) -> list[Path]:
+    """The run's behaviour-vector files (of registered videos, found by name), sorted by file name."""
+    return sorted(project.vector_files(run).values(), key=lambda p: p.name)
 
 
-def epoch_table(config: str | os.PathLike, run: str | None = None, cfg: Mapping | None = None) -> pd.DataFrame:
+def epoch_table(config: ConfigLike, run: str | None = None) -> pd.DataFrame:
     """The epoch summary of a run without writing anything (see :func:`summarize`)."""
-    from mousefear.formats.vectors import read_vector
-
-    cfg = _config.load_config(config) if cfg is None else cfg
-    run, folder = find_run(config, run, cfg)
-    protocol = cfg["protocol"]
-    freeze = cfg["freezing_behavior"]
+    project = Project.open(config)
+    run = project.select_run(run)
+    freeze = project.settings.freezing_behavior
     if freeze is None:
-        raise ConfigError(f"{_config.config_path(config)}: Expected freezing_behavior to name the freezing "
+        raise ConfigError(f"{project.config_path}: Expected freezing_behavior to name the freezing "
                           "behaviour for the fear-conditioning summary, but it is null")
+    protocol = project.settings.protocol
     frames = []
     behaviors: list[str] | None = None
-    for path in sorted(folder.glob("*.h5")):
+    for path in _run_files(project, run):
         vec = read_vector(path)
         if behaviors is None:
             behaviors = list(vec.attrs["behaviors"])
@@ -201,7 +171,7 @@ def epoch_table(config: str | os.PathLike, run: str | None = None, cfg: Mapping 
         if key is None and protocol:
             logger.info("Session %r of %s matches no protocol entry: one epoch 'whole'", session, path.name)
         table = summarize_epochs(vec["label"].to_numpy(dtype=object), behaviors, float(vec.attrs["fps"]), epochs,
-                                 freeze_behavior=str(freeze))
+                                 freeze_behavior=freeze)
         table.insert(0, "session", session)
         table.insert(0, "subject", str(vec.attrs["subject"]))
         table.insert(0, "video_id", str(vec.attrs["video_id"]))
@@ -212,16 +182,16 @@ def epoch_table(config: str | os.PathLike, run: str | None = None, cfg: Mapping 
     return out[cols]
 
 
-def summarize(config: str | os.PathLike, run: str | None = None, plot: bool = True) -> pd.DataFrame:
+def summarize(config: ConfigLike, run: str | None = None, plot: bool = True) -> pd.DataFrame:
     """Fear-conditioning summary of a run, per subject x session x epoch; writes epochs.csv and a plot.
 
     Parameters
     ----------
     config
-        Path of config.yaml or the project folder.
+        Path of config.yaml or the project folder, or an opened :class:`~mousefear.core.project.Project`.
     run
         Run name (a folder of ``behavior-vectors/``); None = ``classification.run`` of config.yaml, else the
-        only run, else the run written last (:func:`mousefear.vectors.select_run`).
+        only run, else the run written last (the rule of every command).
     plot
         Also write ``freezing_timecourse.png`` and the per-subject ethograms with the epochs shaded
         (:func:`plot_session_ethograms`).
@@ -244,9 +214,10 @@ def summarize(config: str | os.PathLike, run: str | None = None, plot: bool = Tr
     ConfigError
         A session matches two protocol patterns equally well.
     """
-    cfg = _config.load_config(config)
-    run, folder = find_run(config, run, cfg)
-    table = epoch_table(config, run, cfg)
+    project = Project.open(config)
+    run = project.select_run(run)
+    folder = project.paths.vectors(run)
+    table = epoch_table(project, run)
     order = _natural_order(table["session"])
     table = (table.assign(_s=table["session"].map(order))
              .sort_values(["subject", "_s", "epoch_index", "video_id"], kind="stable")
@@ -255,8 +226,8 @@ def summarize(config: str | os.PathLike, run: str | None = None, plot: bool = Tr
     atomic_write_text(out, table.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
     logger.info("Wrote %s (%d rows)", out, len(table))
     if plot:
-        plot_freezing_timecourse(table, folder / "freezing_timecourse.png", str(cfg["freezing_behavior"]))
-        plot_session_ethograms(config, run, cfg)
+        plot_freezing_timecourse(table, folder / "freezing_timecourse.png", str(project.settings.freezing_behavior))
+        plot_session_ethograms(project, run)
     return table
 
 
@@ -280,8 +251,6 @@ def plot_freezing_timecourse(table: pd.DataFrame, path: str | os.PathLike, behav
     behavior
         The freezing behaviour (``freezing_behavior`` of config.yaml), whose percent time is drawn.
     """
-    from mousefear.pipeline.report import new_figure, save_figure
-
     order = _natural_order(table["session"])
     keyed = table.assign(sidx=table["session"].map(order))
     steps = (keyed[["sidx", "session", "epoch_index", "epoch"]].drop_duplicates(["sidx", "epoch_index"])
@@ -317,7 +286,7 @@ def plot_freezing_timecourse(table: pd.DataFrame, path: str | os.PathLike, behav
     return path
 
 
-def plot_session_ethograms(config: str | os.PathLike, run: str | None = None, cfg: Mapping | None = None) -> list[Path]:
+def plot_session_ethograms(config: ConfigLike, run: str | None = None) -> list[Path]:
     """Per-session ethograms of a run with the protocol's epochs shaded.
 
     One PNG per subject, ``behavior-vectors/<run>/ethograms_<subject>.png``, with one panel per session (in
@@ -329,16 +298,11 @@ def plot_session_ethograms(config: str | os.PathLike, run: str | None = None, cf
     list of Path
         The files written.
     """
-    from mousefear._compat import project_paths
-    from mousefear.formats.labels import read_label_file
-    from mousefear.formats.vectors import read_vector
-    from mousefear.pipeline.report import new_figure, plot_ethogram, save_figure
-
-    cfg = _config.load_config(config) if cfg is None else cfg
-    run, folder = find_run(config, run, cfg)
-    paths = project_paths(config)
+    project = Project.open(config)
+    run = project.select_run(run)
+    folder = project.paths.vectors(run)
     by_subject: dict[str, list[tuple[str, Path]]] = {}
-    for h5 in sorted(folder.glob("*.h5")):
+    for h5 in _run_files(project, run):
         vec = read_vector(h5)
         by_subject.setdefault(str(vec.attrs["subject"]), []).append((str(vec.attrs["session"]), h5))
     written = []
@@ -349,12 +313,12 @@ def plot_session_ethograms(config: str | os.PathLike, run: str | None = None, cf
         for ax, (session, h5) in zip(axes, items, strict=True):
             vec = read_vector(h5)
             behaviors = list(vec.attrs["behaviors"])
-            _, epochs = epochs_for_session(cfg["protocol"], session)
-            label_file = paths.label_file(str(vec.attrs["video_id"]))
+            _, epochs = epochs_for_session(project.settings.protocol, session)
+            label_file = project.paths.label_file(str(vec.attrs["video_id"]))
             human = read_label_file(label_file, behaviors, len(vec)) if label_file.is_file() else None
             plot_ethogram(ax, vec["label"].to_numpy(dtype=object), vec[behaviors], behaviors,
                           float(vec.attrs["fps"]), human=human,
-                          epochs=[(e["name"], float(e["start"]), float(e["end"])) for e in epochs],
+                          epochs=[(e.name, e.start, e.end) for e in epochs],
                           title=f"{subject} · {session or '(no session)'} · {vec.attrs['video_id']}")
         out = save_figure(fig, folder / f"ethograms_{_safe_name(subject)}.png", dpi=100)
         logger.info("Wrote %s", out)
@@ -424,15 +388,14 @@ def summarize_vector(vector: pd.DataFrame, fps: float | None = None) -> pd.DataF
     return out
 
 
-def write_run_summary(
-    vectors: str | os.PathLike | Sequence[str | os.PathLike], out_path: str | os.PathLike
-) -> pd.DataFrame:
-    """Summarise every behaviour-vector file of a run into one CSV table, one row per video.
+def write_run_summary(vectors: Sequence[str | os.PathLike], out_path: str | os.PathLike) -> pd.DataFrame:
+    """Summarise behaviour-vector files (usually every file of a run) into one CSV table, one row per video.
 
     Parameters
     ----------
-    vectors : path-like or sequence of path-like
-        A run folder (every ``*.h5`` in it, sorted by name) or a list of behaviour-vector files.
+    vectors : sequence of path-like
+        The behaviour-vector files, in row order (a run's: :meth:`~mousefear.core.project.Project.vector_files`).
+        Files are named, never found by listing a folder, so a stray or temporary file is never read.
     out_path : path-like
         CSV file to write atomically (usually ``behavior-vectors/<run>/summary.csv``).
 
@@ -447,18 +410,14 @@ def write_run_summary(
     ------
     mousefear.errors.VectorFileError
         A file cannot be read, the files disagree on the behaviours, or there is no file.
+    TypeError
+        ``vectors`` is one path (a folder is never listed: name its files).
     """
     if isinstance(vectors, str | os.PathLike):
-        folder = Path(vectors)
-        if not folder.is_dir():
-            raise VectorFileError(f"Expected a run folder of behaviour vectors, but {folder} is not a folder")
-        paths = sorted(folder.glob("*.h5"))
-        if not paths:
-            raise VectorFileError(f"Expected behaviour-vector files (*.h5) in {folder}, but found none")
-    else:
-        paths = [Path(p) for p in vectors]
-        if not paths:
-            raise VectorFileError("Expected at least one behaviour-vector file, but got an empty list")
+        raise TypeError(f"Expected a list of behaviour-vector files, but got the single path {vectors}")
+    paths = [Path(p) for p in vectors]
+    if not paths:
+        raise VectorFileError("Expected at least one behaviour-vector file, but got an empty list")
     rows = []
     behaviors: list[str] | None = None
     first = None

@@ -1,4 +1,5 @@
-"""Plots and the HTML report: colours, the ethogram (also as a panel of other figures, with epochs), no pyplot."""
+"""Plots (mousefear.pipeline.plots): colours, the ethogram (also as a panel of other figures, with epochs), no
+pyplot. The HTML report itself is checked on a real evaluation in test_evaluate.py."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
-from mousefear.pipeline.report import (
+from mousefear.pipeline.plots import (
     NONE_COLOR,
     behavior_colors,
     plot_comparison,
@@ -137,7 +138,7 @@ def test_plots_leave_pyplot_and_backend_alone(tmp_path):
         import sys, matplotlib
         matplotlib.use("svg")
         import numpy as np
-        from mousefear.pipeline.report import plot_ethogram, save_figure
+        from mousefear.pipeline.plots import plot_ethogram, save_figure
         fig = plot_ethogram(None, ["freezing"] * 4, np.full((4, 2), 0.5), ["freezing", "exploring"], 2.0)
         save_figure(fig, sys.argv[1])
         print(matplotlib.get_backend(), "matplotlib.pyplot" in sys.modules)
