@@ -15,8 +15,8 @@ Two ways, both of which write the chosen values into config.yaml (comments kept)
   current ``pixel_cutoff`` and ``blur_kernel``. Ties go to the longer duration, then the lower threshold.
   With two or more labelled videos, each video's F1 with the values chosen on the others (leave one video
   out) is reported as the held-out F1. Files in ``evaluation/<run>/calibration/``, where ``<run>`` is by
-  default the run :func:`~mousefear.classify.classify_videos` would make with the motion backend once the
-  chosen values are in config.yaml (``classification.run`` when set, else the derived name such as
+  default the run :func:`~mousefear.pipeline.classify.classify_videos` would make with the motion backend once
+  the chosen values are in config.yaml (``classification.run`` when set, else the derived name such as
   ``motion_1a2b3c4d``), so the calibration lies beside the evaluation of the run it calibrated: ``motion_grid.csv``
   (``freeze_threshold, min_freeze_seconds, tp, fp, fn, precision, recall, f1`` for every grid point),
   ``motion_heldout.csv`` (``video_id, freeze_threshold, min_freeze_seconds, f1_train, f1_heldout``) and
@@ -96,11 +96,11 @@ def calibrate_motion(
     empty_video
         A recording of the empty chamber (no animal): sets ``pixel_cutoff``.
     run
-        Run name under which the calibration files are written (``evaluation/<run>/calibration/``); default
-        the name :func:`~mousefear.classify.classify_videos` would give a motion run of the calibrated settings
-        (:func:`~mousefear.classify.default_run_name` with the chosen values applied, whether or not ``save``):
-        ``classification.run`` when set, else e.g. ``motion_1a2b3c4d``. Only letters, digits, ``.``, ``_``
-        and ``-``.
+        Run name under which the calibration files are written (``evaluation/<run>/calibration/``); letters,
+        digits, ``.``, ``_`` and ``-``. Default: the name :func:`~mousefear.pipeline.classify.classify_videos`
+        would give a motion run of the calibrated settings (:func:`~mousefear.pipeline.classify.default_run_name`
+        with the chosen values applied, whether or not ``save``): ``classification.run`` when set, else e.g.
+        ``motion_1a2b3c4d``.
     from_labels
         Choose ``freeze_threshold`` and ``min_freeze_seconds`` from the labelled frames.
     quantile, factor
