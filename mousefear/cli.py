@@ -277,7 +277,7 @@ def _calibrate_motion(p: argparse.ArgumentParser):
 
         res = calibrate_motion(a.config, empty_video=a.empty_video, run=a.run, from_labels=a.from_labels)
         for key, value in res.values.items():
-            print(f"classification.motion.{key}: {res.previous[key]} -> {value}")
+            print(f"classification.motion.{key}: {res.previous[key]:g} -> {value:g}")
         if res.grid is not None:
             print(f"freezing F1 on the labelled frames: {res.f1:.3f}")
         if res.heldout is not None:

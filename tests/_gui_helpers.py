@@ -35,8 +35,8 @@ def window_probabilities(n_windows: int) -> np.ndarray:
 def build_project(base: Path) -> Path:
     """A project of the sample video, with a crop box, extracted exemplars and one run's behaviour vector."""
     import mousefear
-    from mousefear._compat import registered_videos
     from mousefear.core.config import load_config, save_config
+    from mousefear.core.project import Project
     from mousefear.formats.vectors import write_vector
     from mousefear.pipeline.exemplars import extract_exemplars
 
@@ -46,7 +46,7 @@ def build_project(base: Path) -> Path:
     cfg["videos"][key]["crop"] = list(CROP)
     save_config(config, cfg)
     extract_exemplars(config, n_per_video=6, method="uniform")
-    v = registered_videos(config)[0]
+    v = Project.open(config).videos[0]
     starts = np.arange(0, v.n_frames, 30)
     ends = np.minimum(starts + 30, v.n_frames)
     write_vector(

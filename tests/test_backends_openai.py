@@ -21,9 +21,9 @@ import pytest
 from conftest import write_video
 
 import mousefear
-from mousefear._compat import project_paths
 from mousefear.backends.openai import OpenAIBackend, answer_logprob, choice_probabilities
 from mousefear.core.config import load_config, save_config
+from mousefear.core.project import Project
 from mousefear.core.prompts import Example, load_prompt_template, render_prompt
 from mousefear.core.settings import Settings
 from mousefear.core.video import Window
@@ -425,7 +425,7 @@ def test_project_run_survives_a_killed_server(tmp_path, tiny_qwen, serve_log, mo
     c.update(backend="openai", model=str(tiny_qwen), frames_per_window=2, icl_per_class=0)
     c["preprocessing"]["max_pixels"] = 28 * 28 * 4
     c["openai"].update(api_key_env="MOUSEFEAR_TEST_KEY", max_attempts=2, backoff_seconds=0.2, max_concurrency=2)
-    paths = project_paths(cfg_path)
+    paths = Project.open(cfg_path).paths
 
     def point_at(server):
         cfg["classification"]["openai"]["base_url"] = server.base_url

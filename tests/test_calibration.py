@@ -149,3 +149,22 @@ def test_from_labels_errors_and_cli(project, tmp_path, capsys):
     empty = write_motion_video(tmp_path / "empty.avi", [("still", 20, 0)], noise=4.0)
     assert main(["calibrate-motion", str(project), "--empty-video", str(empty)]) == 0
     assert "classification.motion.pixel_cutoff: 20 ->" in capsys.readouterr().out
+
+
+def test_run_name_checked_and_config_read_once(tmp_path, monkeypatch):
+    """A run name that is no folder name is refused before any work; a calibration reads config.yaml once
+    (the default run name included) and writes it once, comments kept."""
+    import mousefear.core.config as core_config
+
+    cfg, _ = _labelled_project(tmp_path, 1)
+    with pytest.raises(ProjectError, match=r"Expected a run name .* but got '\.\./elsewhere'"):
+        mousefear.calibrate_motion(cfg, run="../elsewhere", from_labels=True, progress=False)
+    reads = []
+    real = core_config.read_document
+    monkeypatch.setattr(core_config, "read_document", lambda config: reads.append(config) or real(config))
+    res = mousefear.calibrate_motion(cfg, from_labels=True, progress=False)
+    assert len(reads) == 1
+    assert res.files[0].parent.parent.name.startswith("motion_")
+    text = config_path(cfg).read_text()
+    assert f"min_freeze_seconds: {res.values['min_freeze_seconds']}" in text
+    assert "# grey-level change (0-255) above which a pixel counts as changed" in text

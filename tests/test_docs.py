@@ -4,21 +4,12 @@ from __future__ import annotations
 
 from conftest import REPO
 
-from mousefear import _compat as C
-
-
-def _leaf_keys(node, prefix=""):
-    for key, value in node.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and value and key not in ("videos", "protocol"):
-            yield from _leaf_keys(value, dotted + ".")
-        else:
-            yield dotted
+from mousefear.core.settings import key_paths
 
 
 def test_every_template_key_is_in_the_config_reference():
     text = (REPO / "docs" / "config-reference.md").read_text()
-    missing = [k for k in _leaf_keys(C.defaults()) if f"`{k}`" not in text and f"`{k.rsplit('.', 1)[-1]}`" not in text]
+    missing = [k for k in key_paths() if f"`{k}`" not in text and f"`{k.rsplit('.', 1)[-1]}`" not in text]
     assert missing == []
 
 

@@ -299,3 +299,41 @@ def test_info_json_is_plain(project):
     info = json.loads((Path(project).parent / "exemplars" / added.id[0] / "info.json").read_text())
     assert info["start_frame"] == 15 and info["end_frame"] == 30 and info["video_id"] == "m1_day1"
     assert info["crop"] == [0, 0, 64, 48]  # the crop box the frames were cut with (x, y, width, height)
+
+
+# --------------------------------------------------------------------------------------------- config reads
+def test_each_public_call_reads_config_once(project, monkeypatch):
+    """extract_exemplars, label_exemplars and the other public functions open the project once per call (one
+    read of config.yaml) and pass it on; given an opened Project they read config.yaml not at all."""
+    import mousefear.core.config as core_config
+    from mousefear.core.project import Project
+
+    reads = []
+    real = core_config.read_document
+
+    def counting(config):
+        reads.append(config)
+        return real(config)
+
+    monkeypatch.setattr(core_config, "read_document", counting)
+
+    def count(fn, *args, **kwargs):
+        reads.clear()
+        fn(*args, **kwargs)
+        return len(reads)
+
+    labels = ["exploring"] * 45
+    write_label_file(Path(project).parent / "labels" / "m1_day1.csv", labels,
+                     ["freezing", "exploring", "grooming", "rearing", "fleeing"])
+    assert count(mousefear.extract_exemplars, project, n_per_video=2, method="uniform") == 1
+    assert count(mousefear.extract_exemplars, project, n_per_video=3, method="motion") == 1  # adds to the index
+    assert count(mousefear.label_exemplars, project) == 1
+    assert count(mousefear.labelled_exemplars, project) == 1
+    assert count(mousefear.read_exemplar_index, project) == 1
+    index = mousefear.read_exemplar_index(project)
+    assert count(mousefear.write_exemplar_index, project, index) == 1
+    assert count(mousefear.exemplar_frames, project, index.id[0]) == 1
+    assert count(exemplar_info, project, index.id[0]) == 1
+    opened = Project.open(project)
+    assert count(mousefear.extract_exemplars, opened, n_per_video=2, method="kmeans") == 0
+    assert count(mousefear.label_exemplars, opened) == 0

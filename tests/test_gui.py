@@ -465,11 +465,15 @@ def test_damaged_label_file_is_reported_and_kept(client, proj):
 
 def test_review_needs_vectors_and_known_run(proj, tmp_path, make_video):
     import mousefear
-    from mousefear.errors import ProjectError
+    from mousefear.errors import ProjectError, VectorFileError
     from mousefear.gui import make_review_server
 
-    with pytest.raises(ProjectError, match="no run 'other'.*motion-test"):
+    with pytest.raises(ProjectError, match=r"Expected a run among \['motion-test'\] \(folders of "
+                                           r".*behavior-vectors\), but got 'other'"):
         make_review_server(proj, run="other")
+    (proj.parent / "behavior-vectors" / "empty-run").mkdir()
+    with pytest.raises(VectorFileError, match="run 'empty-run' has no behaviour-vector files"):
+        make_review_server(proj, run="empty-run")
     with pytest.raises(ProjectError, match="no behaviour vector of video 'm9_day1'"):
         make_review_server(proj, video="m9_day1")
     config = mousefear.create_project("e", "t", [make_video("m1_day1.avi")], working_directory=tmp_path)
@@ -501,6 +505,33 @@ def test_review_opens_the_run_every_command_would_choose(proj):
             assert srv.url.endswith(f"/review?run={run}&video={VIDEO}")
         finally:
             srv.server_close()
+
+
+def test_pages_open_the_project_once(proj, monkeypatch):
+    """Starting a server reads config.yaml once (both page families share the opened project); serving pages,
+    answering and correcting read it no more."""
+    import mousefear.core.config as core_config
+    from mousefear.gui import start_labelling, start_review
+
+    reads = []
+    real = core_config.read_document
+    monkeypatch.setattr(core_config, "read_document", lambda config: reads.append(config) or real(config))
+    for start in (start_labelling, start_review):
+        reads.clear()
+        srv = start(proj)
+        try:
+            assert len(reads) == 1
+            c = Client(srv.port)
+            state = c.get_json("/api/label/state")
+            c.get_json("/api/review/runs")
+            c.get_json(f"/api/review/data?run={RUN}&video={VIDEO}")
+            cid = state["candidates"][0]["id"]
+            assert c.post("/api/label/answer", {"id": cid, "answer": "grooming"})[0] == 200
+            assert c.post("/api/review/correct", {"run": RUN, "video": VIDEO, "start_frame": 0, "end_frame": 30,
+                                                  "behavior": "rearing"})[0] == 200
+            assert len(reads) == 1
+        finally:
+            srv.stop()
 
 
 # ------------------------------------------------------------------------------------------------ running

@@ -9,8 +9,8 @@ import pytest
 from conftest import shared_video, snapshot
 
 import mousefear
-from mousefear import _compat as C
-from mousefear._compat import project_paths, registered_videos
+from mousefear.core.config import load_config
+from mousefear.core.project import Project
 from mousefear.errors import ProjectError, VideoError
 from mousefear.pipeline.registry import parse_subject_session
 
@@ -22,7 +22,7 @@ def test_create_project_makes_folders_config_and_registers(tmp_path, make_video)
     assert cfg_path == root / "config.yaml"
     for sub in ("videos", "exemplars", "labels", "behavior-vectors", "evaluation", "cache"):
         assert (root / sub).is_dir()
-    cfg = C.load_config(cfg_path)
+    cfg = load_config(cfg_path)
     assert cfg["project"]["name"] == "fear" and cfg["project"]["experimenter"] == "alice"
     assert str(cfg["project"]["date"]) == "2026-11-23"
     entry = cfg["videos"]["videos/m7_day2.avi"]
@@ -65,7 +65,7 @@ def test_add_videos_copy_subject_session_and_order(project, make_video):
     copied = project.parent / "videos" / "m1_day2.avi"
     assert copied.is_file() and not copied.is_symlink() and copied.read_bytes() == v2.read_bytes()
     mousefear.add_videos(project, v3, subject="m9", session="extinction")
-    vids = registered_videos(project)
+    vids = Project.open(project).videos
     assert [(v.id, v.subject, v.session, v.n_frames) for v in vids] == [
         ("m1_day1", "m1", "day1", 45), ("m1_day2", "m1", "day2", 20), ("odd-name", "m9", "extinction", 10)]
 
@@ -75,13 +75,13 @@ def test_project_moved_elsewhere_still_resolves(project, tmp_path, make_video):
     new_root = tmp_path / "elsewhere" / "moved"
     shutil.move(str(project.parent), new_root)
     cfg_path = new_root / "config.yaml"
-    assert "/tmp" not in "".join(k for k in C.load_config(cfg_path)["videos"])  # keys are relative
-    vids = registered_videos(cfg_path)
+    assert "/tmp" not in "".join(k for k in load_config(cfg_path)["videos"])  # keys are relative
+    vids = Project.open(cfg_path).videos
     assert [v.path for v in vids] == [new_root / "videos" / "m1_day1.avi", new_root / "videos" / "m2_day1.avi"]
     assert all(v.path.is_file() for v in vids)  # the link and the copy both still resolve
-    assert project_paths(cfg_path).labels == new_root / "labels"
+    assert Project.open(cfg_path).paths.labels == new_root / "labels"
     mousefear.add_videos(cfg_path, [make_video("m3_day1.avi")])  # and the moved project keeps working
-    assert len(registered_videos(cfg_path)) == 3
+    assert len(Project.open(cfg_path).videos) == 3
 
 
 def _bad_inputs(make_video, tmp_path):
@@ -136,7 +136,7 @@ def test_real_videos_register_with_decoded_frame_counts(tmp_path, relative, n_fr
     video = shared_video(relative)
     cfg_path = mousefear.create_project("real", "lab", [], working_directory=tmp_path, video_pattern=None)
     mousefear.add_videos(cfg_path, [video])
-    (v,) = registered_videos(cfg_path)
+    (v,) = Project.open(cfg_path).videos
     assert v.n_frames == n_frames
     assert v.fps == pytest.approx(fps, abs=1e-3)
     assert (v.width, v.height) == size and v.crop == (0, 0, *size)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import mousefear
-from mousefear._compat import registered_videos
 from mousefear.core import video as mv
+from mousefear.core.project import Project
 from mousefear.core.video import iter_frames, iter_windows, sample_indices, window_bounds, window_partial
 from mousefear.errors import ConfigError
 
@@ -261,7 +261,7 @@ def test_registry_crop_is_applied(tmp_path):
     key = next(iter(c["videos"]))
     c["videos"][key]["crop"] = mousefear.core.config.new_seq([8, 4, 16, 20])
     mousefear.save_config(cfg, c)
-    (video,) = registered_videos(cfg)
+    (video,) = Project.open(cfg).videos
     windows = list(iter_windows(video))
     assert len(windows) == 2 and windows[0].frames.shape == (4, 20, 16, 3)
     for w in windows:

@@ -9,6 +9,7 @@ the sessions ``day2_a`` and ``day2_``. Protocol keys take ``*`` only.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from functools import lru_cache
@@ -53,14 +54,15 @@ def literal_length(pattern: str) -> int:
     return len(pattern.replace("*", ""))
 
 
-def match_session(keys: Sequence[tuple[str, T]], session: str) -> tuple[str, T] | None:
+def match_session(keys: Sequence[tuple[str, T]], session: str, source: str | os.PathLike = "config.yaml"
+                  ) -> tuple[str, T] | None:
     """The protocol entry of a session: the key equal to its name; failing that, the matching ``*`` pattern
     with the most literal characters; None when none matches.
 
     Raises
     ------
     ConfigError
-        Two patterns equally specific both match.
+        Two patterns equally specific both match (the message names ``source``, the config file).
     """
     for key, value in keys:
         if "*" not in key and key == session:
@@ -71,6 +73,6 @@ def match_session(keys: Sequence[tuple[str, T]], session: str) -> tuple[str, T] 
     best = max(literal_length(k) for k, _ in matches)
     top = [(k, v) for k, v in matches if literal_length(k) == best]
     if len(top) > 1:
-        raise ConfigError(f"config.yaml: session {session!r} matches the protocol patterns {[k for k, _ in top]} "
+        raise ConfigError(f"{source}: session {session!r} matches the protocol patterns {[k for k, _ in top]} "
                           "equally well; make one of them more specific or add an exact entry for the session")
     return top[0]

@@ -14,9 +14,9 @@ return the server at once (``server.url``, ``server.stop()``).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
+from mousefear.core.project import ConfigLike, Project
 from mousefear.gui.server import GuiServer
 
 logger = logging.getLogger(__name__)
@@ -32,36 +32,37 @@ __all__ = [
 ]
 
 
-def _apps(config: str | os.PathLike, page: str, run: str | None = None, video: str | None = None) -> list:
+def _apps(config: ConfigLike, page: str, run: str | None = None, video: str | None = None) -> list:
     """The page families of a project: the one asked for always, the other when the project has what it needs."""
     from mousefear.errors import ProjectError
     from mousefear.gui.labelling import LabellingApp
     from mousefear.gui.review import ReviewApp
 
+    project = Project.open(config)
     lock = threading.Lock()
     apps = []
     if page == "label":
-        apps.append(LabellingApp(config, lock=lock))
+        apps.append(LabellingApp(project, lock=lock))
         try:
-            apps.append(ReviewApp(config, lock=lock))
+            apps.append(ReviewApp(project, lock=lock))
         except ProjectError:
             pass  # nothing to review yet
     else:
-        apps.append(ReviewApp(config, run=run, video=video, lock=lock))
+        apps.append(ReviewApp(project, run=run, video=video, lock=lock))
         try:
-            apps.append(LabellingApp(config, lock=lock))
+            apps.append(LabellingApp(project, lock=lock))
         except ProjectError:
             pass  # no exemplars yet
     return apps
 
 
-def make_labelling_server(config: str | os.PathLike, port: int = 0) -> GuiServer:
+def make_labelling_server(config: ConfigLike, port: int = 0) -> GuiServer:
     """A server (not yet serving) whose start page is the labelling page of ``config``'s project.
 
     Parameters
     ----------
     config
-        config.yaml of the project (or its folder).
+        config.yaml of the project (or its folder), or an opened :class:`~mousefear.core.project.Project`.
     port
         TCP port on 127.0.0.1; 0 picks a free one.
 
@@ -73,17 +74,18 @@ def make_labelling_server(config: str | os.PathLike, port: int = 0) -> GuiServer
     return GuiServer(_apps(config, "label"), "/label", port)
 
 
-def make_review_server(config: str | os.PathLike, run: str | None = None, video: str | None = None,
+def make_review_server(config: ConfigLike, run: str | None = None, video: str | None = None,
                        port: int = 0) -> GuiServer:
     """A server (not yet serving) whose start page is the review page of ``config``'s project.
 
     Parameters
     ----------
     config
-        config.yaml of the project (or its folder).
+        config.yaml of the project (or its folder), or an opened :class:`~mousefear.core.project.Project`.
     run
-        Run to open (a folder of ``behavior-vectors/``); default: ``classification.run``, else the only or the
-        newest run (:func:`mousefear.vectors.select_run`).
+        Run to open (a folder of ``behavior-vectors/``); default: the run every command would choose
+        (:meth:`~mousefear.core.project.Project.select_run`: ``classification.run``, else the only or the newest
+        run).
     video
         Video id to open; default: the run's first video.
     port
@@ -92,7 +94,9 @@ def make_review_server(config: str | os.PathLike, run: str | None = None, video:
     Raises
     ------
     mousefear.errors.ProjectError
-        The project has no behaviour vectors, or ``run``/``video`` has none.
+        The project has no behaviour vectors, ``run`` is not one of its runs, or ``video`` has none in the run.
+    mousefear.errors.VectorFileError
+        The folder of ``run`` holds no behaviour-vector file of a registered video.
     """
     server = GuiServer(_apps(config, "review", run, video), "/review", port)
     review = server.apps[0]
@@ -100,19 +104,23 @@ def make_review_server(config: str | os.PathLike, run: str | None = None, video:
     return server
 
 
-def start_labelling(config: str | os.PathLike, port: int = 0) -> GuiServer:
+def start_labelling(config: ConfigLike, port: int = 0) -> GuiServer:
     """Serve the labelling page in a background thread; returns the server (``.url``, ``.stop()``)."""
     return make_labelling_server(config, port).start()
 
 
-def start_review(config: str | os.PathLike, run: str | None = None, video: str | None = None,
+def start_review(config: ConfigLike, run: str | None = None, video: str | None = None,
                  port: int = 0) -> GuiServer:
     """Serve the review page in a background thread; returns the server (``.url``, ``.stop()``)."""
     return make_review_server(config, run, video, port).start()
 
 
-def label_exemplars_gui(config: str | os.PathLike, port: int | None = None, open_browser: bool = False) -> None:
-    """Label the candidate exemplars in a browser page, until Ctrl-C.
+def label_exemplars_gui(config: ConfigLike, port: int | None = None, open_browser: bool = False) -> None:
+    """Open a browser page where a person labels the candidate exemplars, one after the other, until Ctrl-C.
+
+    This is the interactive one of three similarly named functions: :func:`mousefear.label_exemplars` copies
+    labels from the label files (``labels/``) into ``exemplars/index.csv`` and counts them per behaviour, without
+    a page; :func:`mousefear.labelled_exemplars` only reads the index with every candidate's effective label.
 
     The page plays each candidate window (``exemplars/<id>/frame_*.png``) in a loop next to its contact sheet;
     keys ``1``..``9`` answer with the behaviours in config order, ``s`` skips, ``u`` marks it unsure. Every
@@ -122,7 +130,7 @@ def label_exemplars_gui(config: str | os.PathLike, port: int | None = None, open
     Parameters
     ----------
     config
-        config.yaml of the project (or its folder).
+        config.yaml of the project (or its folder), or an opened :class:`~mousefear.core.project.Project`.
     port
         TCP port on 127.0.0.1 (default: a free one); the address is logged.
     open_browser
@@ -136,7 +144,7 @@ def label_exemplars_gui(config: str | os.PathLike, port: int | None = None, open
     make_labelling_server(config, port or 0).run_until_interrupted(open_browser=open_browser)
 
 
-def review_predictions_gui(config: str | os.PathLike, run: str | None = None, video: str | None = None,
+def review_predictions_gui(config: ConfigLike, run: str | None = None, video: str | None = None,
                            port: int | None = None, open_browser: bool = False) -> None:
     """Review a run's predictions in a browser page and correct them, until Ctrl-C.
 
@@ -148,7 +156,7 @@ def review_predictions_gui(config: str | os.PathLike, run: str | None = None, vi
     Parameters
     ----------
     config
-        config.yaml of the project (or its folder).
+        config.yaml of the project (or its folder), or an opened :class:`~mousefear.core.project.Project`.
     run
         Run to open (default: ``classification.run``, else the only or the newest run).
     video
@@ -161,6 +169,8 @@ def review_predictions_gui(config: str | os.PathLike, run: str | None = None, vi
     Raises
     ------
     mousefear.errors.ProjectError
-        The project has no behaviour vectors, or ``run``/``video`` has none.
+        The project has no behaviour vectors, ``run`` is not one of its runs, or ``video`` has none in the run.
+    mousefear.errors.VectorFileError
+        The folder of ``run`` holds no behaviour-vector file of a registered video.
     """
     make_review_server(config, run, video, port or 0).run_until_interrupted(open_browser=open_browser)

@@ -1,7 +1,7 @@
 """The labelling page: one candidate exemplar window after the other, answered with a key press.
 
 Every answer is saved at once. A behaviour goes into ``exemplars/index.csv`` (label = the behaviour,
-label_source ``person``), written atomically and validated by :func:`mousefear.exemplars.write_exemplar_index`.
+label_source ``person``), written atomically and validated by :func:`mousefear.pipeline.exemplars.write_exemplar_index`.
 "skip" and "unsure" leave the candidate unlabelled in the index (label and label_source empty: it is not used
 as an in-context example). Every answer, these two included, is also recorded in the side file
 ``exemplars/labelling_state.csv`` (one row per candidate, the newest answer kept)::
@@ -24,9 +24,8 @@ import threading
 from http import HTTPStatus
 from typing import Any
 
-from mousefear._compat import behavior_names, registered_videos
 from mousefear._io import atomic_write_text
-from mousefear.core.config import load_config, project_root
+from mousefear.core.project import ConfigLike, Project
 from mousefear.errors import LabelError, MousefearError, ProjectError
 from mousefear.gui.server import App, HttpError, Response, check_write_target, inside, page_response, require_str
 from mousefear.gui.sidefile import format_rows, read_rows
@@ -66,7 +65,7 @@ class LabellingApp(App):
     Parameters
     ----------
     config
-        config.yaml of the project (or its folder).
+        config.yaml of the project (or its folder), or an opened :class:`~mousefear.core.project.Project`.
     lock
         Lock held around every read-modify-write of a project file.
 
@@ -76,23 +75,23 @@ class LabellingApp(App):
         The project has no candidate exemplars yet (run ``extract_exemplars`` first).
     """
 
-    def __init__(self, config: str | os.PathLike, lock: threading.Lock | None = None):
+    def __init__(self, config: ConfigLike, lock: threading.Lock | None = None):
         from mousefear.pipeline.exemplars import read_exemplar_index
 
         super().__init__()
-        self.config = config
-        self.root = project_root(config)
-        self.cfg = load_config(config)
-        self.behaviors = behavior_names(self.cfg)
-        self.definitions = {str(b["name"]): str(b.get("definition", "")) for b in self.cfg["behaviors"]}
+        self.project = Project.open(config)
+        self.root = self.project.root
+        self.behaviors = self.project.behaviors
+        self.definitions = {b.name: b.definition for b in self.project.settings.behaviors}
         self.keys = behavior_keys(self.behaviors)
-        self.fps = {v.id: v.fps for v in registered_videos(config, self.cfg)}
-        self.folder = self.root / "exemplars"
+        self.fps = {v.id: v.fps for v in self.project.videos}
+        self.folder = self.project.paths.exemplars
+        self.index_path = self.project.paths.exemplar_index
         self.state_path = self.folder / STATE_NAME
         self.lock = lock or threading.Lock()
         self._cached: tuple[Any, Any] | None = None
-        if read_exemplar_index(config).empty:
-            raise ProjectError(f"{self.folder / 'index.csv'}: no candidate exemplars to label; run "
+        if read_exemplar_index(self.project).empty:
+            raise ProjectError(f"{self.index_path}: no candidate exemplars to label; run "
                                "mousefear.extract_exemplars (mousefear extract-exemplars CONFIG) first")
         self.get_routes.update({
             "/label": lambda q: page_response("label.html"),
@@ -106,16 +105,15 @@ class LabellingApp(App):
         """The exemplar index, re-read only when index.csv changed (a person may edit it while the page is open)."""
         from mousefear.pipeline.exemplars import read_exemplar_index
 
-        path = self.folder / "index.csv"
         try:
-            st = path.stat()
+            st = self.index_path.stat()
             stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
         except FileNotFoundError:
             stamp = None
         if stamp is not None and self._cached is not None and self._cached[0] == stamp:
             return self._cached[1].copy()
         try:
-            index = read_exemplar_index(self.config)
+            index = read_exemplar_index(self.project)
         except MousefearError as exc:
             raise HttpError(HTTPStatus.CONFLICT, str(exc)) from None
         self._cached = (stamp, index)
@@ -178,7 +176,7 @@ class LabellingApp(App):
     def get_state(self, query: dict[str, str]) -> Response:
         index, state = self._index(), self._state()
         return Response.json({
-            "project": str(self.cfg["project"]["name"]),
+            "project": self.project.settings.project.name,
             "root": str(self.root),
             "behaviors": [{"name": b, "definition": self.definitions.get(b, ""), "key": self.keys.get(b)}
                           for b in self.behaviors],
@@ -208,7 +206,7 @@ class LabellingApp(App):
             raise HttpError(HTTPStatus.BAD_REQUEST, f"Expected a behaviour of the project "
                                                     f"({', '.join(self.behaviors)}), skip or unsure, but got "
                                                     f"{answer!r}")
-        check_write_target(self.folder / "index.csv", self.root)
+        check_write_target(self.index_path, self.root)
         check_write_target(self.state_path, self.root)
         with self.lock:
             index, state = self._index(), self._state()
@@ -223,7 +221,7 @@ class LabellingApp(App):
                 index.at[i, "label"] = new_label
                 index.at[i, "label_source"] = new_source
                 try:
-                    write_exemplar_index(self.config, index)
+                    write_exemplar_index(self.project, index)
                 except MousefearError as exc:
                     raise HttpError(HTTPStatus.CONFLICT, str(exc)) from None
                 self._cached = None

@@ -23,10 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from mousefear._compat import behavior_names, registered_videos, select_run
 from mousefear._io import atomic_write_text
-from mousefear.core.config import load_config, project_root
 from mousefear.core.intervals import labels_to_bouts
+from mousefear.core.project import ConfigLike, Project
 from mousefear.errors import LabelError, ProjectError, VectorFileError
 from mousefear.formats.labels import read_label_file, write_label_file
 from mousefear.formats.vectors import read_vector_windows
@@ -88,22 +87,6 @@ def format_corrections(rows: list[dict[str, Any]]) -> str:
         for r in rows))
 
 
-def list_runs(root: Path, video_ids: list[str]) -> dict[str, list[str]]:
-    """Runs under ``behavior-vectors/`` -> ids of the registered videos that have a vector file, newest run first."""
-    base = root / "behavior-vectors"
-    runs: list[tuple[float, str, list[str]]] = []
-    if base.is_dir():
-        for folder in base.iterdir():
-            if not folder.is_dir() or folder.name.startswith("."):
-                continue
-            vids = [v for v in video_ids if (folder / f"{v}.h5").is_file()]
-            if vids:
-                newest = max((folder / f"{v}.h5").stat().st_mtime for v in vids)
-                runs.append((newest, folder.name, vids))
-    runs.sort(key=lambda r: (-r[0], r[1]))
-    return {name: vids for _, name, vids in runs}
-
-
 def _num(x: float) -> float | None:
     return None if x is None or not math.isfinite(float(x)) else round(float(x), 5)
 
@@ -114,46 +97,45 @@ class ReviewApp(App):
     Parameters
     ----------
     config
-        config.yaml of the project (or its folder).
+        config.yaml of the project (or its folder), or an opened :class:`~mousefear.core.project.Project`.
     run, video
-        Run and video the page opens with (default: :func:`mousefear.vectors.select_run` — ``classification.run``,
-        else the only or the newest run — and its first video).
+        Run and video the page opens with (default: the run every command would choose,
+        :meth:`~mousefear.core.project.Project.select_run` — ``classification.run``, else the only or the newest
+        run — and its first video).
     lock
         Lock held around every read-modify-write of a project file.
 
     Raises
     ------
     ProjectError
-        The project has no behaviour vectors, or ``run`` / ``video`` is not among them.
+        The project has no behaviour vectors, ``run`` is not a run of the project, or ``video`` has no
+        behaviour vector in the run.
+    VectorFileError
+        The folder of ``run`` holds no behaviour-vector file of a registered video.
     """
 
-    def __init__(self, config: str | os.PathLike, run: str | None = None, video: str | None = None,
+    def __init__(self, config: ConfigLike, run: str | None = None, video: str | None = None,
                  lock: threading.Lock | None = None):
         super().__init__()
-        self.config = config
-        self.root = project_root(config)
-        self.cfg = load_config(config)
-        self.behaviors = behavior_names(self.cfg)
-        self.videos = {v.id: v for v in registered_videos(config, self.cfg)}
+        self.project = Project.open(config)
+        self.root = self.project.root
+        self.behaviors = self.project.behaviors
+        self.videos = {v.id: v for v in self.project.videos}
         self.lock = lock or threading.Lock()
-        self.runs = list_runs(self.root, list(self.videos))
+        self.runs = self.project.runs_newest_first()
         if not self.runs:
-            raise ProjectError(f"{self.root}: no behaviour vectors to review (behavior-vectors/<run>/<video>.h5); "
-                               "classify the videos first")
-        if run is not None and run not in self.runs:
-            raise ProjectError(f"{self.root}: no run {run!r} with behaviour vectors (runs: "
-                               f"{', '.join(self.runs)})")
-        if run is None:  # the rule of every command (classification.run, else the only or the newest run)
-            run = select_run(config, None, self.cfg)
-            if run not in self.runs:  # its vectors are of videos no longer registered
-                run = next(iter(self.runs))
-        self.run = run
+            raise ProjectError(f"{self.project.paths.vectors_base}: no behaviour vectors to review "
+                               "(<run>/<video_id>.h5); classify the videos first")
+        self.run = self.project.select_run(run)  # the rule of every command
         if video is not None:
-            match = [v for v in self.videos.values() if video in (v.id, v.key) or Path(video).stem == v.id]
-            if not match or match[0].id not in self.runs[self.run]:
+            try:
+                vid = self.project.video(video).id
+            except ProjectError:
+                vid = None
+            if vid not in self.runs[self.run]:
                 raise ProjectError(f"{self.root}: run {self.run!r} has no behaviour vector of video {video!r} "
                                    f"(videos: {', '.join(self.runs[self.run])})")
-            self.video = match[0].id
+            self.video = vid
         else:
             self.video = self.runs[self.run][0]
         self.frames = FrameCache()
@@ -169,7 +151,7 @@ class ReviewApp(App):
 
     # ------------------------------------------------------------------ helpers
     def _run_video(self, run: Any, video: Any) -> tuple[str, str]:
-        self.runs = list_runs(self.root, list(self.videos))  # new runs may appear while the page is open
+        self.runs = self.project.runs_newest_first()  # new runs may appear while the page is open
         if not isinstance(run, str) or run not in self.runs:
             raise HttpError(HTTPStatus.NOT_FOUND, f"Expected a run with behaviour vectors ({', '.join(self.runs)}), "
                                                   f"but got {run!r}")
@@ -179,15 +161,14 @@ class ReviewApp(App):
         return run, video
 
     def _windows(self, run: str, video: str):
-        path = self.root / "behavior-vectors" / run / f"{video}.h5"
         try:
-            return read_vector_windows(path)
+            return read_vector_windows(self.project.paths.vector_file(run, video))
         except VectorFileError as exc:
             raise HttpError(HTTPStatus.CONFLICT, str(exc)) from None
 
     def _labels(self, video: str) -> np.ndarray:
         v = self.videos[video]
-        path = self.root / "labels" / f"{video}.csv"
+        path = self.project.paths.label_file(video)
         if not path.exists():
             return np.full(v.n_frames, "", dtype=object)
         try:
@@ -201,16 +182,16 @@ class ReviewApp(App):
         human = [{"behavior": str(b.behavior), "start": int(b.start_frame), "end": int(b.end_frame)}
                  for b in bouts.itertuples(index=False)]
         try:
-            corrections = read_corrections(corrections_path(self.root / "labels", video))
+            corrections = read_corrections(corrections_path(self.project.paths.labels, video))
         except LabelError as exc:
             raise HttpError(HTTPStatus.CONFLICT, str(exc)) from None
         return human, corrections
 
     # ------------------------------------------------------------------ routes
     def get_runs(self, query: dict[str, str]) -> Response:
-        self.runs = list_runs(self.root, list(self.videos))
+        self.runs = self.project.runs_newest_first()
         return Response.json({
-            "project": str(self.cfg["project"]["name"]),
+            "project": self.project.settings.project.name,
             "root": str(self.root),
             "runs": [{"name": r, "videos": vids} for r, vids in self.runs.items()],
             "run": self.run if self.run in self.runs else next(iter(self.runs), None),
@@ -272,9 +253,8 @@ class ReviewApp(App):
         row = hit.iloc[0]
         predicted = str(row["label"])
         probability = _num(row[predicted]) if predicted else None
-        labels_dir = self.root / "labels"
-        label_file = check_write_target(labels_dir / f"{video}.csv", self.root)
-        side_file = check_write_target(corrections_path(labels_dir, video), self.root)
+        label_file = check_write_target(self.project.paths.label_file(video), self.root)
+        side_file = check_write_target(corrections_path(self.project.paths.labels, video), self.root)
         with self.lock:
             labels = self._labels(video)
             _, corrections = self._human(video)

@@ -15,8 +15,8 @@ Two ways, both of which write the chosen values into config.yaml (comments kept)
   current ``pixel_cutoff`` and ``blur_kernel``. Ties go to the longer duration, then the lower threshold.
   With two or more labelled videos, each video's F1 with the values chosen on the others (leave one video
   out) is reported as the held-out F1. Files in ``evaluation/<run>/calibration/``, where ``<run>`` is by
-  default the run :func:`~mousefear.classify.classify_videos` would make with the motion backend once the
-  chosen values are in config.yaml (``classification.run`` when set, else the derived name such as
+  default the run :func:`~mousefear.pipeline.classify.classify_videos` would make with the motion backend once
+  the chosen values are in config.yaml (``classification.run`` when set, else the derived name such as
   ``motion_1a2b3c4d``), so the calibration lies beside the evaluation of the run it calibrated: ``motion_grid.csv``
   (``freeze_threshold, min_freeze_seconds, tp, fp, fn, precision, recall, f1`` for every grid point),
   ``motion_heldout.csv`` (``video_id, freeze_threshold, min_freeze_seconds, f1_train, f1_heldout``) and
@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mousefear import _compat as _config
 from mousefear._io import atomic_path, atomic_write_text
-from mousefear.core.project import Project
+from mousefear.core.project import ConfigLike, Project, check_name
+from mousefear.core.settings import MotionSettings
 from mousefear.errors import ConfigError, LabelError, ProjectError
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class MotionCalibration:
 
 
 def calibrate_motion(
-    config: str | os.PathLike,
+    config: ConfigLike,
     *,
     empty_video: str | os.PathLike | None = None,
     run: str | None = None,
@@ -92,14 +92,15 @@ def calibrate_motion(
     Parameters
     ----------
     config
-        Path of config.yaml or the project folder.
+        Path of config.yaml or the project folder, or an opened :class:`~mousefear.core.project.Project`.
     empty_video
         A recording of the empty chamber (no animal): sets ``pixel_cutoff``.
     run
-        Run name under which the calibration files are written (``evaluation/<run>/calibration/``); default
-        the name :func:`~mousefear.classify.classify_videos` would give a motion run of the calibrated settings
-        (:func:`~mousefear.classify.default_run_name` with the chosen values applied, whether or not ``save``):
-        ``classification.run`` when set, else e.g. ``motion_1a2b3c4d``.
+        Run name under which the calibration files are written (``evaluation/<run>/calibration/``); letters,
+        digits, ``.``, ``_`` and ``-``. Default: the name :func:`~mousefear.pipeline.classify.classify_videos`
+        would give a motion run of the calibrated settings (:func:`~mousefear.pipeline.classify.default_run_name`
+        with the chosen values applied, whether or not ``save``): ``classification.run`` when set, else e.g.
+        ``motion_1a2b3c4d``.
     from_labels
         Choose ``freeze_threshold`` and ``min_freeze_seconds`` from the labelled frames.
     quantile, factor
@@ -118,7 +119,7 @@ def calibrate_motion(
     ConfigError
         Neither or both of ``empty_video`` and ``from_labels`` given, or bad ``quantile``/``factor``.
     ProjectError
-        No registered video has a label file with labelled frames.
+        No registered video has a label file with labelled frames, or ``run`` is not a usable name.
     VideoError
         A video cannot be read.
     """
@@ -127,36 +128,38 @@ def calibrate_motion(
                           f"{'both' if empty_video is not None else 'neither'}")
     if not (0 < quantile < 1) or not factor > 0:
         raise ConfigError(f"Expected 0 < quantile < 1 and factor > 0, but got quantile={quantile}, factor={factor}")
-    cfg = _config.load_config(config)
-    motion = cfg["classification"]["motion"]
+    if run is not None:
+        check_name(run, "a run name")
+    project = Project.open(config)
+    motion = project.settings.classification.motion
     if empty_video is not None:
         result = _from_empty(Path(empty_video), motion, quantile, factor, progress)
     else:
-        result = _from_labels(config, cfg, progress)
+        result = _from_labels(project, progress)
         if run is None:
             from mousefear.pipeline.classify import default_run_name
 
             changes = {"classification.backend": "motion",
                        **{f"classification.motion.{k}": v for k, v in result.values.items()}}
-            run = default_run_name(config, Project.open(config).settings.updated(changes))
-        out_dir = _config.project_root(config) / "evaluation" / run / "calibration"
-        _write_label_files(result, out_dir)
+            run = default_run_name(project, project.settings.updated(changes))
+        _write_label_files(result, project.paths.evaluation(run) / "calibration")
     if save:
+        with project.edit() as doc:
+            for key, value in result.values.items():
+                doc["classification"]["motion"][key] = value
         for key, value in result.values.items():
-            motion[key] = value
-        _config.save_config(config, cfg)
-        for key, value in result.values.items():
-            logger.info("classification.motion.%s: %r -> %r (written to %s)", key, result.previous[key], value,
-                        _config.config_path(config))
+            logger.info("classification.motion.%s: %g -> %g (written to %s)", key, result.previous[key], value,
+                        project.config_path)
     return result
 
 
-def _from_empty(video: Path, motion: Any, quantile: float, factor: float, progress: bool) -> MotionCalibration:
+def _from_empty(video: Path, motion: MotionSettings, quantile: float, factor: float,
+                progress: bool) -> MotionCalibration:
     from mousefear.backends.motion_measure import measure_motion
 
-    m = measure_motion(video, pixel_cutoff=255, blur_kernel=int(motion["blur_kernel"]),
-                       analysis_width=int(motion.get("analysis_width", 320)), locate_animal=False,
-                       difference_histogram=True, progress=progress)
+    m = measure_motion(video, pixel_cutoff=255, blur_kernel=motion.blur_kernel,
+                       analysis_width=motion.analysis_width, locate_animal=False, difference_histogram=True,
+                       progress=progress)
     hist = m["histogram"]
     total = int(hist.sum())
     if total == 0:
@@ -166,7 +169,7 @@ def _from_empty(video: Path, motion: Any, quantile: float, factor: float, progre
     cutoff = max(1, math.ceil(level * factor))
     logger.info("Empty chamber %s: %.4g quantile of the frame-to-frame grey-level difference is %d; cutoff %d",
                 video, quantile, level, cutoff)
-    return MotionCalibration(values={"pixel_cutoff": cutoff}, previous={"pixel_cutoff": motion["pixel_cutoff"]})
+    return MotionCalibration(values={"pixel_cutoff": cutoff}, previous={"pixel_cutoff": motion.pixel_cutoff})
 
 
 def _f1_counts(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
@@ -203,21 +206,20 @@ def _best(counts: np.ndarray) -> tuple[int, int, float]:
     return int(d), int(t), float(best)
 
 
-def _from_labels(config: str | os.PathLike, cfg: Any, progress: bool) -> MotionCalibration:
+def _from_labels(project: Project, progress: bool) -> MotionCalibration:
     """Grid search on the labelled frames; writes nothing (see :func:`_write_label_files`)."""
-    from mousefear._compat import project_paths, registered_videos
     from mousefear.backends.motion_measure import deduplicate_change, measure_motion
     from mousefear.formats.labels import read_label_file
 
-    motion = cfg["classification"]["motion"]
-    behaviors = _config.behavior_names(cfg)
-    freeze = cfg["freezing_behavior"]
+    motion = project.settings.classification.motion
+    behaviors = project.behaviors
+    freeze = project.settings.freezing_behavior
     if freeze is None:
-        raise ConfigError(f"{_config.config_path(config)}: Expected freezing_behavior to name the freezing "
+        raise ConfigError(f"{project.config_path}: Expected freezing_behavior to name the freezing "
                           "behaviour to calibrate on, but it is null")
-    paths = project_paths(config)
+    paths = project.paths
     videos = []
-    for v in registered_videos(config, cfg):
+    for v in project.videos:
         label_file = paths.label_file(v.id)
         if not label_file.is_file():
             continue
@@ -225,11 +227,10 @@ def _from_labels(config: str | os.PathLike, cfg: Any, progress: bool) -> MotionC
         known = labels != ""
         if not known.any():
             continue
-        m = measure_motion(v.path, crop=v.crop, n_frames=v.n_frames, pixel_cutoff=float(motion["pixel_cutoff"]),
-                           blur_kernel=int(motion["blur_kernel"]),
-                           analysis_width=int(motion.get("analysis_width", 320)), locate_animal=False,
-                           progress=progress)
-        change = deduplicate_change(m["raw_change"], m["repeat"], int(motion.get("max_repeat_frames", 3)))
+        m = measure_motion(v.path, crop=v.crop, n_frames=v.n_frames, pixel_cutoff=motion.pixel_cutoff,
+                           blur_kernel=motion.blur_kernel, analysis_width=motion.analysis_width,
+                           locate_animal=False, progress=progress)
+        change = deduplicate_change(m["raw_change"], m["repeat"], motion.max_repeat_frames)
         videos.append({"id": v.id, "fps": v.fps, "change": change, "known": known,
                        "truth": labels[known] == freeze})
     if not videos:
@@ -266,7 +267,7 @@ def _from_labels(config: str | os.PathLike, cfg: Any, progress: bool) -> MotionC
         logger.warning("Only one labelled video: the F1 of %.3f is measured on the frames it was chosen on "
                        "(no held-out estimate); label a second video to check for over-fitting", f1)
     values = {"freeze_threshold": THRESHOLD_GRID[t], "min_freeze_seconds": DURATION_GRID[d]}
-    previous = {k: motion[k] for k in values}
+    previous = {k: getattr(motion, k) for k in values}
     logger.info("Motion calibration from %d labelled video(s): freeze_threshold %g, min_freeze_seconds %g, "
                 "freezing F1 %.3f", len(videos), values["freeze_threshold"], values["min_freeze_seconds"], f1)
     return MotionCalibration(values=values, previous=previous, f1=f1, heldout=heldout, grid=grid)

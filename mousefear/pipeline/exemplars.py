@@ -18,6 +18,14 @@ candidates (``kmeans``, ``uniform`` or ``motion``), and writes for each candidat
 ``label`` is a behaviour name or empty; ``label_source`` is empty, ``person`` (typed into the file by a person)
 or ``labels`` (taken from ``labels/<video_id>.csv`` by :func:`label_exemplars`).
 
+Three functions with similar names do different things with labels:
+
+- :func:`labelled_exemplars` only **reads**: the index with each candidate's effective label (rule below);
+- :func:`label_exemplars` **writes** that effective label into ``index.csv`` and counts labelled exemplars per
+  behaviour (command ``mousefear label-exemplars``);
+- :func:`mousefear.gui.label_exemplars_gui` opens a **browser page** where a person labels the candidates one
+  after the other (command ``mousefear label``).
+
 Label resolution (:func:`labelled_exemplars`): a label a person wrote (``label_source`` empty or ``person``)
 wins; otherwise the behaviour covering most labelled frames of the window in ``labels/<video_id>.csv``
 (ties go to the behaviour listed first in config.yaml); a window without labelled frames stays unlabelled.
@@ -31,7 +39,6 @@ import csv
 import io
 import json
 import logging
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -40,11 +47,10 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from mousefear import _compat as _config
 from mousefear._io import atomic_write_bytes, atomic_write_text
 from mousefear._version import __version__
 from mousefear.core.preprocess import preprocess_window, preprocessing_record
-from mousefear.core.project import Project
+from mousefear.core.project import ConfigLike, Project
 from mousefear.errors import ConfigError, LabelError, ProjectError
 
 logger = logging.getLogger(__name__)
@@ -59,17 +65,12 @@ LABEL_SOURCES = ("", "person", "labels")
 _CAPTION_HEIGHT = 22
 
 
-
 def exemplar_id(video_id: str, start_frame: int, end_frame: int) -> str:
     """Id of a candidate window: ``{video_id}_{start_frame:06d}-{end_frame:06d}``."""
     return f"{video_id}_{int(start_frame):06d}-{int(end_frame):06d}"
 
 
 # ----------------------------------------------------------------------------------------------- index file
-def _index_path(config: str | os.PathLike) -> Path:
-    return _config.project_root(config) / "exemplars" / "index.csv"
-
-
 def _empty_index() -> pd.DataFrame:
     df = pd.DataFrame({c: pd.Series(dtype=object) for c in INDEX_COLUMNS})
     return _typed(df)
@@ -138,13 +139,13 @@ def _validate_index(df: pd.DataFrame, behaviors: list[str], where: str) -> pd.Da
     return _typed(pd.DataFrame(rows, columns=list(INDEX_COLUMNS))) if rows else _empty_index()
 
 
-def read_exemplar_index(config: str | os.PathLike) -> pd.DataFrame:
+def read_exemplar_index(config: ConfigLike) -> pd.DataFrame:
     """Read ``exemplars/index.csv`` (an empty table when there is none yet).
 
     Parameters
     ----------
     config
-        Path of config.yaml or the project folder.
+        Path of config.yaml or the project folder, or an opened :class:`~mousefear.core.project.Project`.
 
     Returns
     -------
@@ -158,15 +159,15 @@ def read_exemplar_index(config: str | os.PathLike) -> pd.DataFrame:
     ProjectError, LabelError
         Naming the file and row: wrong columns, malformed or duplicate id, unknown behaviour in ``label``.
     """
-    path = _index_path(config)
-    behaviors = _config.behavior_names(_config.load_config(config))
+    project = Project.open(config)
+    path = project.paths.exemplar_index
     if not path.is_file():
         return _empty_index()
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ProjectError(f"{path}: not a readable CSV file ({exc})") from None
-    return _validate_index(df, behaviors, str(path))
+    return _validate_index(df, project.behaviors, str(path))
 
 
 def _format_index(df: pd.DataFrame) -> str:
@@ -180,13 +181,13 @@ def _format_index(df: pd.DataFrame) -> str:
     return buf.getvalue()
 
 
-def write_exemplar_index(config: str | os.PathLike, df: pd.DataFrame) -> Path:
+def write_exemplar_index(config: ConfigLike, df: pd.DataFrame) -> Path:
     """Validate an index table and write it to ``exemplars/index.csv`` atomically.
 
     Parameters
     ----------
     config
-        Path of config.yaml or the project folder.
+        Path of config.yaml or the project folder, or an opened :class:`~mousefear.core.project.Project`.
     df
         Table with exactly the columns :data:`INDEX_COLUMNS` (as from :func:`read_exemplar_index`).
 
@@ -200,9 +201,9 @@ def write_exemplar_index(config: str | os.PathLike, df: pd.DataFrame) -> Path:
     ProjectError, LabelError
         Naming the file and row (row 2 is the first data row); nothing is written then.
     """
-    path = _index_path(config)
-    behaviors = _config.behavior_names(_config.load_config(config))
-    clean = _validate_index(df, behaviors, str(path))
+    project = Project.open(config)
+    path = project.paths.exemplar_index
+    clean = _validate_index(df, project.behaviors, str(path))
     atomic_write_text(path, _format_index(clean))
     return path
 
@@ -382,7 +383,7 @@ def _complete(folder: Path, k: int) -> bool:
     return (folder / "info.json").is_file() and all((folder / f"frame_{i:02d}.png").is_file() for i in range(k))
 
 
-def extract_exemplars(config: str | os.PathLike, videos: Iterable[str] | None = None, n_per_video: int | None = None,
+def extract_exemplars(config: ConfigLike, videos: Iterable[str] | None = None, n_per_video: int | None = None,
                       method: str | None = None) -> pd.DataFrame:
     """Pick candidate example windows from each video and write them into ``exemplars/``.
 
@@ -398,7 +399,7 @@ def extract_exemplars(config: str | os.PathLike, videos: Iterable[str] | None = 
     Parameters
     ----------
     config
-        Path of config.yaml or the project folder.
+        Path of config.yaml or the project folder, or an opened :class:`~mousefear.core.project.Project`.
     videos
         Video ids (or registry keys or paths) to use; default: every registered video.
     n_per_video
@@ -419,31 +420,27 @@ def extract_exemplars(config: str | os.PathLike, videos: Iterable[str] | None = 
     """
     from tqdm.auto import tqdm
 
-    from mousefear._compat import project_paths, registered_videos
     from mousefear.core.video import iter_windows
 
-    cfg = _config.load_config(config)
-    method = _config.get(cfg, "exemplars.method") if method is None else method
+    project = Project.open(config)
+    ex, cls = project.settings.exemplars, project.settings.classification
+    method = ex.method if method is None else method
     if method not in METHODS:
         raise ConfigError(f"Expected method to be one of {', '.join(METHODS)}, but got {method!r}")
-    n = int(_config.get(cfg, "exemplars.n_per_video") if n_per_video is None else n_per_video)
+    n = int(ex.n_per_video if n_per_video is None else n_per_video)
     if n < 1:
         raise ConfigError(f"Expected n_per_video to be a whole number >= 1, but got {n_per_video!r}")
-    width = int(_config.get(cfg, "exemplars.downsample_width"))
-    write_sheet = bool(_config.get(cfg, "exemplars.contact_sheet"))
-    win_s = float(_config.get(cfg, "classification.window_seconds"))
-    stride = _config.get(cfg, "classification.stride_seconds")
-    stride_s = None if stride is None else float(stride)
-    k = int(_config.get(cfg, "classification.frames_per_window"))
-    seed = int(_config.get(cfg, "seed"))
-    pre = Project.open(config).settings.classification.preprocessing
+    width, write_sheet = ex.downsample_width, ex.contact_sheet
+    win_s, stride_s, k = cls.window_seconds, cls.stride_seconds, cls.frames_per_window
+    seed = project.settings.seed
+    pre = cls.preprocessing
     settings = preprocessing_record(pre)
-    folder = project_paths(config).exemplars
+    folder = project.paths.exemplars
 
-    index = read_exemplar_index(config)
+    index = read_exemplar_index(project)
     known = set(index["id"])
     added: list[dict] = []
-    for video in registered_videos(config, cfg, videos):
+    for video in project.select_videos(videos):
         crop = video.crop if pre.crop else None
         stream = iter_windows(video, win_s, stride_s, k, crop=crop)
         thumbs: list[np.ndarray] = []
@@ -486,18 +483,18 @@ def extract_exemplars(config: str | os.PathLike, videos: Iterable[str] | None = 
         logger.info("%s: %d candidate(s) picked by %s, %d new", video.id, len(picked), method,
                     sum(1 for r in added if r["video_id"] == video.id))
     new = _typed(pd.DataFrame(added, columns=list(INDEX_COLUMNS))) if added else _empty_index()
-    if added or not _index_path(config).is_file():
-        write_exemplar_index(config, pd.concat([index, new], ignore_index=True) if len(index) else new)
+    if added or not project.paths.exemplar_index.is_file():
+        write_exemplar_index(project, pd.concat([index, new], ignore_index=True) if len(index) else new)
     return new
 
 
-def exemplar_frames(config: str | os.PathLike, exemplar_id: str) -> np.ndarray:
+def exemplar_frames(config: ConfigLike, exemplar_id: str) -> np.ndarray:
     """The preprocessed frames of a candidate, as written by :func:`extract_exemplars`.
 
     Parameters
     ----------
     config
-        Path of config.yaml or the project folder.
+        Path of config.yaml or the project folder, or an opened :class:`~mousefear.core.project.Project`.
     exemplar_id
         Candidate id (``{video_id}_{start:06d}-{end:06d}``).
 
@@ -506,9 +503,7 @@ def exemplar_frames(config: str | os.PathLike, exemplar_id: str) -> np.ndarray:
     np.ndarray
         (k, height, width, 3) uint8 RGB.
     """
-    from mousefear._compat import project_paths
-
-    folder = project_paths(config).exemplars / str(exemplar_id)
+    folder = Project.open(config).paths.exemplars / str(exemplar_id)
     files = sorted(folder.glob("frame_*.png"))
     if not files:
         raise ProjectError(f"{folder}: Expected the frames of candidate {exemplar_id!r} (frame_00.png ...), but "
@@ -522,11 +517,17 @@ def exemplar_frames(config: str | os.PathLike, exemplar_id: str) -> np.ndarray:
     return np.stack(out)
 
 
-def exemplar_info(config: str | os.PathLike, exemplar_id: str) -> dict[str, Any]:
-    """The ``info.json`` of a candidate: frame_indices, timestamps_s, fps, preprocessing settings, crop, ..."""
-    from mousefear._compat import project_paths
+def exemplar_info(config: ConfigLike, exemplar_id: str) -> dict[str, Any]:
+    """The ``info.json`` of a candidate: frame_indices, timestamps_s, fps, preprocessing settings, crop, ...
 
-    path = project_paths(config).exemplars / str(exemplar_id) / "info.json"
+    Parameters
+    ----------
+    config
+        Path of config.yaml or the project folder, or an opened :class:`~mousefear.core.project.Project`.
+    exemplar_id
+        Candidate id (``{video_id}_{start:06d}-{end:06d}``).
+    """
+    path = Project.open(config).paths.exemplars / str(exemplar_id) / "info.json"
     if not path.is_file():
         raise ProjectError(f"{path}: no such file; run extract_exemplars")
     return json.loads(path.read_text(encoding="utf-8"))
@@ -544,39 +545,13 @@ def majority_label(labels: np.ndarray, behaviors: list[str]) -> str:
     return behaviors[int(np.argmax(counts))]  # argmax takes the first maximum
 
 
-def labelled_exemplars(config: str | os.PathLike, labelled_only: bool = False) -> pd.DataFrame:
-    """The exemplar index with each candidate's effective label (reads only; writes nothing).
-
-    A label a person wrote in index.csv (label_source empty or ``person``) wins. Otherwise the label comes from
-    ``labels/<video_id>.csv``: the behaviour covering most labelled frames in ``[start_frame, end_frame)``, ties
-    broken by the order of behaviours in config.yaml; label_source is then ``labels``. A window with no
-    labelled frame, or whose video has no label file, stays unlabelled (label and label_source ``""``).
-
-    A row with label_source ``labels`` always follows the label files (they may have been imported again
-    since); when its label in index.csv differs from theirs — for example a label a person typed over it
-    without changing label_source — a warning names the exemplar, both labels and how to keep the typed one
-    (label_source ``person``).
-
-    Parameters
-    ----------
-    config
-        Path of config.yaml or the project folder.
-    labelled_only
-        Return only the candidates that have a label.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns :data:`INDEX_COLUMNS`, label and label_source effective.
-    """
-    from mousefear._compat import project_paths, registered_videos
+def _resolve_labels(project: Project, index: pd.DataFrame) -> pd.DataFrame:
+    """``index`` with label and label_source effective (the rule of :func:`labelled_exemplars`)."""
     from mousefear.formats.labels import read_label_file
 
-    cfg = _config.load_config(config)
-    behaviors = _config.behavior_names(cfg)
-    paths = project_paths(config)
-    index = read_exemplar_index(config)
-    n_frames = {v.id: v.n_frames for v in registered_videos(config, cfg)}
+    behaviors = project.behaviors
+    paths = project.paths
+    n_frames = {v.id: v.n_frames for v in project.videos}
     per_video: dict[str, np.ndarray | None] = {}
     labels, sources = [], []
     for rec in index.itertuples(index=False):
@@ -596,7 +571,7 @@ def labelled_exemplars(config: str | os.PathLike, labelled_only: bool = False) -
             # but say so, per row, so a person's label is never replaced silently
             logger.warning("Exemplar %s: label %r in %s has label_source 'labels', but the label file %s now "
                            "gives %s; using the label file's. To keep a label you typed, set its "
-                           "label_source to person (or leave it empty).", rec.id, rec.label, _index_path(config),
+                           "label_source to person (or leave it empty).", rec.id, rec.label, paths.exemplar_index,
                            paths.label_file(rec.video_id),
                            repr(label) if label else "no label (no labelled frame in the window)")
         labels.append(label)
@@ -604,23 +579,63 @@ def labelled_exemplars(config: str | os.PathLike, labelled_only: bool = False) -
     out = index.copy()
     out["label"] = pd.Series(labels, dtype=object)
     out["label_source"] = pd.Series(sources, dtype=object)
+    return out
+
+
+def labelled_exemplars(config: ConfigLike, labelled_only: bool = False) -> pd.DataFrame:
+    """Read the exemplar index with each candidate's effective label; writes nothing.
+
+    This is the reading one of three similarly named functions: :func:`label_exemplars` writes these effective
+    labels into ``exemplars/index.csv`` and counts them per behaviour; :func:`mousefear.gui.label_exemplars_gui`
+    opens a browser page where a person labels candidates. The in-context examples of a run are chosen from
+    what this function returns.
+
+    A label a person wrote in index.csv (label_source empty or ``person``) wins. Otherwise the label comes from
+    ``labels/<video_id>.csv``: the behaviour covering most labelled frames in ``[start_frame, end_frame)``, ties
+    broken by the order of behaviours in config.yaml; label_source is then ``labels``. A window with no
+    labelled frame, or whose video has no label file, stays unlabelled (label and label_source ``""``).
+
+    A row with label_source ``labels`` always follows the label files (they may have been imported again
+    since); when its label in index.csv differs from theirs — for example a label a person typed over it
+    without changing label_source — a warning names the exemplar, both labels and how to keep the typed one
+    (label_source ``person``).
+
+    Parameters
+    ----------
+    config
+        Path of config.yaml or the project folder, or an opened :class:`~mousefear.core.project.Project`.
+    labelled_only
+        Return only the candidates that have a label.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`INDEX_COLUMNS`, label and label_source effective.
+    """
+    project = Project.open(config)
+    out = _resolve_labels(project, read_exemplar_index(project))
     if labelled_only:
         out = out[out["label"] != ""].reset_index(drop=True)
     return out
 
 
-def label_exemplars(config: str | os.PathLike) -> pd.DataFrame:
-    """Give candidates their labels from labels/ and count labelled exemplars per behaviour.
+def label_exemplars(config: ConfigLike) -> pd.DataFrame:
+    """Copy the labels of ``labels/`` into ``exemplars/index.csv`` and count labelled exemplars per behaviour.
 
-    Resolves every candidate's label as :func:`labelled_exemplars` does and writes the result into
+    This is the writing one of three similarly named functions: :func:`labelled_exemplars` only reads the
+    effective labels (the same rule, nothing written); :func:`mousefear.gui.label_exemplars_gui` opens a
+    browser page where a person labels candidates by hand. Run this one (command ``mousefear label-exemplars``)
+    after importing or correcting label files, to see how many examples each behaviour has.
+
+    Every candidate's label is resolved as :func:`labelled_exemplars` does and the result written into
     ``exemplars/index.csv`` (label_source ``labels`` for labels taken from label files, ``person`` for labels
-    typed in by hand; only when something changed). Behaviours without any labelled exemplar are logged as a
-    warning (the model then gets no in-context example of them).
+    typed in by hand; only when something changed, and only when index.csv exists). Behaviours without any
+    labelled exemplar are logged as a warning (the model then gets no in-context example of them).
 
     Parameters
     ----------
     config
-        Path of config.yaml or the project folder.
+        Path of config.yaml or the project folder, or an opened :class:`~mousefear.core.project.Project`.
 
     Returns
     -------
@@ -628,14 +643,13 @@ def label_exemplars(config: str | os.PathLike) -> pd.DataFrame:
         One row per behaviour, in config order, columns ``behavior``, ``person``, ``labels``, ``total`` (int).
         ``df.attrs["missing"]`` lists the behaviours with none.
     """
-    cfg = _config.load_config(config)
-    behaviors = _config.behavior_names(cfg)
-    resolved = labelled_exemplars(config)
-    current = read_exemplar_index(config)
-    if _index_path(config).is_file() and _format_index(resolved) != _format_index(current):
-        write_exemplar_index(config, resolved)
+    project = Project.open(config)
+    current = read_exemplar_index(project)
+    resolved = _resolve_labels(project, current)
+    if project.paths.exemplar_index.is_file() and _format_index(resolved) != _format_index(current):
+        write_exemplar_index(project, resolved)
     rows = []
-    for b in behaviors:
+    for b in project.behaviors:
         mine = resolved[resolved["label"] == b]
         person = int((mine["label_source"] == "person").sum())
         from_labels = int((mine["label_source"] == "labels").sum())

@@ -50,8 +50,8 @@ BASE_COLUMNS = ("run", "video_id", "subject", "session", "epoch_index", "epoch",
 FREEZE_COLUMNS = ("freezing_bouts", "freezing_mean_bout_s", "freezing_latency_s")
 
 
-def epochs_for_session(protocol: Sequence[tuple[str, Sequence[Epoch]]], session: str
-                       ) -> tuple[str | None, list[Epoch]]:
+def epochs_for_session(protocol: Sequence[tuple[str, Sequence[Epoch]]], session: str,
+                       source: str | os.PathLike = "config.yaml") -> tuple[str | None, list[Epoch]]:
     """Protocol key and epochs of a session.
 
     Parameters
@@ -60,6 +60,8 @@ def epochs_for_session(protocol: Sequence[tuple[str, Sequence[Epoch]]], session:
         ``project.settings.protocol``: (session name or pattern, epochs) in config order.
     session
         Session name of a video.
+    source
+        The config file, named in the error.
 
     Returns
     -------
@@ -73,7 +75,7 @@ def epochs_for_session(protocol: Sequence[tuple[str, Sequence[Epoch]]], session:
     ConfigError
         Two patterns with the same number of literal characters both match the session.
     """
-    match = match_session(protocol, session)
+    match = match_session(protocol, session, source)
     return (None, []) if match is None else (match[0], list(match[1]))
 
 
@@ -167,7 +169,7 @@ def epoch_table(config: ConfigLike, run: str | None = None) -> pd.DataFrame:
             raise VectorFileError(f"{path}: Expected the behaviours {behaviors} of the other files of run "
                                   f"{run!r}, but got {vec.attrs['behaviors']}")
         session = str(vec.attrs["session"])
-        key, epochs = epochs_for_session(protocol, session)
+        key, epochs = epochs_for_session(protocol, session, project.config_path)
         if key is None and protocol:
             logger.info("Session %r of %s matches no protocol entry: one epoch 'whole'", session, path.name)
         table = summarize_epochs(vec["label"].to_numpy(dtype=object), behaviors, float(vec.attrs["fps"]), epochs,
@@ -313,7 +315,7 @@ def plot_session_ethograms(config: ConfigLike, run: str | None = None) -> list[P
         for ax, (session, h5) in zip(axes, items, strict=True):
             vec = read_vector(h5)
             behaviors = list(vec.attrs["behaviors"])
-            _, epochs = epochs_for_session(project.settings.protocol, session)
+            _, epochs = epochs_for_session(project.settings.protocol, session, project.config_path)
             label_file = project.paths.label_file(str(vec.attrs["video_id"]))
             human = read_label_file(label_file, behaviors, len(vec)) if label_file.is_file() else None
             plot_ethogram(ax, vec["label"].to_numpy(dtype=object), vec[behaviors], behaviors,
