@@ -10,7 +10,7 @@ Importing mousefear never imports torch or transformers; only the model backends
 """
 
 from mousefear._version import __version__
-from mousefear.core.config import load_config, save_config
+from mousefear.core.settings import load_config, save_config
 from mousefear.formats.vectors import read_vector
 from mousefear.gui import label_exemplars_gui, review_predictions_gui
 from mousefear.pipeline.calibration import calibrate_motion

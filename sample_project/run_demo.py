@@ -23,7 +23,7 @@ import shutil
 from pathlib import Path
 
 import mousefear
-from mousefear.core.config import load_config, save_config
+from mousefear.core.settings import load_config, save_config
 from mousefear.errors import ModelError
 
 HERE = Path(__file__).resolve().parent

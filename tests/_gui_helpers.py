@@ -35,8 +35,8 @@ def window_probabilities(n_windows: int) -> np.ndarray:
 def build_project(base: Path) -> Path:
     """A project of the sample video, with a crop box, extracted exemplars and one run's behaviour vector."""
     import mousefear
-    from mousefear.core.config import load_config, save_config
     from mousefear.core.project import Project
+    from mousefear.core.settings import load_config, save_config
     from mousefear.formats.vectors import write_vector
     from mousefear.pipeline.exemplars import extract_exemplars
 

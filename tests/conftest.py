@@ -14,12 +14,20 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MOUSEFEAR_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
-def shared_video(relative: str) -> Path:
-    """Path of a real video in ../shared/data, or skip the test with the reason."""
+def shared_file(relative: str) -> Path:
+    """Path of a file in ../shared/data (real videos and their labels), or skip the test with the reason."""
     path = SHARED_DATA / relative
     if not path.is_file():
         pytest.skip(f"real data not available: {path} is missing (../shared/data is not beside the checkout)")
     return path
+
+
+@pytest.fixture
+def shared_video():
+    """``shared_video("tracktor/mouse_video.mp4")``: the path of a real file in ../shared/data, or skip the test.
+
+    Tests that use it are marked ``integration`` (they decode real videos)."""
+    return shared_file
 
 
 def write_video(path: Path, n_frames: int = 45, fps: float = 15.0, size: tuple[int, int] = (64, 48),
@@ -77,6 +85,17 @@ def snapshot(folder: Path) -> dict[str, bytes]:
         else:
             out[rel + "/"] = b""
     return out
+
+
+#: Fixtures that make a test an integration test (a model, a server, a browser, real videos): marked
+#: ``integration`` automatically, so ``pytest -m "not integration"`` runs the fast unit tests alone.
+INTEGRATION_FIXTURES = ("tiny_qwen", "shim", "browser", "page", "shared_video", "serve_log")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if any(f in getattr(item, "fixturenames", ()) for f in INTEGRATION_FIXTURES):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

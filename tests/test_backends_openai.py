@@ -22,10 +22,9 @@ from conftest import write_video
 
 import mousefear
 from mousefear.backends.openai import OpenAIBackend, answer_logprob, choice_probabilities
-from mousefear.core.config import load_config, save_config
 from mousefear.core.project import Project
 from mousefear.core.prompts import Example, load_prompt_template, render_prompt
-from mousefear.core.settings import Settings
+from mousefear.core.settings import Settings, load_config, save_config
 from mousefear.core.video import Window
 from mousefear.errors import ModelError
 

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from _motion_videos import write_motion_video
-from conftest import shared_video
 
 import mousefear
 from mousefear.backends.motion_measure import freezing_runs, measure_motion
-from mousefear.core.config import config_path, load_config
+from mousefear.core.config import config_path
+from mousefear.core.settings import load_config
 from mousefear.errors import ConfigError, ProjectError
 from mousefear.formats.labels import write_label_file
 
@@ -56,7 +56,7 @@ def test_empty_chamber_cutoff_synthetic_noise(project, tmp_path):
     assert m["changed_pixels"].max() <= 2
 
 
-def test_empty_chamber_real_video(project):
+def test_empty_chamber_real_video(project, shared_video):
     video = shared_video("empty-chamber/Freezing_calibration.wmv")
     res = mousefear.calibrate_motion(project, empty_video=video, save=False, progress=False)
     assert 2 <= res.values["pixel_cutoff"] <= 20  # measured: 14 (noise reaches 7 grey levels after the blur)
@@ -101,7 +101,7 @@ def test_renamed_freezing_class_and_default_run_folder(tmp_path):
     """A lab calls its freezing class 'immobility' (freezing_behavior, one key for summaries and the motion backend):
     calibration, the motion run, summaries and evaluate all use it. Without run=, the calibration files go to
     evaluation/<run>/calibration/ of the run classify_videos then makes with the calibrated settings."""
-    from mousefear.core.config import save_config
+    from mousefear.core.settings import save_config
 
     video = write_motion_video(tmp_path / "m0_day1.avi", SCRIPT, noise=3.0, seed=0)
     cfg = mousefear.create_project("cal", "t", [video], working_directory=tmp_path / "p", date="2026-01-01")

@@ -16,15 +16,15 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, shared_video, write_video
+from conftest import REPO, write_video
 
 import mousefear
 from mousefear.backends.base import VideoBackend, VideoResult
 from mousefear.backends.fake import FakeWindowBackend
-from mousefear.core.config import load_config, save_config
 from mousefear.core.intervals import windows_to_frames
 from mousefear.core.preprocess import preprocess_window, preprocessing_record
 from mousefear.core.project import Project
+from mousefear.core.settings import load_config, save_config
 from mousefear.errors import ProjectError
 from mousefear.formats.vectors import REQUIRED_ATTRS, read_vector_windows
 
@@ -330,7 +330,7 @@ def test_cli_classify(project, tiny_qwen, capsys):
     assert "other settings" in capsys.readouterr().err
 
 
-def test_real_openfield_video_one_window_per_second(tmp_path, tiny_qwen):
+def test_real_openfield_video_one_window_per_second(tmp_path, tiny_qwen, shared_video):
     video = shared_video("openfield/m3v1mp4.mp4")
     cfg_path = mousefear.create_project("of", "t", [video], working_directory=tmp_path, video_pattern=None)
     _configure(cfg_path, tiny_qwen, input_mode="video", batch_size=4)

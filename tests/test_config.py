@@ -6,7 +6,7 @@ import pytest
 
 from mousefear.core import config as C
 from mousefear.core.project import Project
-from mousefear.core.settings import MotionSettings, Settings, key_paths
+from mousefear.core.settings import MotionSettings, Settings, key_paths, load_config, save_config
 from mousefear.errors import ConfigError
 
 
@@ -85,11 +85,11 @@ def test_project_reads_config_once_and_edits_keep_comments(project):
 
 def test_round_trip_keeps_file_byte_identical_apart_from_changed_value(project):
     before = project.read_text()
-    cfg = C.load_config(project)
-    C.save_config(project, cfg)
+    cfg = load_config(project)
+    save_config(project, cfg)
     assert project.read_text() == before  # unchanged round trip is byte-identical
     cfg["classification"]["window_seconds"] = 2.0
-    C.save_config(project, cfg)
+    save_config(project, cfg)
     after = project.read_text()
     diff = [(a, b) for a, b in zip(before.splitlines(), after.splitlines(), strict=True) if a != b]
     assert len(diff) == 1
@@ -101,8 +101,8 @@ def test_round_trip_keeps_file_byte_identical_apart_from_changed_value(project):
 def test_reading_never_writes(project):
     mtime = project.stat().st_mtime_ns
     text = project.read_text()
-    C.load_config(project)
-    C.load_config(project.parent)  # the folder works too
+    load_config(project)
+    load_config(project.parent)  # the folder works too
     assert project.stat().st_mtime_ns == mtime and project.read_text() == text
 
 
@@ -121,35 +121,35 @@ def test_reading_never_writes(project):
     ],
 )
 def test_validation_names_key_value_and_expectation(project, key, value, expected):
-    cfg = C.load_config(project)
+    cfg = load_config(project)
     section, _, leaf = key.rpartition(".")
     node = node_of(cfg, section)
     node[leaf] = value
     before = project.read_text()
     with pytest.raises(ConfigError, match=expected):
-        C.save_config(project, cfg)  # refuses to write an invalid config
+        save_config(project, cfg)  # refuses to write an invalid config
     assert project.read_text() == before
     project.write_text(C.dump_document(cfg))
     with pytest.raises(ConfigError) as err:
-        C.load_config(project)
+        load_config(project)
     assert str(project) in str(err.value) and expected.split(",")[0] in str(err.value)
 
 
 def test_bad_behaviours_and_missing_file(project, tmp_path):
-    cfg = C.load_config(project)
+    cfg = load_config(project)
     cfg["behaviors"].append({"name": "freezing", "definition": "again"})
     with pytest.raises(ConfigError, match="behaviour 'freezing' is listed twice"):
         validate(cfg, project)
     with pytest.raises(ConfigError, match="no such config file"):
-        C.load_config(tmp_path / "nowhere" / "config.yaml")
+        load_config(tmp_path / "nowhere" / "config.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("project: [unclosed\n")
     with pytest.raises(ConfigError, match="not a readable YAML file"):
-        C.load_config(bad)
+        load_config(bad)
 
 
 def test_behaviour_roles_must_name_behaviours(project):
-    cfg = C.load_config(project)
+    cfg = load_config(project)
     assert cfg["freezing_behavior"] == "freezing"
     cfg["behaviors"][0]["name"] = "immobility"  # renamed, freezing_behavior not
     with pytest.raises(ConfigError, match=r"Expected freezing_behavior to be one of the behaviours \['immobility', "
@@ -180,7 +180,7 @@ def test_behaviour_roles_must_name_behaviours(project):
 
 
 def test_crop_box_must_lie_inside_the_frame(project):
-    cfg = C.load_config(project)
+    cfg = load_config(project)
     entry = next(iter(cfg["videos"].values()))
     entry["crop"] = [0, 0, entry["width"] + 1, entry["height"]]
     with pytest.raises(ConfigError, match=r"crop to be \[x, y, width, height\] inside the 64x48 frame"):
@@ -192,7 +192,7 @@ def test_missing_keys_are_filled_from_template_in_memory_only(project):
     cut = text.replace("  icl_required: false", "", 1)
     assert cut != text
     project.write_text(cut)
-    cfg = C.load_config(project)
+    cfg = load_config(project)
     assert cfg["classification"]["icl_required"] is False
     assert project.read_text() == cut
 
@@ -210,17 +210,17 @@ def test_missing_keys_are_filled_from_template_in_memory_only(project):
 )
 def test_unknown_keys_are_errors_with_a_suggestion(project, edit, message):
     section, key, value = edit
-    cfg = C.load_config(project)
+    cfg = load_config(project)
     node = node_of(cfg, section)
     node[key] = value
     project.write_text(C.dump_document(cfg))
     with pytest.raises(ConfigError, match=message) as err:
-        C.load_config(project)
+        load_config(project)
     assert str(project) in str(err.value)
 
 
 def test_unknown_key_in_a_video_entry(project):
-    cfg = C.load_config(project)
+    cfg = load_config(project)
     next(iter(cfg["videos"].values()))["pixel_per_cm"] = 10.0
     with pytest.raises(ConfigError, match=r"unknown key videos\['videos/m1_day1.avi'\].pixel_per_cm \(did you mean "
                                           r"videos\['videos/m1_day1.avi'\].pixels_per_cm\?\)"):

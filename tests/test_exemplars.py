@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, shared_video, snapshot
+from conftest import REPO, snapshot
 
 import mousefear
 from mousefear.cli import main
@@ -134,7 +135,7 @@ def test_uniform_then_kmeans_adds_without_duplicates(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------- bsoid
-def bsoid_project(base: Path, names: list[str]) -> Path:
+def bsoid_project(base: Path, names: list[str], shared_video: Callable[[str], Path]) -> Path:
     clips = [shared_video(f"bsoid-clips/{n}") for n in names]
     cfg = mousefear.create_project("bsoid", "eve", [], working_directory=base, date="2026-11-23")
     mousefear.add_videos(cfg, clips, subject="m", session="s")
@@ -145,9 +146,9 @@ def bsoid_project(base: Path, names: list[str]) -> Path:
     return cfg
 
 
-def test_kmeans_exemplars_on_bsoid_panel(tmp_path):
+def test_kmeans_exemplars_on_bsoid_panel(tmp_path, shared_video):
     names = ["investigate_hstacked.mp4", "rear_minus_hstacked.mp4"]
-    cfg = bsoid_project(tmp_path / "a", names)
+    cfg = bsoid_project(tmp_path / "a", names, shared_video)
     added = mousefear.extract_exemplars(cfg, n_per_video=3, method="kmeans")
     assert added.video_id.tolist() == ["investigate_hstacked"] * 3 + ["rear_minus_hstacked"] * 3
     assert (added.method == "kmeans").all()
@@ -158,7 +159,7 @@ def test_kmeans_exemplars_on_bsoid_panel(tmp_path):
         src = shared_video(f"bsoid-clips/{rec.video_id}.mp4")
         panel = decoded_frame(src, info["frame_indices"][0])[:, 450:900]
         assert np.array_equal(frames[0], cv2.resize(panel, (448, 364), interpolation=cv2.INTER_LINEAR))
-    cfg_b = bsoid_project(tmp_path / "b", names)
+    cfg_b = bsoid_project(tmp_path / "b", names, shared_video)
     mousefear.extract_exemplars(cfg_b, n_per_video=3, method="kmeans")
     assert exemplar_files(cfg_b) == exemplar_files(cfg)
 

@@ -488,7 +488,7 @@ def test_review_needs_vectors_and_known_run(proj, tmp_path, make_video):
 
 def test_review_opens_the_run_every_command_would_choose(proj):
     """No run named: classification.run, else the newest run (the rule of evaluate and summarize)."""
-    from mousefear.core.config import load_config, save_config
+    from mousefear.core.settings import load_config, save_config
     from mousefear.gui import make_review_server
 
     vec = proj.parent / "behavior-vectors"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import shared_video, snapshot
+from conftest import snapshot
 
 import mousefear
 from mousefear.cli import main
@@ -176,7 +176,7 @@ def test_boris_restricted_to_one_video_and_subjects(two, tmp_path):
     assert import_labels(two, f, subject="m1", video="m1_day1") == ["m1_day1"]
 
 
-def test_per_second_real_openfield(tmp_path):
+def test_per_second_real_openfield(tmp_path, shared_video):
     video = shared_video("openfield/m3v1mp4.mp4")
     labels = video.parent / "m3v1mp4_labels_per_second.csv"
     if not labels.is_file():

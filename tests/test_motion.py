@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 from _motion_videos import truth, write_motion_video
-from conftest import REPO, shared_video
+from conftest import REPO
 
 from mousefear.backends.base import VideoResult
 from mousefear.backends.motion import MotionBackend
@@ -252,7 +252,7 @@ def test_sample_project_freezing_f1():
     assert 2 * np.sum(tf & pf) / (np.sum(tf) + np.sum(pf)) >= 0.8  # measured: 0.92
 
 
-def test_empty_chamber_shows_no_animal_movement():
+def test_empty_chamber_shows_no_animal_movement(shared_video):
     video = shared_video("empty-chamber/Freezing_calibration.wmv")
     b = backend(flee_speed=2.0)  # a low bar for fleeing: noise and static blobs must still stay far below it
     res = classify(b, video, fps=30.0, n_frames=298, progress=False)
@@ -262,7 +262,7 @@ def test_empty_chamber_shows_no_animal_movement():
 
 
 @pytest.mark.slow
-def test_tracktor_duplicates_do_not_freeze_walking_stretches():
+def test_tracktor_duplicates_do_not_freeze_walking_stretches(shared_video):
     """Measured: 35 walking seconds (median speed > 2 body lengths/s), 2.1 % of their frames freezing with the
     defaults; with a 0.1 s minimum freezing duration the repeat handling lowers freezing there."""
     video = shared_video("tracktor/mouse_video.mp4")

@@ -6,11 +6,11 @@ import hashlib
 import shutil
 
 import pytest
-from conftest import shared_video, snapshot
+from conftest import snapshot
 
 import mousefear
-from mousefear.core.config import load_config
 from mousefear.core.project import Project
+from mousefear.core.settings import load_config
 from mousefear.errors import ProjectError, VideoError
 from mousefear.pipeline.registry import parse_subject_session
 
@@ -132,7 +132,7 @@ def test_pattern_parsing():
         ("empty-chamber/Freezing_calibration.wmv", 298, 30.0, (320, 240)),
     ],
 )
-def test_real_videos_register_with_decoded_frame_counts(tmp_path, relative, n_frames, fps, size):
+def test_real_videos_register_with_decoded_frame_counts(tmp_path, relative, n_frames, fps, size, shared_video):
     video = shared_video(relative)
     cfg_path = mousefear.create_project("real", "lab", [], working_directory=tmp_path, video_pattern=None)
     mousefear.add_videos(cfg_path, [video])

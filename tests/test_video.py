@@ -272,8 +272,8 @@ def test_registry_crop_is_applied(tmp_path):
     assert next(iter(iter_windows(video, crop=None))).frames.shape == (4, 30, 40, 3)
 
 
-def test_real_video_windows(tmp_path):
-    from conftest import shared_video
+def test_real_video_windows(tmp_path, shared_video):
+
 
     path = shared_video("openfield/m3v1mp4.mp4")
     stream = iter_windows(path, fps=30.0, n_frames=2330, select=[0, 77])

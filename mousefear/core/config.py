@@ -137,57 +137,6 @@ def write_document(path: Path, doc: Mapping) -> None:
     atomic_write_text(path, dump_document(doc))
 
 
-def load_config(config: str | os.PathLike, validate: bool = True) -> CommentedMap:
-    """Read config.yaml (never writes it).
-
-    Parameters
-    ----------
-    config
-        Path of config.yaml or of the project folder.
-    validate
-        Check every value and raise :class:`~mousefear.errors.ConfigError` naming the key on the first bad one.
-
-    Returns
-    -------
-    CommentedMap
-        The configuration, a dict-like object that keeps comments for :func:`save_config`. Keys missing from
-        the file are filled from the template in memory. For the checked, typed values use
-        :class:`mousefear.core.project.Project` (``Project.open(config).settings``).
-    """
-    from mousefear.core.settings import Settings
-
-    path, doc = read_document(config)
-    if validate:
-        Settings.from_mapping(doc, path)
-    return doc
-
-
-def save_config(config: str | os.PathLike, cfg: Mapping, validate: bool = True) -> Path:
-    """Write ``cfg`` to config.yaml atomically, keeping comments and key order.
-
-    Parameters
-    ----------
-    config
-        Path of config.yaml or of the project folder.
-    cfg
-        Configuration as returned by :func:`load_config` (possibly modified).
-    validate
-        Refuse to write a configuration that does not validate (the file is left as it was).
-
-    Returns
-    -------
-    Path
-        The path written.
-    """
-    from mousefear.core.settings import Settings
-
-    path = config_path(config)
-    if validate:
-        Settings.from_mapping(cfg, path)
-    write_document(path, cfg)
-    return path
-
-
 def _last_leaf(node: Any) -> tuple[CommentedMap | None, Any]:
     """The mapping and key of the last key at the deepest level of nested block mappings."""
     parent, key = None, None

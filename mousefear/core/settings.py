@@ -20,13 +20,18 @@ import dataclasses
 import datetime as _dt
 import difflib
 import math
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from mousefear.core import config as _config
 from mousefear.core.video import Video
 from mousefear.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ruamel.yaml.comments import CommentedMap
 
 __all__ = [
     "Behavior",
@@ -40,6 +45,8 @@ __all__ = [
     "ProjectInfo",
     "Settings",
     "key_paths",
+    "load_config",
+    "save_config",
 ]
 
 Check = Callable[[Any], str | None]  # returns what was expected when the value is wrong, None when it is right
@@ -330,9 +337,7 @@ class Settings:
     @classmethod
     def default(cls) -> Settings:
         """The template's settings (no videos): every default in one object."""
-        from mousefear.core.config import template_document
-
-        return cls.from_mapping(template_document(), "templates/config.yaml")
+        return cls.from_mapping(_config.template_document(), "templates/config.yaml")
 
     def to_mapping(self) -> dict[str, Any]:
         """Plain dicts and lists in the layout of config.yaml (what :meth:`from_mapping` reads back)."""
@@ -607,3 +612,51 @@ def key_paths(cls: type = Settings, prefix: str = "") -> list[str]:
         else:
             out.append(f"{prefix}{f.name}")
     return out
+
+
+# ------------------------------------------------------------------------------------- config.yaml, validated
+def load_config(config: str | os.PathLike, validate: bool = True) -> CommentedMap:
+    """Read config.yaml (never writes it).
+
+    Parameters
+    ----------
+    config
+        Path of config.yaml or of the project folder.
+    validate
+        Check every value and raise :class:`~mousefear.errors.ConfigError` naming the key on the first bad one.
+
+    Returns
+    -------
+    CommentedMap
+        The configuration, a dict-like object that keeps comments for :func:`save_config`. Keys missing from
+        the file are filled from the template in memory. For the checked, typed values use
+        :class:`mousefear.core.project.Project` (``Project.open(config).settings``).
+    """
+    path, doc = _config.read_document(config)
+    if validate:
+        Settings.from_mapping(doc, path)
+    return doc
+
+
+def save_config(config: str | os.PathLike, cfg: Mapping, validate: bool = True) -> Path:
+    """Write ``cfg`` to config.yaml atomically, keeping comments and key order.
+
+    Parameters
+    ----------
+    config
+        Path of config.yaml or of the project folder.
+    cfg
+        Configuration as returned by :func:`load_config` (possibly modified).
+    validate
+        Refuse to write a configuration that does not validate (the file is left as it was).
+
+    Returns
+    -------
+    Path
+        The path written.
+    """
+    path = _config.config_path(config)
+    if validate:
+        Settings.from_mapping(cfg, path)
+    _config.write_document(path, cfg)
+    return path
