@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mousefear._io import atomic_write_text
+from mousefear._io import atomic_write_text, json_safe
 from mousefear._version import __version__
 from mousefear.core.project import ConfigLike, Project
 from mousefear.errors import LabelError, ProjectError, VectorFileError
@@ -441,20 +441,6 @@ def _tidy(data: dict[str, Any]) -> pd.DataFrame:
     return df
 
 
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, Path):
-        return obj.as_posix()
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 # ------------------------------------------------------------------------------------------------------------
 # evaluate
 # ------------------------------------------------------------------------------------------------------------
@@ -576,7 +562,7 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     metrics = _tidy(data)
     atomic_write_text(out / "metrics.csv", metrics.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
-    atomic_write_text(out / "metrics.json", json.dumps(_json_safe(data), indent=1, allow_nan=False) + "\n")
+    atomic_write_text(out / "metrics.json", json.dumps(json_safe(data), indent=1, allow_nan=False) + "\n")
     result = Evaluation(run=run, folder=out, data=data, metrics=metrics, scores=overall, per_video=per_video,
                         groups=groups)
     if plots:
