@@ -286,7 +286,7 @@ class _Tracker:
                 frame_size: tuple[int, int]) -> tuple[float, float, float]:
         """``body_change``, ``centroid_shift`` and ``outline_shift`` between two finds (see the module)."""
         fw, fh = frame_size
-        r = max(1, round(outline_fraction * math.sqrt(now.area)))
+        r = round(outline_fraction * math.sqrt(now.area))
         nx0, ny0, nx1, ny1 = now.box
         tx0, ty0, tx1, ty1 = then.box
         x0, y0 = max(0, min(nx0, tx0) - r), max(0, min(ny0, ty0) - r)
@@ -295,12 +295,15 @@ class _Tracker:
         m0 = np.zeros_like(m1)
         m1[ny0 - y0:ny1 - y0, nx0 - x0:nx1 - x0] = now.mask
         m0[ty0 - y0:ty1 - y0, tx0 - x0:tx1 - x0] = then.mask
-        region = cv2.dilate(cv2.bitwise_or(m1, m0), _disc(2 * r + 1))
+        region = cv2.bitwise_or(m1, m0)
+        if r > 0:
+            region = cv2.dilate(region, _disc(2 * r + 1))
         g1 = cv2.GaussianBlur(self._gray(now.frame, x0, y0, x1, y1), (3, 3), 0)
         g0 = cv2.GaussianBlur(self._gray(then.frame, x0, y0, x1, y1), (3, 3), 0)
         changed = cv2.threshold(cv2.absdiff(g1, g0), pixel_cutoff, 1, cv2.THRESH_BINARY)[1]
+        changed = cv2.morphologyEx(cv2.bitwise_and(changed, region), cv2.MORPH_OPEN, _disc(3))  # thin slivers go
         mean_area = 0.5 * (now.area + then.area)
-        body_change = cv2.countNonZero(cv2.bitwise_and(changed, region)) / mean_area
+        body_change = cv2.countNonZero(changed) / mean_area
         outline = cv2.countNonZero(cv2.bitwise_xor(m1, m0)) / (0.5 * (now.perimeter + then.perimeter))
         return body_change, math.hypot(now.cx - then.cx, now.cy - then.cy), outline
 
@@ -318,7 +321,7 @@ def measure_animal(
     locate_width: int = 160,
     background_seconds: float = 2.0,
     opening_fraction: float = 0.3,
-    outline_fraction: float = 0.15,
+    outline_fraction: float = 0.0,
     decode_threads: int | None = 1,
     progress: bool = True,
 ) -> dict[str, Any]:
