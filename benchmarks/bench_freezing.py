@@ -90,7 +90,8 @@ def main() -> int:
     sample = REPO / "sample_project" / "mouse1_day1.mp4"
     labels = read_label_file(REPO / "sample_project" / "mouse1_day1_labels.csv", backend.behaviors)
     videos.append(("sample", sample, whole_seconds(labels == "freezing", 30.0)))
-    for name, rel in (("openfield", "openfield/m3v1mp4.mp4"), ("empty chamber", "empty-chamber/Freezing_calibration.wmv")):
+    others = (("openfield", "openfield/m3v1mp4.mp4"), ("empty chamber", "empty-chamber/Freezing_calibration.wmv"))
+    for name, rel in others:
         if (args.data / rel).is_file():
             videos.append((name, args.data / rel, None))
     if len(videos) == 1:

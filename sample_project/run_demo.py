@@ -11,8 +11,8 @@ run against the labels (report.html), and writes the fear-conditioning summary f
 
 With Qwen2.5-VL weights on this machine (``--model``, default the config's ``Qwen/Qwen2.5-VL-3B-Instruct`` from
 the Hugging Face cache, or a local folder) the classification uses the model; without, it says so in one line
-and runs the motion baseline (its default method, movement measured on the animal) instead, so the report is still complete and says
-which backend produced it.
+and runs the motion baseline (its default method, movement measured on the animal) instead, so the report is
+still complete and says which backend produced it.
 """
 
 from __future__ import annotations

@@ -73,9 +73,10 @@ def write_motion_video(path: Path, script: list[tuple[str, int, float]], noise: 
     return path
 
 
-def write_mouse_video(path: Path, seconds: list[tuple[str, int]], *, fps: float = 30.0, size: tuple[int, int] = (240, 180),
-                      body: float = 12.0, speed: float = 60.0, noise: float = 2.0, repeat_pattern: tuple[int, ...] = (1,),
-                      tail: bool = True, cable: float = 0.0, seed: int = 0) -> tuple[Path, np.ndarray]:
+def write_mouse_video(path: Path, seconds: list[tuple[str, int]], *, fps: float = 30.0,
+                      size: tuple[int, int] = (240, 180), body: float = 12.0, speed: float = 60.0, noise: float = 2.0,
+                      repeat_pattern: tuple[int, ...] = (1,), tail: bool = True, cable: float = 0.0,
+                      seed: int = 0) -> tuple[Path, np.ndarray]:
     """A top view of a dark mouse (an ellipse ``body`` px long with a thin tail) on a light floor, MJPG .avi.
 
     ``seconds``: (``"walk"`` or ``"still"``, whole seconds) segments; the mouse walks at ``speed`` px/s

@@ -1,6 +1,13 @@
-"""Classical motion baseline: pixel-change freezing detector with a speed rule for fleeing (no model weights).
+"""Classical motion baseline: freezing detector with a speed rule for fleeing (no model weights).
 
-What it does with every frame of a video, in one streaming pass (memory does not grow with the video):
+Two measurements (``classification.motion.method``): ``animal`` (the default) measures movement relative to the
+animal, found against a background model, over a fixed lag (:mod:`mousefear.backends.motion_animal`, where the
+method and its decision are described; frames without the animal have no prediction); ``pixels`` is the
+frame-fraction measure described below (:mod:`mousefear.backends.motion_measure`). Both end in the same
+decision function (:func:`decide`) and the same probabilities.
+
+What the ``pixels`` method does with every frame of a video, in one streaming pass (memory does not grow with
+the video):
 
 1. cut the frame to the video's crop box, convert it to grey, shrink it to ``analysis_width`` pixels wide
    (aspect ratio kept; never enlarged) and blur it with a ``blur_kernel`` x ``blur_kernel`` Gaussian (in

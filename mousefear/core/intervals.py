@@ -10,7 +10,6 @@ probabilities average into windows (:func:`window_means`).
 from __future__ import annotations
 
 import math
-
 from collections.abc import Sequence
 from typing import Any
 

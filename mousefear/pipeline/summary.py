@@ -40,7 +40,8 @@ from mousefear.pipeline.plots import new_figure, plot_ethogram, save_figure
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["block_bootstrap_ci", "epoch_table", "epochs_for_session", "plot_freezing_timecourse", "plot_session_ethograms", "summarize",
+__all__ = ["block_bootstrap_ci", "epoch_table", "epochs_for_session", "plot_freezing_timecourse",
+           "plot_session_ethograms", "summarize",
            "summarize_epochs", "summarize_vector", "write_run_summary"]
 
 #: Columns of epochs.csv before the per-behaviour percentages.
