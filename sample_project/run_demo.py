@@ -11,8 +11,8 @@ run against the labels (report.html), and writes the fear-conditioning summary f
 
 With Qwen2.5-VL weights on this machine (``--model``, default the config's ``Qwen/Qwen2.5-VL-3B-Instruct`` from
 the Hugging Face cache, or a local folder) the classification uses the model; without, it says so in one line
-and runs the motion baseline (calibrated from the labels) instead, so the report is still complete and says
-which backend produced it.
+and runs the motion baseline (its default method, movement measured on the animal) instead, so the report is
+still complete and says which backend produced it.
 """
 
 from __future__ import annotations
@@ -75,8 +75,7 @@ def main() -> None:
         cfg["classification"]["run"] = "motion"
         cfg["classification"]["motion"]["flee_speed"] = 4.0  # body lengths per second, for this arena
         cfg["classification"]["motion"]["flee_speed_unit"] = "body_lengths/s"
-        save_config(config, cfg)
-        mousefear.calibrate_motion(config, run="motion", from_labels=True)
+        save_config(config, cfg)  # the animal method's default thresholds need no calibration
 
     run = mousefear.classify_videos(config)
     result = mousefear.evaluate(config, run=run)

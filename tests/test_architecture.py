@@ -118,6 +118,7 @@ def test_every_public_function_reads_config_once(project, monkeypatch, tmp_path)
 
     with Project.open(project).edit() as doc:
         doc["classification"]["backend"] = "motion"
+        doc["classification"]["motion"]["method"] = "pixels"  # calibrated from labels
     labels = tmp_path / "m1_day1_labels.csv"
     labels.write_text("frame,behavior\n" + "".join(f"{i},{'freezing' if i < 15 else 'exploring'}\n"
                                                      for i in range(45)))

@@ -13,7 +13,7 @@ from _motion_videos import write_motion_video
 import mousefear
 from mousefear.backends.motion_measure import freezing_runs, measure_motion
 from mousefear.core.config import config_path
-from mousefear.core.settings import load_config
+from mousefear.core.settings import load_config, save_config
 from mousefear.errors import ConfigError, ProjectError
 from mousefear.formats.labels import write_label_file
 
@@ -66,6 +66,9 @@ def test_empty_chamber_real_video(project, shared_video):
 def _labelled_project(tmp_path, n_videos):
     videos = [write_motion_video(tmp_path / f"m{i}_day1.avi", SCRIPT, noise=3.0, seed=i) for i in range(n_videos)]
     cfg = mousefear.create_project("cal", "t", videos, working_directory=tmp_path / "p", date="2026-01-01")
+    c = load_config(cfg)
+    c["classification"]["motion"]["method"] = "pixels"  # the measure calibrated from labels
+    save_config(cfg, c)
     ranges = []
     for i, v in enumerate(videos):
         m = measure_motion(v, locate_animal=False, progress=False)
@@ -110,6 +113,7 @@ def test_renamed_freezing_class_and_default_run_folder(tmp_path):
     c["behaviors"][0]["name"] = "immobility"
     c["freezing_behavior"] = "immobility"
     c["classification"]["backend"] = "motion"
+    c["classification"]["motion"]["method"] = "pixels"  # the measure calibrated from labels
     save_config(cfg, c)
     beh = ["immobility", *BEH[1:]]
     still = freezing_runs(measure_motion(video, locate_animal=False, progress=False)["raw_change"], 0.002, 30)
@@ -142,6 +146,12 @@ def test_from_labels_errors_and_cli(project, tmp_path, capsys):
 
     with pytest.raises(ConfigError, match="either empty_video=FILE or from_labels=True, but got neither"):
         mousefear.calibrate_motion(project)
+    with pytest.raises(ConfigError, match="calibration from labels fits freeze_threshold .* but the method is "
+                       "'animal'"):
+        mousefear.calibrate_motion(project, from_labels=True, progress=False)
+    c = load_config(project)
+    c["classification"]["motion"]["method"] = "pixels"
+    save_config(project, c)
     with pytest.raises(ProjectError, match="Expected label files"):
         mousefear.calibrate_motion(project, from_labels=True, progress=False)
     assert main(["calibrate-motion", str(project), "--from-labels"]) == 2

@@ -47,6 +47,8 @@ def motion(behaviors=None, **kw) -> MotionBackend:
 
 
 def backend(**kw) -> MotionBackend:
+    """The ``pixels`` method (frame-exact tests of the frame-fraction measure)."""
+    kw.setdefault("method", "pixels")
     kw.setdefault("flee_speed", 8.0)
     kw.setdefault("flee_speed_unit", "body_lengths/s")
     return motion(**kw)
@@ -166,7 +168,7 @@ def test_errors_name_the_problem(tmp_path):
     with pytest.raises(ConfigError, match="Expected parameters of the motion backend among"):
         motion(blur=3)
     path = write_motion_video(tmp_path / "m1_day1.avi", [("walk", 30, 2.0)])
-    b = motion(flee_speed=20.0, flee_speed_unit="cm/s")
+    b = motion(flee_speed=20.0, flee_speed_unit="cm/s", method="pixels")
     with pytest.raises(ConfigError, match="m1_day1.avi.*pixels_per_cm is null"):
         classify(b, path, fps=30.0, n_frames=30, progress=False)
     res = classify(b, path, fps=30.0, n_frames=30, pixels_per_cm=10.0, progress=False)
@@ -179,7 +181,8 @@ def test_errors_name_the_problem(tmp_path):
 
 def test_without_fleeing_behaviour_fast_movement_is_exploring(tmp_path):
     path = write_motion_video(tmp_path / "v.avi", SCRIPT)
-    b = motion(["freezing", "exploring", "grooming"], flee_speed=8.0, flee_speed_unit="body_lengths/s")
+    b = motion(["freezing", "exploring", "grooming"], flee_speed=8.0, flee_speed_unit="body_lengths/s",
+               method="pixels")
     res = classify(b, path, fps=30.0, n_frames=N, progress=False)
     assert set(np.array(b.behaviors)[res.frame_label]) == {"freezing", "exploring"}
     assert "fast movement is exploring" in b.describe()["settings"]["notes"][0]
@@ -195,7 +198,7 @@ def test_renamed_classes_get_the_same_decisions(tmp_path):
     want = names(ref, classify(ref, path, fps=30.0, n_frames=N, progress=False))
     own = ["escape", "grooming", "locomotion", "immobility"]
     b = motion(own, flee_speed=8.0, flee_speed_unit="body_lengths/s", freezing_behavior="immobility",
-                      moving_behavior="locomotion", fleeing_behavior="escape")
+               moving_behavior="locomotion", fleeing_behavior="escape", method="pixels")
     res = classify(b, path, fps=30.0, n_frames=N, progress=False)
     rename = {"freezing": "immobility", "exploring": "locomotion", "fleeing": "escape"}
     np.testing.assert_array_equal(names(b, res), [rename[x] for x in want])

@@ -125,8 +125,11 @@ def test_summarize_project_writes_epochs_csv_and_plot(four_videos):
     csv = pd.read_csv(run / "epochs.csv", keep_default_na=True)
     assert list(csv.columns) == ["run", "video_id", "subject", "session", "epoch_index", "epoch", "start_s",
                                  "end_s", "covered_s", "labelled_s", *[f"{b}_percent" for b in BEH],
-                                 "freezing_bouts", "freezing_mean_bout_s", "freezing_latency_s"]
+                                 "freezing_bouts", "freezing_mean_bout_s", "freezing_latency_s",
+                                 "freezing_percent_ci_low", "freezing_percent_ci_high"]
     assert list(table.columns) == list(csv.columns)
+    assert (csv.freezing_percent_ci_low <= csv.freezing_percent + 1e-9).all()
+    assert (csv.freezing_percent_ci_high >= csv.freezing_percent - 1e-9).all()
     # sorted by subject, then sessions in natural order (ctx, day1, day10), then epochs
     assert list(zip(csv.subject, csv.session, csv.epoch, strict=True)) == [
         ("m1", "ctx", "whole"), ("m1", "day1", "baseline"), ("m1", "day1", "tone"), ("m1", "day10", "baseline"),
@@ -300,3 +303,24 @@ def test_write_run_summary_refuses_mixed_behaviours_empty_lists_and_folders(tmp_
                                                   f"path {tmp_path}")):
         write_run_summary(tmp_path, tmp_path / "summary.csv")
     assert not (tmp_path / "summary.csv").exists()
+
+
+def test_block_bootstrap_ci_against_an_independent_computation():
+    """The interval of percent freezing: resampling blocks of 5 seconds, recomputed here by hand."""
+    from mousefear.pipeline.summary import block_bootstrap_ci
+
+    fps = 10.0
+    rng = np.random.default_rng(1)
+    sec = rng.random(60) < 0.3  # 60 seconds, ~30 % freezing, whole seconds
+    frozen = np.repeat(sec, 10)
+    labelled = np.ones(600, bool)
+    lo, hi = block_bootstrap_ci(frozen, labelled, fps, seed=7)
+    r = np.random.default_rng(7)
+    picks = r.choice(np.arange(56), size=(2000, 12))
+    idx = (picks[:, :, None] + np.arange(5)).reshape(2000, -1)[:, :60]
+    pct = 100 * sec[idx].mean(axis=1)
+    assert (lo, hi) == pytest.approx(tuple(np.quantile(pct, [0.025, 0.975])))
+    assert lo < 100 * sec.mean() < hi
+    # a constant epoch has a zero-width interval; no labelled frame: NaN
+    assert block_bootstrap_ci(np.ones(600, bool), labelled, fps) == (100.0, 100.0)
+    assert all(np.isnan(block_bootstrap_ci(frozen, np.zeros(600, bool), fps)))

@@ -1,6 +1,13 @@
-"""Classical motion baseline: pixel-change freezing detector with a speed rule for fleeing (no model weights).
+"""Classical motion baseline: freezing detector with a speed rule for fleeing (no model weights).
 
-What it does with every frame of a video, in one streaming pass (memory does not grow with the video):
+Two measurements (``classification.motion.method``): ``animal`` (the default) measures movement relative to the
+animal, found against a background model, over a fixed lag (:mod:`mousefear.backends.motion_animal`, where the
+method and its decision are described; frames without the animal have no prediction); ``pixels`` is the
+frame-fraction measure described below (:mod:`mousefear.backends.motion_measure`). Both end in the same
+decision function (:func:`decide`) and the same probabilities.
+
+What the ``pixels`` method does with every frame of a video, in one streaming pass (memory does not grow with
+the video):
 
 1. cut the frame to the video's crop box, convert it to grey, shrink it to ``analysis_width`` pixels wide
    (aspect ratio kept; never enlarged) and blur it with a ``blur_kernel`` x ``blur_kernel`` Gaussian (in
@@ -59,8 +66,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mousefear._io import json_safe
 from mousefear.backends.base import VideoBackend, VideoResult
-from mousefear.backends.motion_measure import deduplicate_change, freezing_runs, measure_motion, speed_from_centroids
+from mousefear.backends.motion_animal import ANIMAL_SIGNALS, animal_stillness, measure_animal, still_runs
+from mousefear.backends.motion_measure import (
+    PIXEL_SIGNALS,
+    deduplicate_change,
+    freezing_runs,
+    measure_motion,
+    speed_from_centroids,
+)
 from mousefear.core.intervals import window_means
 from mousefear.errors import ConfigError
 
@@ -76,8 +91,15 @@ MODELLED = ("freezing", "exploring", "fleeing")
 ROLES = ("freezing", "moving", "fleeing")
 #: Lowest confidence of a decision (at the boundary of the rule).
 MIN_CONFIDENCE = 0.55
+#: Grey levels by which the ``pixels`` method's blob of the animal differs from the frame's median.
+PIXELS_ANIMAL_CONTRAST = 40.0
+#: Per-frame measurements of each method (name -> (unit, description)): stored in the behaviour-vector file.
+MEASUREMENTS = {"animal": ANIMAL_SIGNALS, "pixels": PIXEL_SIGNALS}
+#: What besides the arrays the decision needs, per method (stored as attributes of the measurements).
+MEASUREMENT_META = {"animal": ("method", "fps", "lag_frames", "analysis_stride", "n_frames", "frame_size", "crop"),
+                    "pixels": ("method", "fps", "n_frames", "analysis_size", "scale")}
 
-__all__ = ["MODELLED", "MotionBackend", "decide"]
+__all__ = ["MEASUREMENTS", "MODELLED", "MotionBackend", "decide"]
 
 
 def decide(
@@ -88,6 +110,7 @@ def decide(
     freeze_threshold: float,
     min_freeze_seconds: float,
     flee_speed: float | None,
+    frozen: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame decision and confidence of the motion rule.
 
@@ -111,7 +134,9 @@ def decide(
     """
     change = np.asarray(change, dtype=np.float64)
     n = change.size
-    frozen = freezing_runs(change, freeze_threshold, round(min_freeze_seconds * fps))
+    if frozen is None:
+        frozen = freezing_runs(change, freeze_threshold, round(min_freeze_seconds * fps))
+    frozen = np.asarray(frozen, dtype=bool)
 
     def margin(x: np.ndarray) -> np.ndarray:
         return MIN_CONFIDENCE + (1 - MIN_CONFIDENCE) * np.clip(np.nan_to_num(x, nan=0.0), 0.0, 1.0)
@@ -143,8 +168,19 @@ class MotionBackend(VideoBackend):
     ----------
     behaviors
         The project's behaviour names; include ``freezing_behavior`` and ``moving_behavior``.
+    method
+        ``"animal"`` (movement measured on the animal, :mod:`~mousefear.backends.motion_animal`) or ``"pixels"``
+        (fraction of changed pixels in the crop, :mod:`~mousefear.backends.motion_measure`).
     pixel_cutoff
         Grey-level change (0-255) above which a pixel counts as changed between frames.
+    body_change_threshold
+        ``animal``: still while less than this fraction of the animal's area changes within ``lag_seconds``.
+    still_speed
+        ``animal``: still only while the centroid moves slower than this, in body lengths per second.
+    lag_seconds
+        ``animal``: time between the frames compared.
+    animal_contrast
+        ``animal``: grey levels by which the animal is darker (brighter) than the background.
     blur_kernel
         Side in pixels (of the shrunk frame) of the Gaussian blur before differencing; odd, 0 = none.
     freeze_threshold
@@ -164,8 +200,6 @@ class MotionBackend(VideoBackend):
     moving_behavior, fleeing_behavior, freezing_behavior
         The behaviours decided for movement, fast movement and stillness; ``fleeing_behavior`` None, or not
         among ``behaviors``, = fast movement is ``moving_behavior``.
-    animal_contrast
-        Grey levels by which the animal's pixels differ from the frame's median.
     speed_window_seconds
         Time over which the speed is measured.
     repeat_level, repeat_tolerance
@@ -179,7 +213,12 @@ class MotionBackend(VideoBackend):
         self,
         behaviors: Sequence[str],
         *,
+        method: str,
         pixel_cutoff: float,
+        body_change_threshold: float,
+        still_speed: float,
+        lag_seconds: float,
+        animal_contrast: float,
         blur_kernel: int,
         freeze_threshold: float,
         min_freeze_seconds: float,
@@ -191,13 +230,16 @@ class MotionBackend(VideoBackend):
         moving_behavior: str,
         fleeing_behavior: str | None,
         freezing_behavior: str,
-        animal_contrast: float = 40.0,
         speed_window_seconds: float = 0.2,
         repeat_level: float = 3.0,
         repeat_tolerance: float = 1e-4,
     ):
         super().__init__(behaviors)
+        self.method = method
         self.pixel_cutoff = pixel_cutoff
+        self.body_change_threshold = body_change_threshold
+        self.still_speed = still_speed
+        self.lag_seconds = lag_seconds
         self.blur_kernel = blur_kernel
         self.freeze_threshold = freeze_threshold
         self.min_freeze_seconds = min_freeze_seconds
@@ -266,13 +308,12 @@ class MotionBackend(VideoBackend):
         Returns
         -------
         VideoResult
-            Frame and window probabilities in the order of ``behaviors``; ``signals``: ``changed_pixels``,
-            ``raw_change`` and ``change`` (fraction of changed pixels, before and after repeat handling),
-            ``repeat`` (1.0 for repeated frames), ``centroid_x``, ``centroid_y`` (full-frame pixels, NaN where
-            no blob of the animal's usual size, a third to three times the median area, was found),
-            ``speed_px_s`` (pixels/s) and ``speed`` (in ``flee_speed_unit``; NaN when it cannot be
-            computed), each (n_frames,) float32; ``info``: ``body_length_px``, ``speed_unit``,
-            ``analysis_size``, ``repeated_frames``, ``repeats_filled``, ``animal_found_frames``.
+            Frame and window probabilities in the order of ``behaviors`` (NaN rows and label -1 where the
+            ``animal`` method found no animal: no prediction); ``signals``: the per-frame measurements the
+            decision was made from (:data:`MEASUREMENTS` of the method: name, unit and meaning), each (n_frames,)
+            float32, from which :meth:`decide_from_measurements` decides again without decoding; ``info``:
+            ``measurement`` (method, fps, lag and sizes: what :meth:`decide_from_measurements` needs besides the
+            arrays) and per-video facts (``body_length_px``, ``speed_unit``, ``animal_found_frames``, ...).
 
         Raises
         ------
@@ -286,10 +327,16 @@ class MotionBackend(VideoBackend):
             raise ConfigError(f"{path}: fleeing is detected in cm/s (classification.motion.flee_speed_unit), "
                               f"but the video's pixels_per_cm is null; set videos['{video.key}'].pixels_per_cm "
                               "in config.yaml, or use flee_speed_unit: body_lengths/s")
-        m = measure_motion(path, crop=crop, n_frames=video.n_frames, pixel_cutoff=self.pixel_cutoff,
-                           blur_kernel=self.blur_kernel, analysis_width=self.analysis_width, animal=self.animal,
-                           animal_contrast=self.animal_contrast, repeat_level=self.repeat_level,
-                           repeat_tolerance=self.repeat_tolerance, progress=progress)
+        if self.method == "animal":
+            m = measure_animal(path, fps=video.fps, crop=crop, n_frames=video.n_frames, animal=self.animal,
+                               contrast=self.animal_contrast, pixel_cutoff=self.pixel_cutoff,
+                               lag_seconds=self.lag_seconds, progress=progress)
+        else:
+            m = measure_motion(path, crop=crop, n_frames=video.n_frames, pixel_cutoff=self.pixel_cutoff,
+                               blur_kernel=self.blur_kernel, analysis_width=self.analysis_width, animal=self.animal,
+                               animal_contrast=PIXELS_ANIMAL_CONTRAST, repeat_level=self.repeat_level,
+                               repeat_tolerance=self.repeat_tolerance, progress=progress)
+            m["method"] = "pixels"
         return self.decide_from_measurements(m, fps=video.fps, window_bounds=window_bounds,
                                              pixels_per_cm=video.pixels_per_cm)
 
@@ -301,27 +348,21 @@ class MotionBackend(VideoBackend):
         window_bounds: Sequence[tuple[int, int]] | np.ndarray = (),
         pixels_per_cm: float | None = None,
     ) -> VideoResult:
-        """Turn the output of :func:`measure_motion` into a :class:`VideoResult` (see :meth:`classify_video`)."""
-        raw = m["raw_change"]
-        n = raw.size
-        change = deduplicate_change(raw, m["repeat"], self.max_repeat_frames)
-        cx, cy, area = (np.asarray(m[k], dtype=np.float64) for k in ("centroid_x", "centroid_y", "blob_area"))
-        found = np.isfinite(cx) & np.isfinite(area)
-        if found.any():  # a blob far smaller or larger than usual is not the animal (merged with a wall, a speck)
-            typical = float(np.median(area[found]))
-            found &= (area >= typical / 3) & (area <= typical * 3)
-        cx, cy = np.where(found, cx, np.nan), np.where(found, cy, np.nan)
-        speed_px = speed_from_centroids(cx, cy, fps, self.speed_window_seconds)
-        major = np.asarray(m["major_axis"], dtype=np.float64)[found]
-        body_px = float(np.median(major)) if major.size else math.nan
-        if self.flee_speed_unit == "cm/s":
-            speed = speed_px / pixels_per_cm if pixels_per_cm else np.full(n, np.nan)
+        """Decide from measurements (of :func:`measure_animal` or :func:`measure_motion`, or read back from a
+        behaviour-vector file with :func:`~mousefear.formats.vectors.read_vector_measurements`); see
+        :meth:`classify_video`. The arrays are rounded to float32 first, so deciding again from the stored
+        measurements with the same settings gives the same result."""
+        method = str(m.get("method", "pixels"))
+        if method != self.method:
+            raise ConfigError(f"Expected measurements of the {self.method!r} method "
+                              f"(classification.motion.method), but got measurements of {method!r}")
+        names = MEASUREMENTS[method]
+        m = {**m, **{k: np.asarray(m[k], dtype=np.float32).astype(np.float64) for k in names}}
+        n = int(np.asarray(m[next(iter(names))]).size)
+        if method == "animal":
+            decision, conf, signals, info = self._decide_animal(m, fps, pixels_per_cm)
         else:
-            speed = speed_px / body_px if body_px > 0 else np.full(n, np.nan)
-        decision, conf = decide(change, speed if self._detect_flee else None, fps=fps,
-                                freeze_threshold=self.freeze_threshold,
-                                min_freeze_seconds=self.min_freeze_seconds,
-                                flee_speed=self.flee_speed if self._detect_flee else None)
+            decision, conf, signals, info = self._decide_pixels(m, fps, pixels_per_cm)
         cols = [self.behaviors.index(b) for b in self.modelled]
         col_of = {name: self.behaviors.index(name) for name in self.modelled}
         probs = np.zeros((n, len(self.behaviors)), dtype=np.float64)
@@ -332,34 +373,72 @@ class MotionBackend(VideoBackend):
             sel = decision == k
             probs[np.ix_(sel, cols)] = rest[sel, None]
             probs[sel, col_of[name]] = conf[sel]
-        if len(cols) == 1:  # cannot happen (freezing and moving are required) but keep rows summing to 1
-            probs[:, cols[0]] = 1.0
-        frame_probs = probs.astype(np.float32)
-        label_map = np.full(3, -1, dtype=np.int16)
+        none = decision < 0
+        probs[none] = np.nan  # no animal: no prediction
+        label_map = np.full(4, -1, dtype=np.int16)  # decision -1 (index 3) -> label -1
         for k, name in enumerate(self._role_names):
             if name in col_of:
                 label_map[k] = col_of[name]
         frame_label = label_map[decision]
         bounds = np.asarray(window_bounds, dtype=np.int64).reshape(-1, 2)
         start, end, wprobs = window_means(probs, bounds)
-        f32 = {
-            "changed_pixels": m["changed_pixels"],
-            "raw_change": raw,
-            "change": change,
-            "repeat": m["repeat"],
-            "centroid_x": cx,
-            "centroid_y": cy,
-            "speed_px_s": speed_px,
-            "speed": speed,
-        }
-        signals = {k: np.asarray(v, dtype=np.float32) for k, v in f32.items()}
-        info = {
-            "body_length_px": body_px,
-            "speed_unit": self.flee_speed_unit,
-            "analysis_size": list(m["analysis_size"]),
-            "repeated_frames": int(np.count_nonzero(m["repeat"])),
-            "repeats_filled": int(np.count_nonzero(change != raw)),
-            "animal_found_frames": int(np.count_nonzero(found)),
-        }
-        return VideoResult(frame_probabilities=frame_probs, frame_label=frame_label.astype(np.int16),
-                           start_frame=start, end_frame=end, probabilities=wprobs, signals=signals, info=info)
+        out_signals = {k: np.asarray(m[k], dtype=np.float32) for k in names}
+        out_signals.update({k: np.asarray(v, dtype=np.float32) for k, v in signals.items()})
+        meta = {k: m[k] for k in MEASUREMENT_META[method] if k in m}
+        info = {"measurement": json_safe(meta), "speed_unit": self.flee_speed_unit, **info}
+        return VideoResult(frame_probabilities=probs.astype(np.float32), frame_label=frame_label.astype(np.int16),
+                           start_frame=start, end_frame=end, probabilities=wprobs, signals=out_signals, info=info)
+
+    def _speed(self, cx: np.ndarray, cy: np.ndarray, body_px: float, fps: float, pixels_per_cm: float | None,
+               ) -> tuple[np.ndarray, np.ndarray]:
+        n = cx.size
+        speed_px = speed_from_centroids(cx, cy, fps, self.speed_window_seconds)
+        if self.flee_speed_unit == "cm/s":
+            speed = speed_px / pixels_per_cm if pixels_per_cm else np.full(n, np.nan)
+        else:
+            speed = speed_px / body_px if body_px > 0 else np.full(n, np.nan)
+        return speed_px, speed
+
+    def _decide_pixels(self, m: dict[str, Any], fps: float, pixels_per_cm: float | None):
+        raw = m["raw_change"]
+        change = deduplicate_change(raw, m["repeat"] > 0, self.max_repeat_frames)
+        cx, cy, area = m["centroid_x"], m["centroid_y"], m["blob_area"]
+        found = np.isfinite(cx) & np.isfinite(area)
+        if found.any():  # a blob far smaller or larger than usual is not the animal (merged with a wall, a speck)
+            typical = float(np.median(area[found]))
+            found &= (area >= typical / 3) & (area <= typical * 3)
+        cx, cy = np.where(found, cx, np.nan), np.where(found, cy, np.nan)
+        major = m["major_axis"][found]
+        body_px = float(np.median(major)) if major.size else math.nan
+        speed_px, speed = self._speed(cx, cy, body_px, fps, pixels_per_cm)
+        decision, conf = decide(change, speed if self._detect_flee else None, fps=fps,
+                                freeze_threshold=self.freeze_threshold, min_freeze_seconds=self.min_freeze_seconds,
+                                flee_speed=self.flee_speed if self._detect_flee else None)
+        signals = {"change": change, "speed_px_s": speed_px, "speed": speed}
+        info = {"body_length_px": body_px, "analysis_size": list(m.get("analysis_size", [])),
+                "repeated_frames": int(np.count_nonzero(m["repeat"])),
+                "repeats_filled": int(np.count_nonzero(change != raw)),
+                "animal_found_frames": int(np.count_nonzero(found))}
+        return decision, conf, signals, info
+
+    def _decide_animal(self, m: dict[str, Any], fps: float, pixels_per_cm: float | None):
+        found = m["found"] > 0
+        lag = int(m["lag_frames"])
+        major = m["major_axis"][found]
+        body_px = float(np.median(major)) if major.size else math.nan
+        change, centroid_speed = animal_stillness(m["body_change"], m["centroid_shift"], lag, fps, body_px)
+        cx, cy = np.where(found, m["centroid_x"], np.nan), np.where(found, m["centroid_y"], np.nan)
+        speed_px, speed = self._speed(cx, cy, body_px, fps, pixels_per_cm)
+        shift_speed = m["centroid_shift"] / (body_px * lag / fps) if body_px > 0 else np.full(found.size, np.nan)
+        pair_still = (m["body_change"] < self.body_change_threshold) & (shift_speed < self.still_speed)
+        frozen = still_runs(pair_still, found, lag, int(m.get("analysis_stride", 1)),
+                            round(self.min_freeze_seconds * fps))
+        decision, conf = decide(change, speed if self._detect_flee else None, fps=fps,
+                                freeze_threshold=self.body_change_threshold,
+                                min_freeze_seconds=self.min_freeze_seconds,
+                                flee_speed=self.flee_speed if self._detect_flee else None, frozen=frozen)
+        decision[~found | (~np.isfinite(change) & ~frozen)] = -1  # no animal, or no movement measured
+        signals = {"change": change, "centroid_speed": centroid_speed, "speed": speed}
+        info = {"body_length_px": body_px, "animal_found_frames": int(np.count_nonzero(found)),
+                "lag_frames": lag, "analysis_stride": int(m.get("analysis_stride", 1))}
+        return decision, conf, signals, info

@@ -18,7 +18,20 @@ import numpy as np
 from mousefear.core.video import open_video
 from mousefear.errors import VideoError
 
-__all__ = ["analysis_size", "deduplicate_change", "freezing_runs", "measure_motion", "speed_from_centroids"]
+__all__ = ["PIXEL_SIGNALS", "analysis_size", "deduplicate_change", "freezing_runs", "measure_motion",
+           "speed_from_centroids"]
+
+#: Per-frame arrays of :func:`measure_motion`: name -> (unit, description).
+PIXEL_SIGNALS: dict[str, tuple[str, str]] = {
+    "changed_pixels": ("pixel", "pixels of the shrunk crop whose grey level changed by more than pixel_cutoff "
+                                "since the previous frame"),
+    "raw_change": ("1", "changed_pixels divided by the pixels of the shrunk crop"),
+    "repeat": ("1", "1 where the frame repeats the previous one (frame-rate conversion), else 0"),
+    "centroid_x": ("pixel", "x of the centroid of the animal's blob in the full frame (NaN where none)"),
+    "centroid_y": ("pixel", "y of the centroid of the animal's blob in the full frame (NaN where none)"),
+    "major_axis": ("pixel", "major axis of the animal's blob (NaN where none)"),
+    "blob_area": ("pixel^2", "area of the animal's blob in full-frame pixels (NaN where none)"),
+}
 
 
 def analysis_size(crop_width: int, crop_height: int, analysis_width: int) -> tuple[int, int]:

@@ -9,6 +9,7 @@ probabilities average into windows (:func:`window_means`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +24,8 @@ __all__ = [
     "check_windows",
     "labels_to_bouts",
     "labels_to_codes",
+    "second_bounds",
+    "whole_seconds",
     "window_means",
     "windows_to_frames",
 ]
@@ -344,3 +347,36 @@ def window_means(
     np.cumsum(frame_probabilities, axis=0, out=cum[1:])
     probs = (cum[end] - cum[start]) / (end - start)[:, None]
     return start, end, probs.astype(np.float32)
+
+
+def second_bounds(n_frames: int, fps: float) -> np.ndarray:
+    """(n_seconds, 2) int64 half-open frame ranges of the video's seconds: second ``k`` is frames
+    ``[round(k * fps), round((k + 1) * fps))``, the last one cut at ``n_frames`` (a partial second is kept)."""
+    n_sec = math.ceil(n_frames / fps - 1e-9) if n_frames else 0
+    k = np.arange(n_sec + 1)
+    edges = np.minimum(np.round(k * fps).astype(np.int64), n_frames)
+    bounds = np.stack([edges[:-1], edges[1:]], axis=1)
+    return bounds[bounds[:, 1] > bounds[:, 0]]
+
+
+def whole_seconds(mask: Any, fps: float) -> np.ndarray:
+    """Per second (:func:`second_bounds`), whether ``mask`` is True for every frame of it.
+
+    Parameters
+    ----------
+    mask
+        (n_frames,) bool per frame (e.g. frames decided freezing).
+    fps
+        Frames per second.
+
+    Returns
+    -------
+    np.ndarray
+        (n_seconds,) bool: a second is freezing when the whole second is.
+    """
+    m = np.asarray(mask, dtype=bool)
+    bounds = second_bounds(m.size, fps)
+    if not bounds.size:
+        return np.zeros(0, dtype=bool)
+    bad = np.concatenate(([0], np.cumsum(~m)))
+    return (bad[bounds[:, 1]] - bad[bounds[:, 0]]) == 0

@@ -217,7 +217,12 @@ class MotionSettings:
     """``classification.motion``: the classical freezing detector (its freezing class is the top-level
     ``freezing_behavior``)."""
 
+    method: str = _field(choice("animal", "pixels"))
     pixel_cutoff: float = _field(number_between(0, 255), float)  # grey levels
+    body_change_threshold: float = _field(number_between(0, 1), float)  # fraction of the animal's area
+    still_speed: float = _field(positive_number, float)  # body lengths per second
+    lag_seconds: float = _field(positive_number, float)
+    animal_contrast: float = _field(number_between(1, 255), float)  # grey levels
     blur_kernel: int = _field(odd_or_zero)  # pixels of the shrunk frame
     freeze_threshold: float = _field(number_between(0, 1), float)  # fraction of the crop's pixels
     min_freeze_seconds: float = _field(nonnegative_number, float)

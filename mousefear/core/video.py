@@ -154,14 +154,18 @@ class Video:
 
 
 @contextlib.contextmanager
-def open_video(path: str | os.PathLike) -> Iterator[cv2.VideoCapture]:
-    """Open a video with OpenCV; raise :class:`VideoError` naming the file when it cannot be opened."""
+def open_video(path: str | os.PathLike, threads: int | None = None) -> Iterator[cv2.VideoCapture]:
+    """Open a video with OpenCV; raise :class:`VideoError` naming the file when it cannot be opened.
+
+    ``threads``: decoding threads (None: FFmpeg's choice, one per core; 1 spends the least CPU time per frame).
+    """
     path = Path(path)
     if not path.exists():
         raise VideoError(f"{path}: no such file")
     if not path.is_file():
         raise VideoError(f"{path}: not a file")
-    cap = cv2.VideoCapture(str(path))
+    cap = (cv2.VideoCapture(str(path)) if threads is None else
+           cv2.VideoCapture(str(path), cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, int(threads)]))
     try:
         if not cap.isOpened():
             raise VideoError(f"{path}: cannot be opened as a video (unreadable, damaged, or not a video file)")

@@ -135,6 +135,12 @@ def calibrate_motion(
     if empty_video is not None:
         result = _from_empty(Path(empty_video), motion, quantile, factor, progress)
     else:
+        if motion.method != "pixels":
+            raise ConfigError(f"{project.config_path}: calibration from labels fits freeze_threshold and "
+                              "min_freeze_seconds of classification.motion.method: pixels, but the method is "
+                              f"{motion.method!r}; set method: pixels to calibrate the frame-fraction measure "
+                              "(the animal method's thresholds are in units of the animal and its defaults "
+                              "carry across setups)")
         result = _from_labels(project, progress)
         if run is None:
             from mousefear.pipeline.classify import default_run_name

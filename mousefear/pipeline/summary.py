@@ -40,14 +40,72 @@ from mousefear.pipeline.plots import new_figure, plot_ethogram, save_figure
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["epoch_table", "epochs_for_session", "plot_freezing_timecourse", "plot_session_ethograms", "summarize",
+__all__ = ["block_bootstrap_ci", "epoch_table", "epochs_for_session", "plot_freezing_timecourse",
+           "plot_session_ethograms", "summarize",
            "summarize_epochs", "summarize_vector", "write_run_summary"]
 
 #: Columns of epochs.csv before the per-behaviour percentages.
 BASE_COLUMNS = ("run", "video_id", "subject", "session", "epoch_index", "epoch", "start_s", "end_s",
                 "covered_s", "labelled_s")
 #: Columns of epochs.csv after the percentages.
-FREEZE_COLUMNS = ("freezing_bouts", "freezing_mean_bout_s", "freezing_latency_s")
+FREEZE_COLUMNS = ("freezing_bouts", "freezing_mean_bout_s", "freezing_latency_s", "freezing_percent_ci_low",
+                  "freezing_percent_ci_high")
+#: The confidence interval of percent freezing: blocks of this many seconds are resampled ...
+CI_BLOCK_SECONDS = 5
+#: ... this many times (percentile interval, 95 %).
+CI_RESAMPLES = 2000
+
+
+def block_bootstrap_ci(frozen: np.ndarray, labelled: np.ndarray, fps: float, seed: int = 0,
+                       block_seconds: float = CI_BLOCK_SECONDS, n_resamples: int = CI_RESAMPLES,
+                       level: float = 0.95) -> tuple[float, float]:
+    """95 % confidence interval of percent freezing by a moving-block bootstrap over seconds.
+
+    The epoch is cut into seconds; each second contributes its freezing frames and its labelled frames. Blocks
+    of ``block_seconds`` consecutive seconds (so that the dependence between neighbouring seconds is kept) are
+    drawn with replacement until the epoch's length is reached, ``n_resamples`` times; the interval is the
+    ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the resampled percent freezing (of the labelled
+    frames). It says how much the percentage could change with another stretch of the same behaviour, given
+    the per-second decisions; it does not include the error of the decisions themselves (see
+    docs/motion-and-summaries.md).
+
+    Parameters
+    ----------
+    frozen, labelled
+        (n_frames,) bool: frames decided freezing, frames with any decision.
+    fps
+        Frames per second.
+    seed
+        Seed of the resampling (``seed`` of config.yaml): the same inputs give the same interval.
+
+    Returns
+    -------
+    (low, high) : tuple of float
+        Percent (0-100); NaN when the epoch has no labelled frame.
+    """
+    frozen = np.asarray(frozen, dtype=bool)
+    labelled = np.asarray(labelled, dtype=bool)
+    if not labelled.any():
+        return math.nan, math.nan
+    step = max(1, round(fps))
+    edges = np.arange(0, frozen.size, step)
+    f = np.add.reduceat((frozen & labelled).astype(np.int64), edges)
+    n = np.add.reduceat(labelled.astype(np.int64), edges)
+    n_sec = f.size
+    block = max(1, min(int(round(block_seconds)), n_sec))
+    n_blocks = math.ceil(n_sec / block)
+    starts = np.arange(n_sec - block + 1)
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(starts, size=(n_resamples, n_blocks))
+    idx = (picks[:, :, None] + np.arange(block)).reshape(n_resamples, -1)[:, :n_sec]
+    tot = n[idx].sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pct = np.where(tot > 0, 100.0 * f[idx].sum(axis=1) / np.maximum(tot, 1), np.nan)
+    pct = pct[np.isfinite(pct)]
+    if not pct.size:
+        return math.nan, math.nan
+    lo, hi = np.quantile(pct, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
 
 
 def epochs_for_session(protocol: Sequence[tuple[str, Sequence[Epoch]]], session: str,
@@ -85,6 +143,7 @@ def summarize_epochs(
     fps: float,
     epochs: Sequence[Epoch],
     freeze_behavior: str = "freezing",
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Per-epoch percentages and freezing bouts of one per-frame label vector.
 
@@ -100,6 +159,8 @@ def summarize_epochs(
         Epochs (``start``, ``end`` in seconds); an empty list means one epoch ``whole`` over the video.
     freeze_behavior
         The behaviour whose bouts and latency are reported.
+    seed
+        Seed of the confidence interval's resampling (:func:`block_bootstrap_ci`).
 
     Returns
     -------
@@ -108,7 +169,8 @@ def summarize_epochs(
         ``covered_s`` (seconds of the epoch inside the video), ``labelled_s``, ``<behavior>_percent`` for every
         behaviour (percent of the epoch's labelled frames; NaN when none), ``freezing_bouts`` (int),
         ``freezing_mean_bout_s`` and ``freezing_latency_s`` (seconds from the epoch's start to its first
-        freezing frame) — both NaN without a bout in the epoch.
+        freezing frame) — both NaN without a bout in the epoch — and ``freezing_percent_ci_low``,
+        ``freezing_percent_ci_high``: the 95 % interval of the freezing percentage (:func:`block_bootstrap_ci`).
     """
     labels = np.asarray(labels, dtype=object)
     n = labels.size
@@ -134,6 +196,8 @@ def summarize_epochs(
         row["freezing_latency_s"] = (f0 + starts[0]) / fps - start_s if starts.size else math.nan
         if starts.size and row["freezing_latency_s"] < 0:  # epoch starts between frames: round to its start
             row["freezing_latency_s"] = 0.0
+        row["freezing_percent_ci_low"], row["freezing_percent_ci_high"] = block_bootstrap_ci(
+            frozen.astype(bool), labelled, fps, seed=seed + i)
         rows.append(row)
         if f1 - f0 < round((end_s - start_s) * fps):
             logger.warning("Epoch %r [%g, %g) s reaches past the end of the video (%.2f s); it is cut there",
@@ -173,7 +237,7 @@ def epoch_table(config: ConfigLike, run: str | None = None) -> pd.DataFrame:
         if key is None and protocol:
             logger.info("Session %r of %s matches no protocol entry: one epoch 'whole'", session, path.name)
         table = summarize_epochs(vec["label"].to_numpy(dtype=object), behaviors, float(vec.attrs["fps"]), epochs,
-                                 freeze_behavior=freeze)
+                                 freeze_behavior=freeze, seed=project.settings.seed)
         table.insert(0, "session", session)
         table.insert(0, "subject", str(vec.attrs["subject"]))
         table.insert(0, "video_id", str(vec.attrs["video_id"]))
@@ -204,7 +268,8 @@ def summarize(config: ConfigLike, run: str | None = None, plot: bool = True) -> 
         One row per video x epoch, sorted by subject, session, epoch order, with the columns of
         ``behavior-vectors/<run>/epochs.csv``: ``run, video_id, subject, session, epoch_index, epoch, start_s,
         end_s, covered_s, labelled_s, <behavior>_percent ..., freezing_bouts, freezing_mean_bout_s,
-        freezing_latency_s`` (seconds; percentages of the labelled frames of the epoch).
+        freezing_latency_s, freezing_percent_ci_low, freezing_percent_ci_high`` (seconds; percentages of the
+        labelled frames of the epoch; the last two the 95 % interval of percent freezing).
 
     Raises
     ------
@@ -242,7 +307,8 @@ def _natural_order(values: pd.Series) -> dict[str, int]:
 
 
 def plot_freezing_timecourse(table: pd.DataFrame, path: str | os.PathLike, behavior: str = "freezing") -> Path:
-    """Percent freezing per epoch across sessions: one thin line per subject, the group mean +- SEM in bold.
+    """Percent freezing per epoch across sessions: one thin line per subject with its 95 % interval (when the
+    table has the ``freezing_percent_ci_*`` columns), the group mean +- SEM in bold.
 
     Parameters
     ----------
@@ -264,8 +330,16 @@ def plot_freezing_timecourse(table: pd.DataFrame, path: str | os.PathLike, behav
     fig = new_figure(max(5.0, 0.7 * len(steps) + 2), 3.8)
     ax = fig.add_subplot()
     xs = np.arange(len(steps))
+    lows = highs = None
+    if "freezing_percent_ci_low" in keyed:
+        lows = keyed.groupby(["subject", "_x"])["freezing_percent_ci_low"].mean().unstack("_x")
+        highs = keyed.groupby(["subject", "_x"])["freezing_percent_ci_high"].mean().unstack("_x")
+        lows, highs = lows.reindex(columns=range(len(steps))), highs.reindex(columns=range(len(steps)))
     for subject, row in per_subject.iterrows():
-        ax.plot(xs, row.to_numpy(float), "-o", lw=0.8, ms=3, alpha=0.45, label=str(subject))
+        line = ax.plot(xs, row.to_numpy(float), "-o", lw=0.8, ms=3, alpha=0.45, label=str(subject))[0]
+        if lows is not None:  # the 95 % interval of each subject's percentage (block bootstrap over seconds)
+            ax.vlines(xs, lows.loc[subject].to_numpy(float), highs.loc[subject].to_numpy(float),
+                      color=line.get_color(), lw=0.8, alpha=0.45)
     values = per_subject.to_numpy(float)
     n = np.sum(np.isfinite(values), axis=0)
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
