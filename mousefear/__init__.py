@@ -28,6 +28,7 @@ from mousefear.pipeline.exemplars import (
 from mousefear.pipeline.labels import export_labels, import_labels
 from mousefear.pipeline.registry import add_videos, create_project, video_table
 from mousefear.pipeline.summary import summarize
+from mousefear.pipeline.tables import window_table
 
 __all__ = [
     "__version__",
@@ -51,5 +52,6 @@ __all__ = [
     "save_config",
     "summarize",
     "video_table",
+    "window_table",
     "write_exemplar_index",
 ]

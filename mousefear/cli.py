@@ -201,6 +201,25 @@ def _compare_runs(p: argparse.ArgumentParser):
     return run
 
 
+@command("window-table", "(re)write a run's per-window tables: <video_id>_seconds.csv and windows.csv")
+def _window_table(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--run", default=None, help="run (default: classification.run, else the only or the newest run)")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.core.project import Project
+        from mousefear.pipeline.tables import window_table
+
+        project = Project.open(a.config)
+        table = window_table(project, run=a.run)
+        run_name = project.select_run(a.run)
+        print(f"{len(table)} window(s) of {table['video_id'].nunique()} video(s): "
+              f"{project.paths.window_table(run_name)} (and <video_id>_seconds.csv beside it)")
+        return 0
+
+    return run
+
+
 @command("extract-exemplars", "pick candidate example windows for a person to label")
 def _extract_exemplars(p: argparse.ArgumentParser):
     p.add_argument("config", help="config.yaml of the project (or the project folder)")
@@ -330,8 +349,8 @@ def _review(p: argparse.ArgumentParser):
 
 #: The sub-commands in the order of the workflow (``mousefear --help`` lists them so).
 WORKFLOW_ORDER = ("create-project", "add-videos", "info", "extract-exemplars", "label", "import-labels",
-                  "label-exemplars", "classify", "review", "evaluate", "compare-runs", "summarize", "calibrate-motion",
-                  "export-labels")
+                  "label-exemplars", "classify", "window-table", "review", "evaluate", "compare-runs", "summarize",
+                  "calibrate-motion", "export-labels")
 
 
 def build_parser() -> argparse.ArgumentParser:

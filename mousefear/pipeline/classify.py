@@ -11,6 +11,7 @@ written with its CSV twin, then ``behavior-vectors/<run>/summary.csv`` for the r
     behavior-vectors/<run>/timing.json     time per window of the latest call, per video
     behavior-vectors/<run>/<video_id>.h5   the behaviour vector (+ <video_id>.csv)
     behavior-vectors/<run>/summary.csv     one row per video (time and bouts per behaviour)
+    behavior-vectors/<run>/<video_id>_seconds.csv, windows.csv   one row per window (mousefear.pipeline.tables)
     cache/<run>/<video_id>/                per-window (or per-video) results as they are produced (resume)
 
 The order of work: the backend is built (nothing loaded), the run's settings and name are worked out and checked
@@ -55,6 +56,7 @@ from mousefear.pipeline.runs import (
     video_settings,
 )
 from mousefear.pipeline.summary import write_run_summary
+from mousefear.pipeline.tables import write_window_tables
 
 __all__ = ["classify_videos", "default_run_name"]
 
@@ -339,6 +341,7 @@ def classify_videos(
     finished = [p for p in (folder / f"{v.id}.h5" for v in project.videos) if p.is_file()]
     if finished:
         write_run_summary(finished, folder / "summary.csv")
+        write_window_tables(project, rs.name)
     if call is not None:
         call.write_timing(wall)
     if call is None or not call.timing:
