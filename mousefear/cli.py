@@ -193,7 +193,7 @@ def _compare_runs(p: argparse.ArgumentParser):
 
         project = Project.open(a.config)
         table = compare_runs(project, runs=a.runs)
-        cols = [c for c in table.columns if c.startswith("f1_")] + ["macro_f1", "mcc", "kappa"]
+        cols = [c for c in table.columns if c.startswith("f1_")] + ["macro_f1", "mcc", "kappa", "in_sample"]
         print(table[cols].to_string(float_format=lambda v: f"{v:.3f}", na_rep="n/a"))
         print(f"table: {project.paths.evaluation() / 'comparison.csv'}")
         return 0

@@ -296,7 +296,7 @@ def test_frame_level_backend_goes_into_the_same_files(project, tiny_qwen):
     cfg_path = _configure(project, tiny_qwen)
     be = _EvenOddBackend(BEHAVIORS)
     run = mousefear.classify_videos(cfg_path, backend=be, progress=False)
-    assert run.startswith("evenodd_") and be.calls == [("m1_day1.avi", 15.0, 45, (0, 0, 64, 48))]
+    assert run.startswith("evenodd-") and be.calls == [("m1_day1.avi", 15.0, 45, (0, 0, 64, 48))]
     folder = project_paths(cfg_path).vectors(run)
     vec = mousefear.read_vector(folder / "m1_day1.h5")
     assert vec["label"].tolist() == ["freezing", "exploring"] * 22 + ["freezing"]  # per-frame, not per-window
