@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -32,6 +33,15 @@ def command(name: str, help: str):
     return deco
 
 
+def _print_registered(project, ids: Sequence[str]) -> None:
+    """One line per video registered: id, subject, session, frames, fps."""
+    print(f"registered {len(ids)} video(s)")
+    for vid in ids:
+        v = project.video(vid)
+        print(f"  {v.id}: subject {v.subject or '-'}, session {v.session or '-'}, {v.n_frames} frames at "
+              f"{v.fps:.6g} fps")
+
+
 @command("create-project", "create a project folder and register videos")
 def _create_project(p: argparse.ArgumentParser):
     p.add_argument("project", help="project name (letters, digits, . _ -)")
@@ -40,13 +50,18 @@ def _create_project(p: argparse.ArgumentParser):
     p.add_argument("-d", "--working-directory", default=None, help="folder in which the project folder is made")
     p.add_argument("--copy", action="store_true", help="copy videos into the project instead of linking them")
     p.add_argument("--date", default=None, help="date in the folder name, YYYY-MM-DD (default: today)")
+    p.add_argument("--subject", default=None, help="subject of every video given (default: from video_pattern)")
+    p.add_argument("--session", default=None, help="session of every video given (default: from video_pattern)")
 
     def run(a: argparse.Namespace) -> int:
+        from mousefear.core.project import Project
         from mousefear.pipeline.registry import create_project
 
         path = create_project(a.project, a.experimenter, a.videos, working_directory=a.working_directory,
-                              copy_videos=a.copy, date=a.date)
+                              copy_videos=a.copy, date=a.date, subject=a.subject, session=a.session)
         print(path)
+        project = Project.open(path)
+        _print_registered(project, [v.id for v in project.videos])
         return 0
 
     return run
@@ -63,8 +78,10 @@ def _add_videos(p: argparse.ArgumentParser):
     def run(a: argparse.Namespace) -> int:
         from mousefear.pipeline.registry import add_videos
 
+        from mousefear.core.project import Project
+
         ids = add_videos(a.config, a.videos, copy=a.copy, subject=a.subject, session=a.session)
-        print(f"registered {len(ids)} video(s): {', '.join(ids)}")
+        _print_registered(Project.open(a.config), ids)
         return 0
 
     return run
@@ -388,6 +405,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"mousefear {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (mousefear info | head): stop quietly, as cat and git do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout at exit
+        return 128 + 13  # killed by SIGPIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

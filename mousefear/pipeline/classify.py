@@ -319,7 +319,8 @@ def classify_videos(
         call = _Run(project, backend, rs, created, resolved, progress)
         t_start = time.perf_counter()  # throughput without loading the model
         overall = tqdm(total=len(todo), desc=f"classify {rs.name}", unit="video", disable=not progress)
-        bar = tqdm(total=0, unit="window", leave=False, disable=not progress or rs.kind == "video")
+        # a video backend shows its own per-frame bar: no window bar for it (it would stay empty)
+        bar = tqdm(total=0, unit="window", leave=False, disable=not progress) if rs.kind == "window" else None
         jobs: list[_Job] = []
         try:
             jobs = [call.job(video, overwrite) for video in todo]
@@ -335,7 +336,8 @@ def classify_videos(
         finally:
             for job in jobs:
                 job.cache.close()
-            bar.close()
+            if bar is not None:
+                bar.close()
             overall.close()
         wall = time.perf_counter() - t_start
     finished = [p for p in (folder / f"{v.id}.h5" for v in project.videos) if p.is_file()]
