@@ -26,6 +26,7 @@ from mousefear.pipeline.exemplars import (
     write_exemplar_index,
 )
 from mousefear.pipeline.labels import export_labels, import_labels
+from mousefear.pipeline.nwb import export_nwb
 from mousefear.pipeline.registry import add_videos, create_project, video_table
 from mousefear.pipeline.summary import summarize
 from mousefear.pipeline.tables import window_table
@@ -40,6 +41,7 @@ __all__ = [
     "evaluate",
     "exemplar_frames",
     "export_labels",
+    "export_nwb",
     "extract_exemplars",
     "import_labels",
     "label_exemplars",

@@ -237,6 +237,24 @@ def _window_table(p: argparse.ArgumentParser):
     return run
 
 
+@command("export-nwb", "write one NWB file per video of a run (behaviour bouts, probabilities, human labels)")
+def _export_nwb(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--run", default=None, help="run (default: classification.run, else the only or the newest run)")
+    p.add_argument("--video", action="append", default=None, help="only this video (id or path); repeatable")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.pipeline.nwb import export_nwb
+
+        files = export_nwb(a.config, run=a.run, videos=a.video)
+        print(f"wrote {len(files)} NWB file(s)")
+        for f in files:
+            print(f"  {f}")
+        return 0
+
+    return run
+
+
 @command("extract-exemplars", "pick candidate example windows for a person to label")
 def _extract_exemplars(p: argparse.ArgumentParser):
     p.add_argument("config", help="config.yaml of the project (or the project folder)")
@@ -367,7 +385,7 @@ def _review(p: argparse.ArgumentParser):
 #: The sub-commands in the order of the workflow (``mousefear --help`` lists them so).
 WORKFLOW_ORDER = ("create-project", "add-videos", "info", "extract-exemplars", "label", "import-labels",
                   "label-exemplars", "classify", "window-table", "review", "evaluate", "compare-runs", "summarize",
-                  "calibrate-motion", "export-labels")
+                  "calibrate-motion", "export-labels", "export-nwb")
 
 
 def build_parser() -> argparse.ArgumentParser:

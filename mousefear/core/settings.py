@@ -21,6 +21,7 @@ import datetime as _dt
 import difflib
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ __all__ = [
     "EvaluationSettings",
     "ExemplarSettings",
     "MotionSettings",
+    "NWBSettings",
     "OpenAISettings",
     "PreprocessingSettings",
     "ProjectInfo",
@@ -263,6 +265,69 @@ class EvaluationSettings:
     by: tuple[str, ...] = _field(list_of("subject", "session"), tuple)
 
 
+_ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?"
+                           r"(/P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?)?$")
+
+
+def iso_duration(v: Any) -> str | None:
+    ok = isinstance(v, str) and bool(_ISO_DURATION.match(v))
+    return None if ok else "an ISO 8601 duration such as P90D (90 days) or P12W"
+
+
+def list_of_text(v: Any) -> str | None:
+    ok = isinstance(v, list | tuple) and all(isinstance(x, str) and x.strip() for x in v)
+    return None if ok else "a list of texts"
+
+
+def aware_time(v: Any) -> str | None:
+    """An ISO 8601 date and time with a time zone (a datetime YAML gives, or text)."""
+    if isinstance(v, _dt.datetime):
+        t = v
+    else:
+        try:
+            t = _dt.datetime.fromisoformat(re.sub(r"Z$", "+00:00", str(v)))
+        except ValueError:
+            return "a date and time with time zone, e.g. 2026-01-15T09:30:00+01:00"
+    return None if t.tzinfo is not None else "a date and time with time zone, e.g. 2026-01-15T09:30:00+01:00"
+
+
+#: What a subject of ``nwb.subjects`` may give, with its check.
+_SUBJECT_KEYS: dict[str, Check] = {
+    "species": optional(text), "strain": optional(text), "sex": choice("M", "F", "U", "O"), "age": iso_duration,
+    "genotype": optional(text), "description": optional(text),
+}
+
+
+@dataclass(frozen=True)
+class NWBSettings:
+    """``nwb``: what NWB files need and DANDI expects beyond what the project knows (:func:`mousefear.export_nwb`)."""
+
+    experimenter: tuple[str, ...] | None = _field(optional(list_of_text), lambda v: None if v is None else tuple(v))
+    institution: str | None = _field(optional(text))
+    lab: str | None = _field(optional(text))
+    experiment_description: str | None = _field(optional(text))
+    keywords: tuple[str, ...] = _field(list_of_text, tuple)
+    species: str | None = _field(optional(text))
+    strain: str | None = _field(optional(text))
+    sex: str = _field(choice("M", "F", "U", "O"))
+    age: str | None = _field(optional(iso_duration))
+    genotype: str | None = _field(optional(text))
+    subjects: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = field(metadata={"parse": "_parse_nwb_subjects"})
+    session_start_times: tuple[tuple[str, str], ...] = field(metadata={"parse": "_parse_start_times"})
+
+    def subject(self, subject_id: str) -> dict[str, Any]:
+        """The NWB ``Subject`` fields of one subject: these defaults, then the subject's own values."""
+        out: dict[str, Any] = {"subject_id": subject_id, "species": self.species, "strain": self.strain,
+                               "sex": self.sex, "age": self.age, "genotype": self.genotype}
+        out.update(dict(dict(self.subjects).get(subject_id, ())))
+        return out
+
+    def start_time(self, video_id: str) -> _dt.datetime | None:
+        """The session start time given for a video (timezone-aware), or None."""
+        v = dict(self.session_start_times).get(video_id)
+        return None if v is None else _dt.datetime.fromisoformat(re.sub(r"Z$", "+00:00", v))
+
+
 @dataclass(frozen=True)
 class Epoch:
     """One epoch of a session's protocol: ``[start, end)`` in seconds from the start of the video."""
@@ -307,6 +372,7 @@ class Settings:
     classification: ClassificationSettings = _section(ClassificationSettings)
     evaluation: EvaluationSettings = _section(EvaluationSettings)
     protocol: tuple[tuple[str, tuple[Epoch, ...]], ...] = field(metadata={"parse": "_parse_protocol"})
+    nwb: NWBSettings = _section(NWBSettings)
     seed: int = _field(int_at_least(0))
     source: Path = field(default=Path("config.yaml"), compare=False, metadata={"internal": True})
 
@@ -352,6 +418,9 @@ class Settings:
                 out[f.name] = {v.key: v.registry_entry() for v in value}
             elif f.name == "protocol":
                 out[f.name] = {k: [dataclasses.asdict(e) for e in eps] for k, eps in value}
+            elif f.name == "nwb":
+                out[f.name] = {**_plain(value), "subjects": {k: dict(v) for k, v in value.subjects},
+                               "session_start_times": dict(value.session_start_times)}
             else:
                 out[f.name] = _plain(value)
         return out
@@ -595,6 +664,36 @@ def _parse_protocol(value: Any, key: str, ctx: _Context) -> tuple[tuple[str, tup
                 raise _fail(ctx.source, f"{pkey}[{i}]", "{name, start, end} with 0 <= start < end in seconds", ep)
             parsed.append(Epoch(name=str(ep["name"]), start=float(ep["start"]), end=float(ep["end"])))
         out.append((str(pattern), tuple(parsed)))
+    return tuple(out)
+
+
+def _parse_nwb_subjects(value: Any, key: str, ctx: _Context) -> tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]:
+    if not isinstance(value, Mapping):
+        raise _fail(ctx.source, key, "a mapping of subject -> {sex, age, ...}", value)
+    out = []
+    for subject, fields in value.items():
+        skey = f"{key}[{str(subject)!r}]"
+        if not isinstance(fields, Mapping):
+            raise _fail(ctx.source, skey, f"a mapping with some of {', '.join(_SUBJECT_KEYS)}", fields)
+        for name, v in fields.items():
+            if name not in _SUBJECT_KEYS:
+                raise _unknown_key(ctx.source, f"{skey}.{name}", _SUBJECT_KEYS)
+            what = _SUBJECT_KEYS[name](v)
+            if what is not None:
+                raise _fail(ctx.source, f"{skey}.{name}", what, v)
+        out.append((str(subject), tuple((str(k), _plain(v)) for k, v in fields.items())))
+    return tuple(out)
+
+
+def _parse_start_times(value: Any, key: str, ctx: _Context) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, Mapping):
+        raise _fail(ctx.source, key, "a mapping of video id -> date and time", value)
+    out = []
+    for vid, t in value.items():
+        what = aware_time(t)
+        if what is not None:
+            raise _fail(ctx.source, f"{key}[{str(vid)!r}]", what, t)
+        out.append((str(vid), t.isoformat() if isinstance(t, _dt.datetime) else str(t)))
     return tuple(out)
 
 
