@@ -25,6 +25,7 @@ from mousefear.pipeline.exemplars import (
     read_exemplar_index,
     write_exemplar_index,
 )
+from mousefear.pipeline.labeled_video import create_labeled_video
 from mousefear.pipeline.labels import export_labels, import_labels
 from mousefear.pipeline.nwb import export_nwb
 from mousefear.pipeline.registry import add_videos, create_project, video_table
@@ -37,6 +38,7 @@ __all__ = [
     "calibrate_motion",
     "classify_videos",
     "compare_runs",
+    "create_labeled_video",
     "create_project",
     "evaluate",
     "exemplar_frames",

@@ -255,6 +255,26 @@ def _export_nwb(p: argparse.ArgumentParser):
     return run
 
 
+@command("create-labeled-video", "write each video of a run with the decided behaviour drawn on (H.264 MP4)")
+def _create_labeled_video(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--run", default=None, help="run (default: classification.run, else the only or the newest run)")
+    p.add_argument("--video", action="append", default=None, help="only this video (id or path); repeatable")
+    p.add_argument("--human", action="store_true", help="also draw the human labels where there are any")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.pipeline.labeled_video import create_labeled_video
+
+        files = create_labeled_video(a.config, run=a.run, videos=a.video, human=a.human, progress=not a.no_progress)
+        print(f"wrote {len(files)} labelled video(s)")
+        for f in files:
+            print(f"  {f}")
+        return 0
+
+    return run
+
+
 @command("extract-exemplars", "pick candidate example windows for a person to label")
 def _extract_exemplars(p: argparse.ArgumentParser):
     p.add_argument("config", help="config.yaml of the project (or the project folder)")
@@ -385,7 +405,7 @@ def _review(p: argparse.ArgumentParser):
 #: The sub-commands in the order of the workflow (``mousefear --help`` lists them so).
 WORKFLOW_ORDER = ("create-project", "add-videos", "info", "extract-exemplars", "label", "import-labels",
                   "label-exemplars", "classify", "window-table", "review", "evaluate", "compare-runs", "summarize",
-                  "calibrate-motion", "export-labels", "export-nwb")
+                  "create-labeled-video", "calibrate-motion", "export-labels", "export-nwb")
 
 
 def build_parser() -> argparse.ArgumentParser:
