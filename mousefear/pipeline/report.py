@@ -58,7 +58,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], kinds: Sequenc
            raw_first: bool = False) -> str:
     """An HTML table; ``kinds`` gives each column's number format (ratio, percent, pp, int, text)."""
     kinds = list(kinds or ["ratio"] * len(headers))
-    out = ["<table>", "<thead><tr>"]
+    out = ['<div class="tablewrap"><table>', "<thead><tr>"]
     for i, h in enumerate(headers):
         cls = ' class="text"' if kinds[i] == "text" else ""
         out.append(f"<th{cls}>{html.escape(h)}</th>")
@@ -72,7 +72,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], kinds: Sequenc
             text, cls = _fmt(v, kinds[i])
             out.append(f'<td class="{cls}">{text}</td>' if cls else f"<td>{text}</td>")
         out.append("</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "".join(out)
 
 
@@ -134,8 +134,9 @@ def _settings_groups(d: Mapping[str, Any]) -> list[tuple[str, list[tuple[str, st
     params = dict(desc.get("settings") or {})
     prompt = s.get("prompt") or {}
     icl = s.get("icl") or {}
-    model = [("backend", _value_html(desc.get("backend"))), ("model", _value_html(desc.get("model_id") or None)),
-             ("revision", _value_html(desc.get("model_revision") or None))]
+    model = [("backend", _value_html(desc.get("backend"))), ("model", _value_html(desc.get("model_id") or None))]
+    if desc.get("model_revision"):
+        model.append(("revision", _value_html(desc["model_revision"])))
     model += [(f"resolved: {k}", _value_html(v)) for k, v in (rec.get("resolved") or {}).items()]
     text = str(prompt.get("text") or "")
     prompt_rows = [("template", _value_html(prompt.get("template") or None)),
@@ -151,10 +152,11 @@ def _settings_groups(d: Mapping[str, Any]) -> list[tuple[str, list[tuple[str, st
     runtime = set(desc.get("runtime") or [])
     backend_rows = [(k + (" (does not change results)" if k in runtime else ""), _value_html(v))
                     for k, v in params.items() if k not in ("behaviors", "model", "model_revision")]
+    has_prompt = bool(prompt.get("template"))  # a video backend has neither prompt nor examples
     return [
         ("Model", model),
-        ("Prompt", prompt_rows),
-        ("In-context examples", icl_rows),
+        ("Prompt", prompt_rows if has_prompt else []),
+        ("In-context examples", icl_rows if has_prompt else []),
         ("Preprocessing", [(k, _value_html(v)) for k, v in (s.get("preprocessing") or {}).items()]),
         ("Windows", [(k, _value_html(v)) for k, v in (s.get("windows") or {}).items()]
          + [("frame level", _value_html(s.get("frame_level")))]),
@@ -283,7 +285,12 @@ out.</dd>
 <dt>Bouts</dt><dd>Runs of consecutive frames of one behaviour (unlabelled frames end bouts). A predicted and a
 human bout match when intersection / union &ge; the threshold; matching is one to one, greedy by IoU.</dd>
 <dt>Percent time</dt><dd>Share of the labelled frames in each behaviour, human and predicted; difference =
-predicted &minus; human in percentage points. Pearson r across videos needs at least 3 videos with labels.</dd>
+predicted &minus; human in percentage points. The Pearson r of percent time across videos is shown only where it
+can be evidence: at least 5 videos with labels, fewer than half of them at 0 % in the human labels or in the
+predictions.</dd>
+<dt>In-sample</dt><dd>A figure measured on the labels the run was tuned on: the motion thresholds chosen on these
+labels (calibrate-motion from labels), or frames shown to the model as in-context examples. It says how well the
+settings fit these labels, not how the run does on new videos.</dd>
 </dl>"""
 
 
@@ -317,9 +324,10 @@ def write_report(folder: str | os.PathLike, comparison: pd.DataFrame | None = No
              f'IoU &ge; {d["bout_iou"]}.</p>']
     tag = in_sample_tag(d)
     parts.append(_in_sample_banner(d))
-    if d["notes"]:
+    notes = [n for n in d["notes"] if not n.startswith("IN-SAMPLE")]  # those are in the banner
+    if notes:
         parts.append('<div class="notes"><b>Notes</b><ul>'
-                     + "".join(f"<li>{html.escape(n)}</li>" for n in d["notes"]) + "</ul></div>")
+                     + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul></div>")
     parts.append(_settings_section(d))
     parts.append(_mark("Overall agreement", tag))
     parts.append(_table(_OVERALL_HEADERS, _overall_rows(ov), _OVERALL_KINDS))
