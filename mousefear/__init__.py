@@ -29,6 +29,7 @@ from mousefear.pipeline.labeled_video import create_labeled_video
 from mousefear.pipeline.labels import export_labels, import_labels
 from mousefear.pipeline.nwb import export_nwb
 from mousefear.pipeline.registry import add_videos, create_project, video_table
+from mousefear.pipeline.rename import rename_video
 from mousefear.pipeline.summary import summarize
 from mousefear.pipeline.tables import window_table
 
@@ -52,6 +53,7 @@ __all__ = [
     "load_config",
     "read_exemplar_index",
     "read_vector",
+    "rename_video",
     "review_predictions_gui",
     "save_config",
     "summarize",

@@ -87,6 +87,22 @@ def _add_videos(p: argparse.ArgumentParser):
     return run
 
 
+@command("rename-video", "rename a video id and everything that carries it (labels, exemplars, vectors, caches)")
+def _rename_video(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("old", help="the registered video (id or file name)")
+    p.add_argument("new", help="its new id (letters, digits, . _ -)")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.pipeline.rename import rename_video
+
+        done = rename_video(a.config, a.old, a.new)
+        print(f"renamed video {a.old} to {a.new} ({len(done)} file(s) and folder(s))")
+        return 0
+
+    return run
+
+
 @command("info", "show the project's video registry")
 def _info(p: argparse.ArgumentParser):
     p.add_argument("config", help="config.yaml of the project (or the project folder)")
@@ -353,7 +369,8 @@ def _calibrate_motion(p: argparse.ArgumentParser):
         for key, value in res.values.items():
             print(f"classification.motion.{key}: {res.previous[key]:g} -> {value:g}")
         if res.grid is not None:
-            print(f"freezing F1 on the labelled frames: {res.f1:.3f}")
+            print(f"freezing F1 on the labelled frames: {res.f1:.3f} (in-sample: measured on the frames the values "
+                  "were chosen on)")
         if res.heldout is not None:
             print(f"leave-one-video-out F1: {res.heldout['f1_heldout'].mean():.3f}")
         for f in res.files:
@@ -403,7 +420,7 @@ def _review(p: argparse.ArgumentParser):
     return run
 
 #: The sub-commands in the order of the workflow (``mousefear --help`` lists them so).
-WORKFLOW_ORDER = ("create-project", "add-videos", "info", "extract-exemplars", "label", "import-labels",
+WORKFLOW_ORDER = ("create-project", "add-videos", "rename-video", "info", "extract-exemplars", "label", "import-labels",
                   "label-exemplars", "classify", "window-table", "review", "evaluate", "compare-runs", "summarize",
                   "create-labeled-video", "calibrate-motion", "export-labels", "export-nwb")
 
