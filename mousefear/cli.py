@@ -33,6 +33,12 @@ def command(name: str, help: str):
     return deco
 
 
+def _print_files(what: str, files: Sequence[object]) -> None:
+    print(f"wrote {len(files)} {what}")
+    for f in files:
+        print(f"  {f}")
+
+
 def _print_registered(project, ids: Sequence[str]) -> None:
     """One line per video registered: id, subject, session, frames, fps."""
     print(f"registered {len(ids)} video(s)")
@@ -76,9 +82,8 @@ def _add_videos(p: argparse.ArgumentParser):
     p.add_argument("--session", default=None, help="session of every video given (default: from video_pattern)")
 
     def run(a: argparse.Namespace) -> int:
-        from mousefear.pipeline.registry import add_videos
-
         from mousefear.core.project import Project
+        from mousefear.pipeline.registry import add_videos
 
         ids = add_videos(a.config, a.videos, copy=a.copy, subject=a.subject, session=a.session)
         _print_registered(Project.open(a.config), ids)
@@ -262,10 +267,7 @@ def _export_nwb(p: argparse.ArgumentParser):
     def run(a: argparse.Namespace) -> int:
         from mousefear.pipeline.nwb import export_nwb
 
-        files = export_nwb(a.config, run=a.run, videos=a.video)
-        print(f"wrote {len(files)} NWB file(s)")
-        for f in files:
-            print(f"  {f}")
+        _print_files("NWB file(s)", export_nwb(a.config, run=a.run, videos=a.video))
         return 0
 
     return run
@@ -282,10 +284,8 @@ def _create_labeled_video(p: argparse.ArgumentParser):
     def run(a: argparse.Namespace) -> int:
         from mousefear.pipeline.labeled_video import create_labeled_video
 
-        files = create_labeled_video(a.config, run=a.run, videos=a.video, human=a.human, progress=not a.no_progress)
-        print(f"wrote {len(files)} labelled video(s)")
-        for f in files:
-            print(f"  {f}")
+        _print_files("labelled video(s)", create_labeled_video(a.config, run=a.run, videos=a.video, human=a.human,
+                                                               progress=not a.no_progress))
         return 0
 
     return run

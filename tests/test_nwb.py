@@ -117,7 +117,7 @@ def test_export_nwb_writes_one_file_per_video_that_reads_back(nwb_project):
         assert (f.subject.subject_id, f.subject.sex, f.subject.age, f.subject.description) == (
             "m2", "F", "P84D", "littermate of m1")
         assert "human_bouts" not in f.processing["behavior"].data_interfaces  # no labels for m2
-        assert f.session_start_time == dt.datetime(2026, 1, 16, 10, tzinfo=dt.timezone.utc)
+        assert f.session_start_time == dt.datetime(2026, 1, 16, 10, tzinfo=dt.UTC)
 
 
 def test_nwb_inspector_finds_no_error(nwb_project):
@@ -149,7 +149,8 @@ def test_missing_age_and_start_time_are_warned(project, caplog):
     with caplog.at_level(logging.WARNING, logger="mousefear"):
         path = mousefear.export_nwb(project, progress=False)[0]
     text = caplog.text
-    assert "no age for subject(s) m1 (nwb.age or nwb.subjects); DANDI refuses NWB files without the subject's age" in text
+    assert ("no age for subject(s) m1 (nwb.age or nwb.subjects); DANDI refuses NWB files without the subject's "
+            "age") in text
     assert "m1_day1: no nwb.session_start_times entry" in text and "modification time" in text
     io, f = _read(path)
     with io:

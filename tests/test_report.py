@@ -53,12 +53,12 @@ def test_comparison_columns_hold_each_runs_settings(two_runs):
     assert motion.startswith("motion-") and table.index.tolist() == sorted([motion, fake])
     prompt = (project.paths.vectors(fake) / "prompt.txt").read_text(encoding="utf-8")
     expected = {
-        motion: {"backend": "motion", "model": "motion-baseline", "prompt": None, "prompt_hash": None, "icl_per_class": 0,
-                 "icl_examples": 0, "preprocessing": "crop", "in_sample": "in-sample"},
+        motion: {"backend": "motion", "model": "motion-baseline", "prompt": None, "prompt_hash": None,
+                 "icl_per_class": 0, "icl_examples": 0, "preprocessing": "crop", "in_sample": "in-sample"},
         fake: {"backend": "fake", "model": "fake-0", "prompt": "default",
                "prompt_hash": hashlib.sha256(prompt.encode("utf-8")).hexdigest(), "icl_per_class": 1,
-               "icl_examples": 3,  # the sample video has no grooming or rearing exemplar "preprocessing": "crop, max_pixels=200704, clahe 2/8",
-               "in_sample": "partly in-sample"},
+               "icl_examples": 3,  # the sample video has no grooming or rearing exemplar
+               "preprocessing": "crop, max_pixels=200704, clahe 2/8", "in_sample": "partly in-sample"},
     }
     for run, want in expected.items():
         got = {k: (None if pd.isna(table.at[run, k]) else table.at[run, k]) for k in want}

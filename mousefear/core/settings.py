@@ -19,15 +19,38 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import difflib
-import math
 import os
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mousefear.core import config as _config
+from mousefear.core.checks import (  # noqa: F401 (the checks of every field; importable from here too)
+    Check,
+    _field,
+    _float_or_none,
+    _is_number,
+    _section,
+    _str_date,
+    any_text,
+    aware_time,
+    boolean,
+    choice,
+    date_text,
+    http_url,
+    int_at_least,
+    iso_duration,
+    list_of,
+    list_of_text,
+    nonnegative_number,
+    number_between,
+    odd_or_zero,
+    optional,
+    parse_time,
+    positive_number,
+    text,
+)
 from mousefear.core.video import Video
 from mousefear.errors import ConfigError
 
@@ -50,112 +73,6 @@ __all__ = [
     "load_config",
     "save_config",
 ]
-
-Check = Callable[[Any], str | None]  # returns what was expected when the value is wrong, None when it is right
-
-
-# ----------------------------------------------------------------------------------------------------- checks
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def positive_number(v: Any) -> str | None:
-    return None if _is_number(v) and v > 0 else "a positive number"
-
-
-def nonnegative_number(v: Any) -> str | None:
-    return None if _is_number(v) and v >= 0 else "a number >= 0"
-
-
-def number_between(low: float, high: float, low_open: bool = False) -> Check:
-    def check(v: Any) -> str | None:
-        ok = _is_number(v) and (v > low if low_open else v >= low) and v <= high
-        return None if ok else f"a number {'>' if low_open else '>='} {low:g} and <= {high:g}"
-
-    return check
-
-
-def int_at_least(low: int) -> Check:
-    def check(v: Any) -> str | None:
-        return None if isinstance(v, int) and not isinstance(v, bool) and v >= low else f"a whole number >= {low}"
-
-    return check
-
-
-def boolean(v: Any) -> str | None:
-    return None if isinstance(v, bool) else "true or false"
-
-
-def text(v: Any) -> str | None:
-    return None if isinstance(v, str) and v.strip() else "a non-empty text"
-
-
-def any_text(v: Any) -> str | None:
-    return None if isinstance(v, str) else "a text"
-
-
-def http_url(v: Any) -> str | None:
-    ok = isinstance(v, str) and v.startswith(("http://", "https://")) and len(v) > len("https://")
-    return None if ok else "an http:// or https:// address"
-
-
-def choice(*options: str) -> Check:
-    def check(v: Any) -> str | None:
-        return None if v in options else "one of " + ", ".join(options)
-
-    return check
-
-
-def optional(inner: Check) -> Check:
-    def check(v: Any) -> str | None:
-        if v is None:
-            return None
-        what = inner(v)
-        return None if what is None else f"{what} or null"
-
-    return check
-
-
-def odd_or_zero(v: Any) -> str | None:
-    ok = isinstance(v, int) and not isinstance(v, bool) and v >= 0 and (v == 0 or v % 2 == 1)
-    return None if ok else "0 or an odd whole number"
-
-
-def list_of(*options: str) -> Check:
-    def check(v: Any) -> str | None:
-        ok = isinstance(v, list | tuple) and all(x in options for x in v)
-        return None if ok else "a list of " + ", ".join(options)
-
-    return check
-
-
-def date_text(v: Any) -> str | None:
-    if isinstance(v, _dt.date):
-        return None
-    try:
-        _dt.date.fromisoformat(str(v))
-    except ValueError:
-        return "a date YYYY-MM-DD"
-    return None
-
-
-def _field(check: Check, convert: Callable[[Any], Any] | None = None) -> Any:
-    """A settings field whose value is checked with ``check`` and then stored as ``convert(value)``."""
-    return field(metadata={"check": check, "convert": convert})
-
-
-def _section(cls: type) -> Any:
-    """A field holding a nested section (a mapping in config.yaml)."""
-    return field(metadata={"section": cls})
-
-
-def _float_or_none(v: Any) -> float | None:
-    return None if v is None else float(v)
-
-
-def _str_date(v: Any) -> str:
-    return v.isoformat() if isinstance(v, _dt.date) else str(v)
-
 
 # --------------------------------------------------------------------------------------------------- sections
 @dataclass(frozen=True)
@@ -265,32 +182,6 @@ class EvaluationSettings:
     by: tuple[str, ...] = _field(list_of("subject", "session"), tuple)
 
 
-_ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?"
-                           r"(/P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?)?$")
-
-
-def iso_duration(v: Any) -> str | None:
-    ok = isinstance(v, str) and bool(_ISO_DURATION.match(v))
-    return None if ok else "an ISO 8601 duration such as P90D (90 days) or P12W"
-
-
-def list_of_text(v: Any) -> str | None:
-    ok = isinstance(v, list | tuple) and all(isinstance(x, str) and x.strip() for x in v)
-    return None if ok else "a list of texts"
-
-
-def aware_time(v: Any) -> str | None:
-    """An ISO 8601 date and time with a time zone (a datetime YAML gives, or text)."""
-    if isinstance(v, _dt.datetime):
-        t = v
-    else:
-        try:
-            t = _dt.datetime.fromisoformat(re.sub(r"Z$", "+00:00", str(v)))
-        except ValueError:
-            return "a date and time with time zone, e.g. 2026-01-15T09:30:00+01:00"
-    return None if t.tzinfo is not None else "a date and time with time zone, e.g. 2026-01-15T09:30:00+01:00"
-
-
 #: What a subject of ``nwb.subjects`` may give, with its check.
 _SUBJECT_KEYS: dict[str, Check] = {
     "species": optional(text), "strain": optional(text), "sex": choice("M", "F", "U", "O"), "age": iso_duration,
@@ -325,7 +216,7 @@ class NWBSettings:
     def start_time(self, video_id: str) -> _dt.datetime | None:
         """The session start time given for a video (timezone-aware), or None."""
         v = dict(self.session_start_times).get(video_id)
-        return None if v is None else _dt.datetime.fromisoformat(re.sub(r"Z$", "+00:00", v))
+        return None if v is None else parse_time(v)
 
 
 @dataclass(frozen=True)

@@ -4,27 +4,24 @@ pynwb and ndx-ethogram are imported inside :func:`write_nwb` (``pip install mous
 module stays light. What goes into a file is decided by the pipeline (:mod:`mousefear.pipeline.nwb`); this module
 only writes the plain data it is given. Layout of a file (times in seconds from ``session_start_time``):
 
-==========================================  =============================================================================
-object                                      content
-==========================================  =============================================================================
-``subject``                                 ``Subject``: subject_id, species, sex, age, strain, genotype, description
-``acquisition/behavior_video``              ``ImageSeries`` pointing at the video file (``external_file``, a path relative to
-                                            the NWB file), its frame rate and ``starting_frame`` 0
-``processing/behavior/ethogram``            ``Ethogram`` (ndx-ethogram): one row per behaviour, ``behavior`` and
-                                            ``definition`` (the definitions shown to the model), ``exclusive`` true
-``processing/behavior/predicted_bouts``     ``EthogramBouts``: one row per predicted bout, ``start_time``, ``stop_time``,
-                                            ``label``; ``labeling_method`` ``automated``, ``source_software`` (mousefear
-                                            and backend), ``parameters`` (the run's settings as JSON)
-``processing/behavior/behavior_probabilities``  ``BehavioralTimeSeries`` with one ``TimeSeries`` (n_windows,) per behaviour,
-                                            named after it (``/`` becomes ``_``; ``comments`` holds the name as JSON):
-                                            the probability of the behaviour in each window, at the window's start
-                                            (a rate where windows are regular); NaN where the model gave no answer
-``processing/behavior/windows``             ``TimeIntervals``: one row per window, ``start_time``, ``stop_time``,
-                                            ``label`` (decided behaviour, "" where none), ``decided_by``
-``processing/behavior/human_bouts``         ``EthogramBouts`` of the human labels (``labeling_method`` ``manual``), when
-                                            there are any; ``observation_intervals`` links ``labelled_intervals``
-``processing/behavior/labelled_intervals``  ``TimeIntervals``: the spans the human scored (outside them: not scored)
-==========================================  =============================================================================
+- ``subject``: ``Subject`` with subject_id, species, sex, age, strain, genotype, description.
+- ``acquisition/behavior_video``: ``ImageSeries`` pointing at the video file (``external_file``, a path relative
+  to the NWB file), its frame rate, ``starting_frame`` 0 and frame count.
+- ``processing/behavior/ethogram``: ``Ethogram`` (ndx-ethogram), one row per behaviour with ``behavior`` and
+  ``definition`` (the definitions shown to the model); ``exclusive`` true.
+- ``processing/behavior/predicted_bouts``: ``EthogramBouts``, one row per predicted bout (``start_time``,
+  ``stop_time``, ``label``); ``labeling_method`` ``automated``, ``source_software`` (mousefear and the backend),
+  ``parameters`` (the run's settings as JSON).
+- ``processing/behavior/behavior_probabilities``: ``BehavioralTimeSeries`` with one ``TimeSeries`` (n_windows,)
+  per behaviour, named after it (``/`` becomes ``_``; ``comments`` holds the name as JSON): the probability of
+  the behaviour in each window, at the window's start (a rate where windows are regular); NaN where the model
+  gave no answer.
+- ``processing/behavior/windows``: ``TimeIntervals``, one row per window: ``start_time``, ``stop_time``,
+  ``label`` (decided behaviour, "" where none), ``decided_by``.
+- ``processing/behavior/human_bouts``: ``EthogramBouts`` of the human labels (``labeling_method`` ``manual``),
+  when there are any; ``observation_intervals`` links ``labelled_intervals``.
+- ``processing/behavior/labelled_intervals``: ``TimeIntervals``, the spans a human scored (outside them: not
+  scored).
 """
 
 from __future__ import annotations

@@ -265,7 +265,8 @@ def classify_videos(
         Only these videos (ids, registry keys or file paths); default all registered videos.
     run
         Run name; default ``classification.run`` of config.yaml, else derived from the settings
-        (``<model>_<prompt>_icl<k>_<hash>``, e.g. ``qwen2.5-vl-3b_default_icl1_1a2b3c4d``).
+        (a readable stem and 6 hex digits of the settings' hash, e.g. ``qwen3b-icl1-1a2b3c``,
+        ``motion-0.0005-1s-1a2b3c``).
     overwrite
         Classify finished videos again, and replace a run of the same name made with other settings.
     backend

@@ -41,13 +41,14 @@ def compare_runs(config: ConfigLike, runs: Sequence[str] | None = None) -> pd.Da
     Returns
     -------
     pandas.DataFrame, one row per run (index ``run``)
-        Settings columns ``backend`` (name), ``model`` (model id, empty for the motion backend), ``prompt``
-        (template name), ``prompt_hash`` (SHA-256 of the prompt text), ``icl_per_class``, ``icl_examples``
-        (number of in-context examples), ``preprocessing`` (in a few words) and ``in_sample`` (``in-sample`` when
-        the run was calibrated on the labels it is scored on, ``partly in-sample`` when some scored frames were
-        in-context examples, else empty; see :func:`~mousefear.pipeline.runs.run_columns`), then frame-level ``f1_<behaviour>`` for every behaviour, ``macro_f1, mcc, kappa, accuracy,
-        balanced_accuracy``, window-level ``window_macro_f1``, bout-level ``bout_macro_f1``, and
-        ``n_videos, labelled_frames, evaluated``. Also written to ``evaluation/comparison.csv``, drawn in
+        Settings columns ``backend`` (name), ``model`` (model id; ``motion-baseline`` for the motion
+        backend), ``prompt`` (template name), ``prompt_hash`` (SHA-256 of the prompt text), ``icl_per_class``,
+        ``icl_examples`` (number of in-context examples), ``preprocessing`` (in a few words) and ``in_sample``
+        (``in-sample`` when the run was calibrated on the labels it is scored on, ``partly in-sample`` when some
+        scored frames were in-context examples, else empty; see :func:`~mousefear.pipeline.runs.run_columns`),
+        then frame-level ``f1_<behaviour>`` for every behaviour, ``macro_f1, mcc, kappa, accuracy,
+        balanced_accuracy``, window-level ``window_macro_f1``, bout-level ``bout_macro_f1``, and ``n_videos,
+        labelled_frames, evaluated``. Also written to ``evaluation/comparison.csv``, drawn in
         ``evaluation/comparison.png``, and added as a section to each compared run's ``report.html``.
 
     Raises

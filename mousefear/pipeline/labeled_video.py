@@ -21,11 +21,12 @@ from tqdm.auto import tqdm
 
 from mousefear.core.project import ConfigLike, Project
 from mousefear.core.video import Video, iter_frames
-from mousefear.errors import ProjectError, VideoError
+from mousefear.errors import VideoError
 from mousefear.formats.labels import read_label_file
 from mousefear.formats.mp4 import H264Writer
 from mousefear.formats.vectors import read_vector
 from mousefear.pipeline.plots import NONE_COLOR, behavior_colors
+from mousefear.pipeline.tables import run_videos
 
 __all__ = ["STRIP_SECONDS", "Layout", "create_labeled_video"]
 
@@ -217,10 +218,4 @@ def create_labeled_video(config: ConfigLike, run: str | None = None, videos: Ite
     """
     project = Project.open(config)
     run = project.select_run(run)
-    files = project.vector_files(run)
-    chosen = [v for v in project.videos if v.id in files] if videos is None else project.select_videos(videos)
-    missing = [v.id for v in chosen if v.id not in files]
-    if missing:
-        raise ProjectError(f"{project.paths.vectors(run)}: Expected behaviour-vector files of {missing} in run "
-                           f"{run!r}, but there are none; classify them first")
-    return [_one(project, run, v, files[v.id], human, progress) for v in chosen]
+    return [_one(project, run, v, path, human, progress) for v, path in run_videos(project, run, videos)]

@@ -30,7 +30,7 @@ from mousefear.errors import ProjectError
 from mousefear.formats.labels import read_label_file
 from mousefear.formats.nwb import NWBSession, write_nwb
 from mousefear.formats.vectors import read_vector, read_vector_windows
-from mousefear.pipeline.tables import decided_by
+from mousefear.pipeline.tables import decided_by, run_videos
 
 __all__ = ["export_nwb"]
 
@@ -158,26 +158,21 @@ def export_nwb(config: ConfigLike, run: str | None = None, videos: Iterable[str]
     project = Project.open(config)
     _require_nwb()
     run = project.select_run(run)
-    files = project.vector_files(run)
-    chosen = [v for v in project.videos if v.id in files] if videos is None else project.select_videos(videos)
-    missing = [v.id for v in chosen if v.id not in files]
-    if missing:
-        raise ProjectError(f"{project.paths.vectors(run)}: Expected behaviour-vector files of {missing} in run "
-                           f"{run!r}, but there are none; classify them first")
+    chosen = run_videos(project, run, videos)
     unknown = sorted(set(dict(project.settings.nwb.session_start_times)) - {v.id for v in project.videos})
     if unknown:
         logger.warning("%s: nwb.session_start_times names videos that are not registered: %s", project.config_path,
                        ", ".join(unknown))
-    no_age = sorted({v.subject or v.id for v in chosen} - {sid for sid, _ in project.settings.nwb.subjects
+    no_age = sorted({v.subject or v.id for v, _ in chosen} - {sid for sid, _ in project.settings.nwb.subjects
                                                            if project.settings.nwb.subject(sid).get("age")})
     if no_age and project.settings.nwb.age is None:
         logger.warning("%s: no age for subject(s) %s (nwb.age or nwb.subjects); DANDI refuses NWB files without the "
                        "subject's age", project.config_path, ", ".join(no_age))
     out = []
-    for video in tqdm(chosen, desc=f"export-nwb {run}", unit="video", disable=not progress):
+    for video, vector_file in tqdm(chosen, desc=f"export-nwb {run}", unit="video", disable=not progress):
         path = project.paths.nwb_file(run, video.id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_nwb(path, _session(project, run, video, files[video.id], path.parent))
+        write_nwb(path, _session(project, run, video, vector_file, path.parent))
         logger.info("Wrote %s", path)
         out.append(path)
     return out

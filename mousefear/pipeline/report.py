@@ -399,7 +399,8 @@ def _epochs_section(path: Path, freeze: str | None) -> str:
     """The epoch summary (``epochs.csv`` of :func:`mousefear.pipeline.summary.summarize`) as a table."""
     head = "<h2>Epoch summary (predicted)</h2>"
     if not path.is_file():
-        return head + f"<p>No epoch summary: {html.escape(str(path))} is missing (run <code>mousefear summarize</code>).</p>"
+        return head + (f"<p>No epoch summary: {html.escape(str(path))} is missing (run <code>mousefear "
+                       "summarize</code>).</p>")
     t = pd.read_csv(path, keep_default_na=False, na_values={c: [""] for c in ("freezing_latency_s",
                                                                            "freezing_mean_bout_s")})
     pct = f"{freeze}_percent" if freeze else None

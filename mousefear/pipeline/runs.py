@@ -354,7 +354,7 @@ def default_run_name(config: ConfigLike, settings: Settings | None = None) -> st
     Returns
     -------
     str
-        ``classification.run`` when set, else the name derived from the settings (e.g. ``motion_1a2b3c4d``).
+        ``classification.run`` when set, else the name derived from the settings (e.g. ``motion-0.0005-1s-1a2b3c``).
         For a model backend this loads the in-context examples, as a run would.
     """
     from mousefear.backends import build_backend

@@ -10,15 +10,18 @@ themselves are never taken for vector files.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
 from mousefear.core.project import ConfigLike, Project
+from mousefear.core.video import Video
+from mousefear.errors import ProjectError
 from mousefear.formats.vectors import read_vector_windows
 from mousefear.formats.windows import FIXED_COLUMNS, probability_column, window_rows, write_window_table
 
-__all__ = ["decided_by", "window_table", "write_window_tables"]
+__all__ = ["decided_by", "run_videos", "window_table", "write_window_tables"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +32,23 @@ def decided_by(windows: pd.DataFrame) -> str | list[str]:
     if "decided_by" in windows.columns:
         return [str(d) for d in windows["decided_by"]]
     return str(windows.attrs.get("backend", ""))
+
+
+def run_videos(project: Project, run: str, videos: Iterable[str] | str | None = None) -> list[tuple[Video, Path]]:
+    """The videos of a run with their vector files: every one (registry order), or those named, in that order.
+
+    Raises
+    ------
+    mousefear.errors.ProjectError
+        A name matches no registered video, or a video named has no vector file in the run.
+    """
+    files = project.vector_files(run)
+    chosen = [v for v in project.videos if v.id in files] if videos is None else project.select_videos(videos)
+    missing = [v.id for v in chosen if v.id not in files]
+    if missing:
+        raise ProjectError(f"{project.paths.vectors(run)}: Expected behaviour-vector files of {missing} in run "
+                           f"{run!r}, but there are none; classify them first")
+    return [(v, files[v.id]) for v in chosen]
 
 
 def _video_rows(path: Path, run: str) -> pd.DataFrame:
