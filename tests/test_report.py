@@ -155,3 +155,34 @@ def test_report_in_headless_chromium(two_runs, tmp_path):
 
     img = cv2.imread(str(shot))
     assert img is not None and img.shape[1] == 1280 and img.shape[0] > 2000  # the whole long page
+
+
+def test_epoch_section_shows_confidence_intervals_when_epochs_csv_has_them(tmp_path):
+    from mousefear.pipeline.report import _epochs_section
+
+    path = tmp_path / "epochs.csv"
+    pd.DataFrame({"run": ["r", "r"], "video_id": ["m1_day1"] * 2, "subject": ["m1"] * 2, "session": ["day1"] * 2,
+                  "epoch_index": [0, 1], "epoch": ["baseline", "tone"], "start_s": [0.0, 120.0],
+                  "end_s": [120.0, 150.0], "covered_s": [120.0, 30.0], "labelled_s": [120.0, 30.0],
+                  "freezing_percent": [12.5, 60.0], "exploring_percent": [87.5, 40.0],
+                  "freezing_percent_ci_low": [8.1, 41.2], "freezing_percent_ci_high": [18.0, 76.4],
+                  "freezing_bouts": [3, 2], "freezing_mean_bout_s": [5.0, 9.0],
+                  "freezing_latency_s": [10.0, None]}).to_csv(path, index=False)
+    p = _parse_html(_epochs_section(path, "freezing"))
+    table = _table_with(p, ["subject", "session", "epoch"])
+    assert table[0] == ["subject", "session", "epoch", "start s", "end s", "covered s", "freezing %", "95% CI",
+                        "bouts", "mean bout s", "latency s", "exploring %"]
+    assert table[1] == ["m1", "day1", "baseline", "0.0", "120.0", "120.0", "12.5", "8.1 to 18.0", "3", "5.0", "10.0",
+                        "87.5"]
+    assert table[2][7] == "41.2 to 76.4" and table[2][10] == "n/a"
+    no_ci = tmp_path / "old.csv"
+    pd.read_csv(path).drop(columns=["freezing_percent_ci_low", "freezing_percent_ci_high"]).to_csv(no_ci, index=False)
+    assert "95% CI" not in _table_with(_parse_html(_epochs_section(no_ci, "freezing")), ["subject"])[0]
+
+
+def _parse_html(html_text):
+    from test_evaluate import _ReportParser
+
+    p = _ReportParser()
+    p.feed(html_text)
+    return p

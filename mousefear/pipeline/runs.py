@@ -110,12 +110,12 @@ def _identity(settings: Mapping[str, Any], runtime: tuple[str, ...]) -> str:
 
 
 def _model_short(model_id: str) -> str:
-    """A short readable name of a model: ``Qwen/Qwen2.5-VL-3B-Instruct`` -> ``qwen3b``; other names lower-cased
-    without ``-instruct``."""
+    """A short readable name of a model: ``Qwen/Qwen2.5-VL-3B-Instruct`` -> ``qwen3b``, ``...-7B-Instruct-AWQ`` ->
+    ``qwen7b-awq``; other names lower-cased without ``-instruct``."""
     name = Path(model_id.rstrip("/")).name.lower() or "model"
-    name = re.sub(r"-instruct$", "", name)
-    m = re.fullmatch(r"qwen[\d.]*-vl-(\d+(?:\.\d+)?b)(?:-awq|-gptq.*|-fp8)?", name)
-    return f"qwen{m.group(1)}" if m else name
+    name = re.sub(r"-instruct(?=-|$)", "", name)
+    m = re.fullmatch(r"qwen[\d.]*-vl-(\d+(?:\.\d+)?b)(-.+)?", name)  # Qwen2.5-VL-7B-Instruct-AWQ -> qwen7b-awq
+    return f"qwen{m.group(1)}{m.group(2) or ''}" if m else name
 
 
 def _motion_stem(backend_settings: Mapping[str, Any]) -> list[str]:
