@@ -25,9 +25,13 @@ from mousefear.pipeline.exemplars import (
     read_exemplar_index,
     write_exemplar_index,
 )
+from mousefear.pipeline.labeled_video import create_labeled_video
 from mousefear.pipeline.labels import export_labels, import_labels
+from mousefear.pipeline.nwb import export_nwb
 from mousefear.pipeline.registry import add_videos, create_project, video_table
+from mousefear.pipeline.rename import rename_video
 from mousefear.pipeline.summary import summarize
+from mousefear.pipeline.tables import window_table
 
 __all__ = [
     "__version__",
@@ -35,10 +39,12 @@ __all__ = [
     "calibrate_motion",
     "classify_videos",
     "compare_runs",
+    "create_labeled_video",
     "create_project",
     "evaluate",
     "exemplar_frames",
     "export_labels",
+    "export_nwb",
     "extract_exemplars",
     "import_labels",
     "label_exemplars",
@@ -47,9 +53,11 @@ __all__ = [
     "load_config",
     "read_exemplar_index",
     "read_vector",
+    "rename_video",
     "review_predictions_gui",
     "save_config",
     "summarize",
     "video_table",
+    "window_table",
     "write_exemplar_index",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -32,6 +33,21 @@ def command(name: str, help: str):
     return deco
 
 
+def _print_files(what: str, files: Sequence[object]) -> None:
+    print(f"wrote {len(files)} {what}")
+    for f in files:
+        print(f"  {f}")
+
+
+def _print_registered(project, ids: Sequence[str]) -> None:
+    """One line per video registered: id, subject, session, frames, fps."""
+    print(f"registered {len(ids)} video(s)")
+    for vid in ids:
+        v = project.video(vid)
+        print(f"  {v.id}: subject {v.subject or '-'}, session {v.session or '-'}, {v.n_frames} frames at "
+              f"{v.fps:.6g} fps")
+
+
 @command("create-project", "create a project folder and register videos")
 def _create_project(p: argparse.ArgumentParser):
     p.add_argument("project", help="project name (letters, digits, . _ -)")
@@ -40,13 +56,18 @@ def _create_project(p: argparse.ArgumentParser):
     p.add_argument("-d", "--working-directory", default=None, help="folder in which the project folder is made")
     p.add_argument("--copy", action="store_true", help="copy videos into the project instead of linking them")
     p.add_argument("--date", default=None, help="date in the folder name, YYYY-MM-DD (default: today)")
+    p.add_argument("--subject", default=None, help="subject of every video given (default: from video_pattern)")
+    p.add_argument("--session", default=None, help="session of every video given (default: from video_pattern)")
 
     def run(a: argparse.Namespace) -> int:
+        from mousefear.core.project import Project
         from mousefear.pipeline.registry import create_project
 
         path = create_project(a.project, a.experimenter, a.videos, working_directory=a.working_directory,
-                              copy_videos=a.copy, date=a.date)
+                              copy_videos=a.copy, date=a.date, subject=a.subject, session=a.session)
         print(path)
+        project = Project.open(path)
+        _print_registered(project, [v.id for v in project.videos])
         return 0
 
     return run
@@ -61,10 +82,27 @@ def _add_videos(p: argparse.ArgumentParser):
     p.add_argument("--session", default=None, help="session of every video given (default: from video_pattern)")
 
     def run(a: argparse.Namespace) -> int:
+        from mousefear.core.project import Project
         from mousefear.pipeline.registry import add_videos
 
         ids = add_videos(a.config, a.videos, copy=a.copy, subject=a.subject, session=a.session)
-        print(f"registered {len(ids)} video(s): {', '.join(ids)}")
+        _print_registered(Project.open(a.config), ids)
+        return 0
+
+    return run
+
+
+@command("rename-video", "rename a video id and everything that carries it (labels, exemplars, vectors, caches)")
+def _rename_video(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("old", help="the registered video (id or file name)")
+    p.add_argument("new", help="its new id (letters, digits, . _ -)")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.pipeline.rename import rename_video
+
+        done = rename_video(a.config, a.old, a.new)
+        print(f"renamed video {a.old} to {a.new} ({len(done)} file(s) and folder(s))")
         return 0
 
     return run
@@ -193,9 +231,61 @@ def _compare_runs(p: argparse.ArgumentParser):
 
         project = Project.open(a.config)
         table = compare_runs(project, runs=a.runs)
-        cols = [c for c in table.columns if c.startswith("f1_")] + ["macro_f1", "mcc", "kappa"]
+        cols = [c for c in table.columns if c.startswith("f1_")] + ["macro_f1", "mcc", "kappa", "in_sample"]
         print(table[cols].to_string(float_format=lambda v: f"{v:.3f}", na_rep="n/a"))
         print(f"table: {project.paths.evaluation() / 'comparison.csv'}")
+        return 0
+
+    return run
+
+
+@command("window-table", "(re)write a run's per-window tables: <video_id>_seconds.csv and windows.csv")
+def _window_table(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--run", default=None, help="run (default: classification.run, else the only or the newest run)")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.core.project import Project
+        from mousefear.pipeline.tables import window_table
+
+        project = Project.open(a.config)
+        table = window_table(project, run=a.run)
+        run_name = project.select_run(a.run)
+        print(f"{len(table)} window(s) of {table['video_id'].nunique()} video(s): "
+              f"{project.paths.window_table(run_name)} (and <video_id>_seconds.csv beside it)")
+        return 0
+
+    return run
+
+
+@command("export-nwb", "write one NWB file per video of a run (behaviour bouts, probabilities, human labels)")
+def _export_nwb(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--run", default=None, help="run (default: classification.run, else the only or the newest run)")
+    p.add_argument("--video", action="append", default=None, help="only this video (id or path); repeatable")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.pipeline.nwb import export_nwb
+
+        _print_files("NWB file(s)", export_nwb(a.config, run=a.run, videos=a.video))
+        return 0
+
+    return run
+
+
+@command("create-labeled-video", "write each video of a run with the decided behaviour drawn on (H.264 MP4)")
+def _create_labeled_video(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--run", default=None, help="run (default: classification.run, else the only or the newest run)")
+    p.add_argument("--video", action="append", default=None, help="only this video (id or path); repeatable")
+    p.add_argument("--human", action="store_true", help="also draw the human labels where there are any")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.pipeline.labeled_video import create_labeled_video
+
+        _print_files("labelled video(s)", create_labeled_video(a.config, run=a.run, videos=a.video, human=a.human,
+                                                               progress=not a.no_progress))
         return 0
 
     return run
@@ -279,7 +369,8 @@ def _calibrate_motion(p: argparse.ArgumentParser):
         for key, value in res.values.items():
             print(f"classification.motion.{key}: {res.previous[key]:g} -> {value:g}")
         if res.grid is not None:
-            print(f"freezing F1 on the labelled frames: {res.f1:.3f}")
+            print(f"freezing F1 on the labelled frames: {res.f1:.3f} (in-sample: measured on the frames the values "
+                  "were chosen on)")
         if res.heldout is not None:
             print(f"leave-one-video-out F1: {res.heldout['f1_heldout'].mean():.3f}")
         for f in res.files:
@@ -329,9 +420,9 @@ def _review(p: argparse.ArgumentParser):
     return run
 
 #: The sub-commands in the order of the workflow (``mousefear --help`` lists them so).
-WORKFLOW_ORDER = ("create-project", "add-videos", "info", "extract-exemplars", "label", "import-labels",
-                  "label-exemplars", "classify", "review", "evaluate", "compare-runs", "summarize", "calibrate-motion",
-                  "export-labels")
+WORKFLOW_ORDER = ("create-project", "add-videos", "rename-video", "info", "extract-exemplars", "label", "import-labels",
+                  "label-exemplars", "classify", "window-table", "review", "evaluate", "compare-runs", "summarize",
+                  "create-labeled-video", "calibrate-motion", "export-labels", "export-nwb")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -369,6 +460,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"mousefear {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (mousefear info | head): stop quietly, as cat and git do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout at exit
+        return 128 + 13  # killed by SIGPIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

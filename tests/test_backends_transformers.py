@@ -233,3 +233,18 @@ def test_torchvision_imports():
 
     tv = import_torchvision_safely()
     assert hasattr(tv, "transforms")
+
+
+@pytest.mark.parametrize("decision", ["score", "generate"])
+def test_no_deprecation_warning_for_the_cache_argument(tiny_qwen, prompt, examples, decision):
+    """transformers 5.x renamed past_key_values to cache: the backend uses the name the installed version has."""
+    import warnings
+
+    be = transformers_backend(tiny_qwen, decision=decision, max_new_tokens=3)
+    be.load()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        be.prepare(prompt, examples)
+        be.classify([_window(0), _window(1)])
+    assert [str(w.message) for w in caught if "past_key_values" in str(w.message)] == []
+    be.close()

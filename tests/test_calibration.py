@@ -122,7 +122,7 @@ def test_renamed_freezing_class_and_default_run_folder(tmp_path):
     res = mousefear.calibrate_motion(cfg, from_labels=True, progress=False)
     assert res.f1 == 1.0 and res.grid.f1.max() == 1.0
     run = mousefear.classify_videos(cfg, progress=False)
-    assert run.startswith("motion_")
+    assert run.startswith("motion-")
     assert res.files[0] == root / "evaluation" / run / "calibration" / "motion_grid.csv"
     assert res.files[0].is_file() and not (root / "evaluation" / "motion").exists()
     table = mousefear.summarize(cfg, plot=False)
@@ -174,7 +174,7 @@ def test_run_name_checked_and_config_read_once(tmp_path, monkeypatch):
     monkeypatch.setattr(core_config, "read_document", lambda config: reads.append(config) or real(config))
     res = mousefear.calibrate_motion(cfg, from_labels=True, progress=False)
     assert len(reads) == 1
-    assert res.files[0].parent.parent.name.startswith("motion_")
+    assert res.files[0].parent.parent.name.startswith("motion-")
     text = config_path(cfg).read_text()
     assert f"min_freeze_seconds: {res.values['min_freeze_seconds']}" in text
     assert "# grey-level change (0-255) above which a pixel counts as changed" in text

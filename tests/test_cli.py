@@ -23,9 +23,11 @@ def test_create_add_info(tmp_path, make_video, capsys):
     v2 = make_video("m2_day1.avi", n_frames=30, fps=10.0)
     assert main(["create-project", "fc", "bob", str(v1), "-d", str(tmp_path), "--date", "2026-11-23"]) == 0
     cfg = tmp_path / "fc-bob-2026-11-23" / "config.yaml"
-    assert capsys.readouterr().out.strip() == str(cfg)
+    assert capsys.readouterr().out.splitlines() == [str(cfg), "registered 1 video(s)",
+                                                    "  m1_day1: subject m1, session day1, 45 frames at 15 fps"]
     assert main(["add-videos", str(cfg), str(v2), "--subject", "m2", "--session", "d1"]) == 0
-    assert "registered 1 video(s): m2_day1" in capsys.readouterr().out
+    assert capsys.readouterr().out.splitlines() == ["registered 1 video(s)",
+                                                    "  m2_day1: subject m2, session d1, 30 frames at 10 fps"]
     assert main(["info", str(cfg)]) == 0
     out = capsys.readouterr().out.splitlines()
     header = out[2].split()
@@ -55,3 +57,28 @@ def test_damaged_video_error_is_the_only_line_on_stderr(tmp_path):
     assert out.returncode == 2
     assert out.stderr.splitlines() == [f"mousefear create-project: error: {junk}: cannot be opened as a video "
                                        "(unreadable, damaged, or not a video file)"]
+
+
+def test_create_project_with_subject_and_session_for_names_the_pattern_cannot_read(tmp_path, make_video, capsys):
+    v = make_video("nounderscore.avi")
+    assert main(["create-project", "fc", "bob", str(v), "-d", str(tmp_path), "--date", "2026-11-23"]) == 2
+    assert "give the subject and session (subject= and session=, or --subject and --session)" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "fc-bob-2026-11-23").exists()
+    assert main(["create-project", "fc", "bob", str(v), "-d", str(tmp_path), "--date", "2026-11-23", "--subject",
+                 "m7", "--session", "day3"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "  nounderscore: subject m7, session day3, 45 frames at 15 fps"
+
+
+def test_info_into_a_closed_pipe_ends_quietly(tmp_path, make_video):
+    """``mousefear info CONFIG | head -1``: no BrokenPipeError traceback."""
+    videos = [str(make_video(f"m{i}_day1.avi", n_frames=5)) for i in range(40)]
+    assert main(["create-project", "fc", "bob", *videos, "-d", str(tmp_path), "--date", "2026-11-23"]) == 0
+    cfg = tmp_path / "fc-bob-2026-11-23" / "config.yaml"
+    proc = subprocess.Popen([sys.executable, "-m", "mousefear.cli", "info", str(cfg)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, bufsize=0)
+    first = proc.stdout.read(10)  # read a little, then hang up like `head` does
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and first == b"project fc"
+    assert "Traceback" not in err and "BrokenPipeError" not in err

@@ -25,7 +25,7 @@ def test_template_has_every_validated_key_and_comments():
     settings = validate(cfg)  # the template itself is valid
     text = (C.templates_dir() / "config.yaml").read_text()
     for section in ("# Project", "# Behaviours", "# Videos", "# Exemplars", "# Classification", "# Evaluation",
-                    "# Protocol", "# Randomness"):
+                    "# Protocol", "# NWB and DANDI", "# Randomness"):
         assert section in text
     assert settings.behavior_names == ["freezing", "exploring", "grooming", "rearing", "fleeing"]
     for key in key_paths():  # every field of the settings has its key in the template ...
@@ -34,7 +34,7 @@ def test_template_has_every_validated_key_and_comments():
 
     def walk(node, prefix):
         for k, v in node.items():
-            if isinstance(v, dict) and k not in ("videos", "protocol"):
+            if isinstance(v, dict) and k not in ("videos", "protocol", "subjects", "session_start_times"):
                 walk(v, f"{prefix}{k}.")
             else:
                 template_keys.append(f"{prefix}{k}")
@@ -226,3 +226,30 @@ def test_unknown_key_in_a_video_entry(project):
     with pytest.raises(ConfigError, match=r"unknown key videos\['videos/m1_day1.avi'\].pixel_per_cm \(did you mean "
                                           r"videos\['videos/m1_day1.avi'\].pixels_per_cm\?\)"):
         validate(cfg, project)
+
+
+def test_nwb_settings_checked_with_one_line_errors():
+    from mousefear.core.settings import Settings
+    from mousefear.errors import ConfigError
+
+    s = Settings.default()
+    assert s.nwb.subject("m1") == {"subject_id": "m1", "species": "Mus musculus", "strain": None, "sex": "U",
+                                   "age": None, "genotype": None}
+    s2 = s.updated({"nwb.age": "P90D", "nwb.subjects": {"m2": {"sex": "F", "age": "P84D"}},
+                    "nwb.session_start_times": {"m2_day1": "2026-01-15T09:30:00Z"}})
+    assert s2.nwb.subject("m2")["sex"] == "F" and s2.nwb.subject("m2")["age"] == "P84D"
+    assert s2.nwb.subject("m1")["age"] == "P90D"
+    assert s2.nwb.start_time("m2_day1").isoformat() == "2026-01-15T09:30:00+00:00" and s2.nwb.start_time("x") is None
+    assert s2.updated({"seed": 1}).nwb == s2.nwb  # to_mapping and back keeps the section
+    for key, value, message in [
+        ("nwb.age", "90 days", r"Expected nwb.age to be an ISO 8601 duration such as P90D \(90 days\) or P12W or null"),
+        ("nwb.sex", "male", r"Expected nwb.sex to be one of M, F, U, O, but got 'male'"),
+        ("nwb.subjects", {"m1": {"sexx": "F"}}, r"unknown key nwb.subjects\['m1'\].sexx \(did you mean "
+                                                r"nwb.subjects\['m1'\].sex\?\)"),
+        ("nwb.subjects", {"m1": {"age": "old"}}, r"Expected nwb.subjects\['m1'\].age to be an ISO 8601 duration"),
+        ("nwb.session_start_times", {"v1": "2026-01-15T09:30:00"},
+         r"Expected nwb.session_start_times\['v1'\] to be a date and time with time zone"),
+        ("nwb.keywords", "fear", r"Expected nwb.keywords to be a list of texts"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            s.updated({key: value})

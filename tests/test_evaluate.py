@@ -220,7 +220,8 @@ def test_evaluate_writes_files(evaluated):
     # the layout of metrics.json, which other tools read
     assert list(j) == ["format", "format_version", "mousefear_version", "run", "evaluated", "settings",
                        "settings_source", "behaviors", "freezing_behavior", "bout_iou", "by", "n_videos",
-                       "n_videos_evaluated", "videos", "notes", "overall", "per_video", "groups", "correlation"]
+                       "n_videos_evaluated", "videos", "notes", "overall", "per_video", "groups", "correlation",
+                       "in_sample", "protocol"]
     assert list(j["videos"][0]) == ["video_id", "subject", "session", "fps", "n_frames", "labelled_frames", "status",
                                     "vector_file", "label_file", "created"]
     for scores in [j["overall"], *j["per_video"].values(), *j["groups"]["subject"].values()]:
@@ -239,7 +240,7 @@ def test_evaluate_writes_files(evaluated):
         assert all(list(x) == ["human", "predicted", "difference"] for x in scores["percent_time"].values())
     assert list(j["per_video"]) == ["m2_day1", "mouse1_day1"] and list(j["groups"]) == ["subject"]
     assert j["correlation"]["freezing"] == {"r": None, "n": 2, "note": "fewer than 3 videos with labels (n = 2); "
-                                            "no correlation computed"}
+                                            "no correlation computed", "evidence": False}
     assert j["overall"]["frame"]["confusion"]["counts"][4] == [0, 0, 0, 0, 60, 30]
     assert j["overall"]["bout"]["per_behavior"]["freezing"]["matched"] == 4
     # the typed scores of the result are those of the file
@@ -316,10 +317,13 @@ def test_report_is_self_contained_and_complete(evaluated):
               "Confusion matrix (frames)", "Percent time per video", "Per video", "By subject", "Ethograms",
               "Comparison of runs", "Definitions"):
         assert h in p.headings
-    settings = dict((r[0], r[1]) for r in _table_with(p, ["setting", "value"])[1:])
-    assert settings["model_id"] == "Qwen/Qwen2.5-VL-3B-Instruct" and settings["prompt_hash"] == "abc123"
-    assert settings["icl_example_ids"] == "ex_freezing_01, ex_exploring_02"
-    assert settings["preprocessing.motion"] == "none" and settings["backend"] == "transformers"
+    table = _table_with(p, ["Model"])  # grouped: a header row per group, then (setting, value) rows
+    groups = [r[0] for r in table if len(r) == 1]
+    assert groups == ["Model", "Prompt", "In-context examples", "Preprocessing", "Windows", "Provenance"]
+    settings = dict((r[0], r[1]) for r in table if len(r) == 2)
+    assert settings["model_id"] == "Qwen/Qwen2.5-VL-3B-Instruct" and settings["sha256"] == "abc123"
+    assert settings["examples"] == "ex_freezing_01, ex_exploring_02"
+    assert settings["motion"] == "none" and settings["backend"] == "transformers"
     assert settings["created"] == "2026-11-23T10:00:00Z"
     per_b = _table_with(p, ["behaviour", "precision", "recall", "F1", "F2", "support", "predicted"])
     rows = {r[0]: r for r in per_b[1:]}
@@ -447,7 +451,7 @@ def test_compare_runs(evaluated):
     assert table.at["qwen", "f1_fleeing"] == pytest.approx(0.8)
     assert math.isnan(table.at["qwen", "f1_rearing"])
     assert table.at["perfect", "prompt_hash"] == "fff"
-    assert table.at["perfect", "preprocessing"] == "grayscale=True, motion=overlay"
+    assert table.at["perfect", "preprocessing"] == "grayscale, motion=overlay"
     assert table.at["qwen", "icl_examples"] == 2 and table.at["qwen", "model"] == "Qwen/Qwen2.5-VL-3B-Instruct"
     ev_dir = Path(cfg).parent / "evaluation"
     csv = pd.read_csv(ev_dir / "comparison.csv", index_col="run")

@@ -267,6 +267,9 @@ def test_label_state_lists_candidates_keys_and_progress(client, proj):
     state = client.get_json("/api/label/state")
     assert [b["name"] for b in state["behaviors"]] == BEHAVIORS
     assert [b["key"] for b in state["behaviors"]] == ["1", "2", "3", "4", "5"]
+    from mousefear.pipeline.plots import behavior_colors
+
+    assert state["colors"] == behavior_colors(BEHAVIORS)  # one colour per behaviour: the plots', the report's
     assert state["other"] == [{"name": "skip", "key": "s"}, {"name": "unsure", "key": "u"}]
     index = read_index(proj)
     assert [c["id"] for c in state["candidates"]] == [r["id"] for r in index]
@@ -361,6 +364,9 @@ def test_review_data_matches_the_vector_file(client, proj):
     assert data["human"] == [] and data["corrections"] == []
     runs = client.get_json("/api/review/runs")
     assert runs["runs"] == [{"name": RUN, "videos": [VIDEO]}]
+    from mousefear.pipeline.plots import behavior_colors
+
+    assert runs["colors"] == data["colors"] == behavior_colors(BEHAVIORS)
     assert client.get(f"/api/review/data?run=nope&video={VIDEO}")[0] == 404
     assert client.get(f"/api/review/data?run={RUN}&video=nope")[0] == 404
 

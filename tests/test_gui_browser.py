@@ -167,6 +167,12 @@ def test_review_correct_one_window(page, proj, artifacts):
         page.wait_for_selector("body[data-ready='1']")
         # the ethogram has one predicted window per second and a probability line per behaviour
         assert page.locator("#ethogram rect[fill-opacity]").count() == 35  # 36 windows, one without answer
+        # the colours of the report and the plots (pipeline/plots.behavior_colors), not a palette of its own
+        from mousefear.pipeline.plots import behavior_colors
+
+        fills = {page.locator("#ethogram rect[fill-opacity]").nth(i).get_attribute("fill") for i in range(35)}
+        assert fills and fills <= {c.lower() for c in behavior_colors(BEHAVIORS).values()} | set(
+            behavior_colors(BEHAVIORS).values())
         assert page.locator("#ethogram polyline").count() >= len(BEHAVIORS)
         # least certain first: the window without an answer, then the lowest top probability
         first = page.locator("#uncertain button").first

@@ -157,3 +157,37 @@ def test_adding_videos_keeps_the_next_section_header_in_place(tmp_path, make_vid
     assert all(not ln.startswith("  ") for ln in block[first_comment:])
     assert block[first_comment].startswith("# Exemplars ---")
     assert block[first_comment - 1] == ""
+
+
+def test_ambiguous_split_is_warned_and_every_registration_logged(project, make_video, caplog):
+    v = make_video("body_groom_hstacked.avi")
+    with caplog.at_level("INFO", logger="mousefear"):
+        mousefear.add_videos(project, [v])
+    warn = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warn) == 1 and ("splits 'body_groom_hstacked' more than one way (subject 'body', session "
+                               "'groom_hstacked'; or subject 'body_groom', session 'hstacked'); taking the first"
+                               ) in warn[0]
+    assert "Registered video body_groom_hstacked (subject 'body', session 'groom_hstacked')" in caplog.text
+    assert Project.open(project).video("body_groom_hstacked").subject == "body"
+
+
+def test_unambiguous_names_give_no_warning(project, make_video, caplog):
+    with caplog.at_level("WARNING", logger="mousefear"):
+        mousefear.add_videos(project, [make_video("m2_day1.avi")])
+    assert caplog.records == []
+
+
+def test_create_project_subject_and_session_apply_to_every_video(tmp_path, make_video):
+    videos = [make_video("a.avi"), make_video("b.avi")]
+    cfg = mousefear.create_project("fc", "x", videos, working_directory=tmp_path, subject="m9", session="day2")
+    assert [(v.id, v.subject, v.session) for v in Project.open(cfg).videos] == [("a", "m9", "day2"),
+                                                                              ("b", "m9", "day2")]
+
+
+def test_a_video_id_that_clashes_with_a_window_table_is_refused(project, make_video):
+    before = snapshot(project.parent)
+    with pytest.raises(ProjectError, match=r"video ids 'm1_day1_seconds' and 'm1_day1' cannot both be in a "
+                                           r"project: the CSV twin of 'm1_day1_seconds' would have the name of the "
+                                           r"per-window table of 'm1_day1'"):
+        mousefear.add_videos(project, [make_video("m1_day1_seconds.avi")])
+    assert snapshot(project.parent) == before

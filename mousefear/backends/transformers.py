@@ -31,6 +31,7 @@ the batch's caches are independent copies of the prefix cache.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import sys
 from collections.abc import Sequence
@@ -352,6 +353,8 @@ class TransformersBackend(WindowBackend):
         except (OSError, ValueError, KeyError) as exc:
             raise ModelError(f"Cannot load model {self.model} from {folder}: {exc}") from None
         self.net = net.to(device).eval()
+        # transformers 5.x renamed the forward argument past_key_values to cache (the old name warns)
+        self._cache_arg = "cache" if "cache" in inspect.signature(self.net.forward).parameters else "past_key_values"
         self._resolved = {"model_revision": revision, "device": device, "dtype": dtype,
                           "transformers_version": transformers.__version__}
         tok = self.processor.tokenizer
@@ -447,7 +450,7 @@ class TransformersBackend(WindowBackend):
         return pos + offset
 
     def _forward(self, seg: _Segment, cache: Any) -> Any:
-        return self.net(**seg.model_kwargs(), position_ids=seg.position_ids, past_key_values=cache,
+        return self.net(**seg.model_kwargs(), position_ids=seg.position_ids, **{self._cache_arg: cache},
                           use_cache=True, logits_to_keep=1)
 
     def _new_cache(self) -> Any:
@@ -559,7 +562,7 @@ class TransformersBackend(WindowBackend):
             inp, tgt = inp.repeat(b, 1), tgt.repeat(b, 1)  # rows b0c0, b0c1, ..., b1c0 (= repeat_interleave)
             pos = next_pos.repeat_interleave(n).view(1, -1, 1) + torch.arange(length, device=dev).view(1, 1, -1)
             out = self.net(input_ids=inp, position_ids=pos.expand(3, -1, -1),
-                             past_key_values=_clone_cache(cache, n, self.net.config), use_cache=True)
+                             **{self._cache_arg: _clone_cache(cache, n, self.net.config)}, use_cache=True)
             logp = torch.log_softmax(out.logits.float(), -1)
             tok = logp.gather(-1, tgt.clamp_min(0).unsqueeze(-1)).squeeze(-1) * (tgt >= 0)
             scores = scores + tok.double().sum(-1).view(b, n)
@@ -586,7 +589,7 @@ class TransformersBackend(WindowBackend):
                     break
                 feed = torch.where(done, torch.full_like(nxt, self._pad), nxt).view(b, 1)
                 res = self.net(input_ids=feed, position_ids=pos.view(1, b, 1).expand(3, b, 1),
-                                 past_key_values=cache, use_cache=True)
+                                 **{self._cache_arg: cache}, use_cache=True)
                 logits, pos = res.logits[:, -1], pos + 1
         tok = self.processor.tokenizer
         return [tok.decode(ids, skip_special_tokens=True) for ids in out_ids]

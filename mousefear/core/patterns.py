@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from mousefear.errors import ConfigError
 
-__all__ = ["literal_length", "match_fields", "match_session", "pattern_regex"]
+__all__ = ["literal_length", "match_fields", "match_session", "other_split", "pattern_regex"]
 
 #: Names that a pattern may capture.
 FIELDS = ("subject", "session")
@@ -47,6 +47,23 @@ def match_fields(name: str, pattern: str) -> dict[str, str] | None:
     None when the name does not match."""
     m = pattern_regex(pattern).match(name)
     return None if m is None else {k: v for k, v in m.groupdict().items() if v is not None}
+
+
+@lru_cache(maxsize=64)
+def _greedy_regex(pattern: str) -> re.Pattern:
+    """:func:`pattern_regex` with captures as long as possible."""
+    return re.compile(pattern_regex(pattern).pattern.replace(".+?)", ".+)"))
+
+
+def other_split(name: str, pattern: str) -> dict[str, str] | None:
+    """Another way ``pattern`` can split ``name`` than :func:`match_fields` (captures as long as possible instead
+    of as short as possible), or None when the split is unambiguous (or the name does not match)."""
+    first = match_fields(name, pattern)
+    if first is None:
+        return None
+    m = _greedy_regex(pattern).match(name)
+    other = None if m is None else {k: v for k, v in m.groupdict().items() if v is not None}
+    return other if other is not None and other != first else None
 
 
 def literal_length(pattern: str) -> int:

@@ -90,6 +90,22 @@ class ProjectPaths:
     def vector_file(self, run: str, video_id: str) -> Path:
         return self.vectors_base / run / f"{video_id}.h5"
 
+    def seconds_table(self, run: str, video_id: str) -> Path:
+        """One video's per-window table: ``behavior-vectors/<run>/<video_id>_seconds.csv``."""
+        return self.vectors_base / run / f"{video_id}_seconds.csv"
+
+    def window_table(self, run: str) -> Path:
+        """The run's per-window table of every video: ``behavior-vectors/<run>/windows.csv``."""
+        return self.vectors_base / run / "windows.csv"
+
+    def nwb_file(self, run: str, video_id: str) -> Path:
+        """One video's NWB file: ``behavior-vectors/<run>/nwb/<video_id>.nwb``."""
+        return self.vectors_base / run / "nwb" / f"{video_id}.nwb"
+
+    def labeled_video(self, run: str, video_id: str) -> Path:
+        """One video with its labels drawn on: ``evaluation/<run>/videos/<video_id>_labeled.mp4``."""
+        return self.root / "evaluation" / run / "videos" / f"{video_id}_labeled.mp4"
+
     def evaluation(self, run: str | None = None) -> Path:
         return self.root / "evaluation" / run if run else self.root / "evaluation"
 

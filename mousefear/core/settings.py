@@ -19,14 +19,38 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import difflib
-import math
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mousefear.core import config as _config
+from mousefear.core.checks import (  # noqa: F401 (the checks of every field; importable from here too)
+    Check,
+    _field,
+    _float_or_none,
+    _is_number,
+    _section,
+    _str_date,
+    any_text,
+    aware_time,
+    boolean,
+    choice,
+    date_text,
+    http_url,
+    int_at_least,
+    iso_duration,
+    list_of,
+    list_of_text,
+    nonnegative_number,
+    number_between,
+    odd_or_zero,
+    optional,
+    parse_time,
+    positive_number,
+    text,
+)
 from mousefear.core.video import Video
 from mousefear.errors import ConfigError
 
@@ -40,6 +64,7 @@ __all__ = [
     "EvaluationSettings",
     "ExemplarSettings",
     "MotionSettings",
+    "NWBSettings",
     "OpenAISettings",
     "PreprocessingSettings",
     "ProjectInfo",
@@ -48,112 +73,6 @@ __all__ = [
     "load_config",
     "save_config",
 ]
-
-Check = Callable[[Any], str | None]  # returns what was expected when the value is wrong, None when it is right
-
-
-# ----------------------------------------------------------------------------------------------------- checks
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def positive_number(v: Any) -> str | None:
-    return None if _is_number(v) and v > 0 else "a positive number"
-
-
-def nonnegative_number(v: Any) -> str | None:
-    return None if _is_number(v) and v >= 0 else "a number >= 0"
-
-
-def number_between(low: float, high: float, low_open: bool = False) -> Check:
-    def check(v: Any) -> str | None:
-        ok = _is_number(v) and (v > low if low_open else v >= low) and v <= high
-        return None if ok else f"a number {'>' if low_open else '>='} {low:g} and <= {high:g}"
-
-    return check
-
-
-def int_at_least(low: int) -> Check:
-    def check(v: Any) -> str | None:
-        return None if isinstance(v, int) and not isinstance(v, bool) and v >= low else f"a whole number >= {low}"
-
-    return check
-
-
-def boolean(v: Any) -> str | None:
-    return None if isinstance(v, bool) else "true or false"
-
-
-def text(v: Any) -> str | None:
-    return None if isinstance(v, str) and v.strip() else "a non-empty text"
-
-
-def any_text(v: Any) -> str | None:
-    return None if isinstance(v, str) else "a text"
-
-
-def http_url(v: Any) -> str | None:
-    ok = isinstance(v, str) and v.startswith(("http://", "https://")) and len(v) > len("https://")
-    return None if ok else "an http:// or https:// address"
-
-
-def choice(*options: str) -> Check:
-    def check(v: Any) -> str | None:
-        return None if v in options else "one of " + ", ".join(options)
-
-    return check
-
-
-def optional(inner: Check) -> Check:
-    def check(v: Any) -> str | None:
-        if v is None:
-            return None
-        what = inner(v)
-        return None if what is None else f"{what} or null"
-
-    return check
-
-
-def odd_or_zero(v: Any) -> str | None:
-    ok = isinstance(v, int) and not isinstance(v, bool) and v >= 0 and (v == 0 or v % 2 == 1)
-    return None if ok else "0 or an odd whole number"
-
-
-def list_of(*options: str) -> Check:
-    def check(v: Any) -> str | None:
-        ok = isinstance(v, list | tuple) and all(x in options for x in v)
-        return None if ok else "a list of " + ", ".join(options)
-
-    return check
-
-
-def date_text(v: Any) -> str | None:
-    if isinstance(v, _dt.date):
-        return None
-    try:
-        _dt.date.fromisoformat(str(v))
-    except ValueError:
-        return "a date YYYY-MM-DD"
-    return None
-
-
-def _field(check: Check, convert: Callable[[Any], Any] | None = None) -> Any:
-    """A settings field whose value is checked with ``check`` and then stored as ``convert(value)``."""
-    return field(metadata={"check": check, "convert": convert})
-
-
-def _section(cls: type) -> Any:
-    """A field holding a nested section (a mapping in config.yaml)."""
-    return field(metadata={"section": cls})
-
-
-def _float_or_none(v: Any) -> float | None:
-    return None if v is None else float(v)
-
-
-def _str_date(v: Any) -> str:
-    return v.isoformat() if isinstance(v, _dt.date) else str(v)
-
 
 # --------------------------------------------------------------------------------------------------- sections
 @dataclass(frozen=True)
@@ -268,6 +187,43 @@ class EvaluationSettings:
     by: tuple[str, ...] = _field(list_of("subject", "session"), tuple)
 
 
+#: What a subject of ``nwb.subjects`` may give, with its check.
+_SUBJECT_KEYS: dict[str, Check] = {
+    "species": optional(text), "strain": optional(text), "sex": choice("M", "F", "U", "O"), "age": iso_duration,
+    "genotype": optional(text), "description": optional(text),
+}
+
+
+@dataclass(frozen=True)
+class NWBSettings:
+    """``nwb``: what NWB files need and DANDI expects beyond what the project knows (:func:`mousefear.export_nwb`)."""
+
+    experimenter: tuple[str, ...] | None = _field(optional(list_of_text), lambda v: None if v is None else tuple(v))
+    institution: str | None = _field(optional(text))
+    lab: str | None = _field(optional(text))
+    experiment_description: str | None = _field(optional(text))
+    keywords: tuple[str, ...] = _field(list_of_text, tuple)
+    species: str | None = _field(optional(text))
+    strain: str | None = _field(optional(text))
+    sex: str = _field(choice("M", "F", "U", "O"))
+    age: str | None = _field(optional(iso_duration))
+    genotype: str | None = _field(optional(text))
+    subjects: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = field(metadata={"parse": "_parse_nwb_subjects"})
+    session_start_times: tuple[tuple[str, str], ...] = field(metadata={"parse": "_parse_start_times"})
+
+    def subject(self, subject_id: str) -> dict[str, Any]:
+        """The NWB ``Subject`` fields of one subject: these defaults, then the subject's own values."""
+        out: dict[str, Any] = {"subject_id": subject_id, "species": self.species, "strain": self.strain,
+                               "sex": self.sex, "age": self.age, "genotype": self.genotype}
+        out.update(dict(dict(self.subjects).get(subject_id, ())))
+        return out
+
+    def start_time(self, video_id: str) -> _dt.datetime | None:
+        """The session start time given for a video (timezone-aware), or None."""
+        v = dict(self.session_start_times).get(video_id)
+        return None if v is None else parse_time(v)
+
+
 @dataclass(frozen=True)
 class Epoch:
     """One epoch of a session's protocol: ``[start, end)`` in seconds from the start of the video."""
@@ -312,6 +268,7 @@ class Settings:
     classification: ClassificationSettings = _section(ClassificationSettings)
     evaluation: EvaluationSettings = _section(EvaluationSettings)
     protocol: tuple[tuple[str, tuple[Epoch, ...]], ...] = field(metadata={"parse": "_parse_protocol"})
+    nwb: NWBSettings = _section(NWBSettings)
     seed: int = _field(int_at_least(0))
     source: Path = field(default=Path("config.yaml"), compare=False, metadata={"internal": True})
 
@@ -357,6 +314,9 @@ class Settings:
                 out[f.name] = {v.key: v.registry_entry() for v in value}
             elif f.name == "protocol":
                 out[f.name] = {k: [dataclasses.asdict(e) for e in eps] for k, eps in value}
+            elif f.name == "nwb":
+                out[f.name] = {**_plain(value), "subjects": {k: dict(v) for k, v in value.subjects},
+                               "session_start_times": dict(value.session_start_times)}
             else:
                 out[f.name] = _plain(value)
         return out
@@ -600,6 +560,36 @@ def _parse_protocol(value: Any, key: str, ctx: _Context) -> tuple[tuple[str, tup
                 raise _fail(ctx.source, f"{pkey}[{i}]", "{name, start, end} with 0 <= start < end in seconds", ep)
             parsed.append(Epoch(name=str(ep["name"]), start=float(ep["start"]), end=float(ep["end"])))
         out.append((str(pattern), tuple(parsed)))
+    return tuple(out)
+
+
+def _parse_nwb_subjects(value: Any, key: str, ctx: _Context) -> tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]:
+    if not isinstance(value, Mapping):
+        raise _fail(ctx.source, key, "a mapping of subject -> {sex, age, ...}", value)
+    out = []
+    for subject, fields in value.items():
+        skey = f"{key}[{str(subject)!r}]"
+        if not isinstance(fields, Mapping):
+            raise _fail(ctx.source, skey, f"a mapping with some of {', '.join(_SUBJECT_KEYS)}", fields)
+        for name, v in fields.items():
+            if name not in _SUBJECT_KEYS:
+                raise _unknown_key(ctx.source, f"{skey}.{name}", _SUBJECT_KEYS)
+            what = _SUBJECT_KEYS[name](v)
+            if what is not None:
+                raise _fail(ctx.source, f"{skey}.{name}", what, v)
+        out.append((str(subject), tuple((str(k), _plain(v)) for k, v in fields.items())))
+    return tuple(out)
+
+
+def _parse_start_times(value: Any, key: str, ctx: _Context) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, Mapping):
+        raise _fail(ctx.source, key, "a mapping of video id -> date and time", value)
+    out = []
+    for vid, t in value.items():
+        what = aware_time(t)
+        if what is not None:
+            raise _fail(ctx.source, f"{key}[{str(vid)!r}]", what, t)
+        out.append((str(vid), t.isoformat() if isinstance(t, _dt.datetime) else str(t)))
     return tuple(out)
 
 

@@ -29,6 +29,7 @@ from mousefear.core.project import ConfigLike, Project
 from mousefear.errors import LabelError, MousefearError, ProjectError
 from mousefear.gui.server import App, HttpError, Response, check_write_target, inside, page_response, require_str
 from mousefear.gui.sidefile import format_rows, read_rows
+from mousefear.pipeline.plots import behavior_colors
 
 STATE_NAME = "labelling_state.csv"
 STATE_HEADER = ("id", "answer", "time")
@@ -180,6 +181,7 @@ class LabellingApp(App):
             "root": str(self.root),
             "behaviors": [{"name": b, "definition": self.definitions.get(b, ""), "key": self.keys.get(b)}
                           for b in self.behaviors],
+            "colors": behavior_colors(self.behaviors),
             "other": [{"name": n, "key": k} for n, k in OTHER_ANSWERS.items()],
             "candidates": [self._candidate(r, state) for r in index.itertuples(index=False)],
             "summary": self._summary(index, state),

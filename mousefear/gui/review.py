@@ -41,6 +41,7 @@ from mousefear.gui.server import (
     require_str,
 )
 from mousefear.gui.sidefile import format_rows, read_rows
+from mousefear.pipeline.plots import behavior_colors
 
 CORRECTIONS_HEADER = ("start_frame", "end_frame", "behavior", "run", "predicted", "probability", "time")
 _UTC = _dt.timezone.utc  # noqa: UP017 (datetime.UTC needs Python 3.11)
@@ -197,6 +198,7 @@ class ReviewApp(App):
             "run": self.run if self.run in self.runs else next(iter(self.runs), None),
             "video": self.video,
             "behaviors": self.behaviors,
+            "colors": behavior_colors(self.behaviors),
         })
 
     def get_data(self, query: dict[str, str]) -> Response:
@@ -215,6 +217,7 @@ class ReviewApp(App):
             "n_frames": v.n_frames,
             "behaviors": self.behaviors,
             "vector_behaviors": vb,
+            "colors": behavior_colors([*self.behaviors, *(b for b in vb if b not in self.behaviors)]),
             "windows": {
                 "start": win["start_frame"].astype(int).tolist(),
                 "end": win["end_frame"].astype(int).tolist(),

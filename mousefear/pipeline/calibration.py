@@ -17,8 +17,9 @@ Two ways, both of which write the chosen values into config.yaml (comments kept)
   out) is reported as the held-out F1. Files in ``evaluation/<run>/calibration/``, where ``<run>`` is by
   default the run :func:`~mousefear.pipeline.classify.classify_videos` would make with the motion backend once
   the chosen values are in config.yaml (``classification.run`` when set, else the derived name such as
-  ``motion_1a2b3c4d``), so the calibration lies beside the evaluation of the run it calibrated: ``motion_grid.csv``
-  (``freeze_threshold, min_freeze_seconds, tp, fp, fn, precision, recall, f1`` for every grid point),
+  ``motion-0.0005-1s-1a2b3c``), so the calibration lies beside the evaluation of the run it calibrated:
+  ``motion_grid.csv`` (``freeze_threshold, min_freeze_seconds, tp, fp, fn, precision, recall, f1`` for every grid
+  point),
   ``motion_heldout.csv`` (``video_id, freeze_threshold, min_freeze_seconds, f1_train, f1_heldout``) and
   ``motion_f1.png`` (F1 against the threshold, one line per duration, the choice marked).
 """
@@ -100,7 +101,7 @@ def calibrate_motion(
         digits, ``.``, ``_`` and ``-``. Default: the name :func:`~mousefear.pipeline.classify.classify_videos`
         would give a motion run of the calibrated settings (:func:`~mousefear.pipeline.classify.default_run_name`
         with the chosen values applied, whether or not ``save``): ``classification.run`` when set, else e.g.
-        ``motion_1a2b3c4d``.
+        ``motion-0.0005-1s-1a2b3c``.
     from_labels
         Choose ``freeze_threshold`` and ``min_freeze_seconds`` from the labelled frames.
     quantile, factor

@@ -11,6 +11,7 @@ written with its CSV twin, then ``behavior-vectors/<run>/summary.csv`` for the r
     behavior-vectors/<run>/timing.json     time per window of the latest call, per video
     behavior-vectors/<run>/<video_id>.h5   the behaviour vector (+ <video_id>.csv)
     behavior-vectors/<run>/summary.csv     one row per video (time and bouts per behaviour)
+    behavior-vectors/<run>/<video_id>_seconds.csv, windows.csv   one row per window (mousefear.pipeline.tables)
     cache/<run>/<video_id>/                per-window (or per-video) results as they are produced (resume)
 
 The order of work: the backend is built (nothing loaded), the run's settings and name are worked out and checked
@@ -55,6 +56,7 @@ from mousefear.pipeline.runs import (
     video_settings,
 )
 from mousefear.pipeline.summary import write_run_summary
+from mousefear.pipeline.tables import write_window_tables
 
 __all__ = ["classify_videos", "default_run_name"]
 
@@ -263,7 +265,8 @@ def classify_videos(
         Only these videos (ids, registry keys or file paths); default all registered videos.
     run
         Run name; default ``classification.run`` of config.yaml, else derived from the settings
-        (``<model>_<prompt>_icl<k>_<hash>``, e.g. ``qwen2.5-vl-3b_default_icl1_1a2b3c4d``).
+        (a readable stem and 6 hex digits of the settings' hash, e.g. ``qwen3b-icl1-1a2b3c``,
+        ``motion-0.0005-1s-1a2b3c``).
     overwrite
         Classify finished videos again, and replace a run of the same name made with other settings.
     backend
@@ -317,7 +320,8 @@ def classify_videos(
         call = _Run(project, backend, rs, created, resolved, progress)
         t_start = time.perf_counter()  # throughput without loading the model
         overall = tqdm(total=len(todo), desc=f"classify {rs.name}", unit="video", disable=not progress)
-        bar = tqdm(total=0, unit="window", leave=False, disable=not progress or rs.kind == "video")
+        # a video backend shows its own per-frame bar: no window bar for it (it would stay empty)
+        bar = tqdm(total=0, unit="window", leave=False, disable=not progress) if rs.kind == "window" else None
         jobs: list[_Job] = []
         try:
             jobs = [call.job(video, overwrite) for video in todo]
@@ -333,12 +337,14 @@ def classify_videos(
         finally:
             for job in jobs:
                 job.cache.close()
-            bar.close()
+            if bar is not None:
+                bar.close()
             overall.close()
         wall = time.perf_counter() - t_start
     finished = [p for p in (folder / f"{v.id}.h5" for v in project.videos) if p.is_file()]
     if finished:
         write_run_summary(finished, folder / "summary.csv")
+        write_window_tables(project, rs.name)
     if call is not None:
         call.write_timing(wall)
     if call is None or not call.timing:

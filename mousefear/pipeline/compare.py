@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -15,42 +15,16 @@ from mousefear.core.project import ConfigLike, Project
 from mousefear.errors import ProjectError
 from mousefear.pipeline.evaluate import METRICS_FORMAT, evaluate
 from mousefear.pipeline.plots import write_comparison_plot
-from mousefear.pipeline.report import write_report
+from mousefear.pipeline.report import in_sample_tag, write_report
+from mousefear.pipeline.runs import run_columns
 
 __all__ = ["compare_runs"]
 
 logger = logging.getLogger(__name__)
 
 #: Columns of the comparison that describe a run's settings, in order.
-SETTINGS_COLUMNS = ("backend", "model", "prompt", "prompt_hash", "icl_per_class", "icl_examples", "preprocessing")
-
-
-def _settings_columns(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Flat description of a run's settings for the comparison table (tolerant of run.json layouts)."""
-    s = dict(settings)
-    nested = s.get("settings") if isinstance(s.get("settings"), Mapping) else {}
-    cls = s.get("classification") if isinstance(s.get("classification"), Mapping) else {}
-
-    def pick(*keys: str) -> Any:
-        for src in (s, nested, cls):
-            for k in keys:
-                if k in src and src[k] is not None:
-                    return src[k]
-        return None
-
-    icl = pick("icl_example_ids")
-    prep = pick("preprocessing")
-    if isinstance(prep, Mapping):
-        prep = ", ".join(f"{k}={v}" for k, v in prep.items())
-    return {
-        "backend": pick("backend"),
-        "model": pick("model_id", "model"),
-        "prompt": pick("prompt", "prompt_name"),
-        "prompt_hash": pick("prompt_hash"),
-        "icl_per_class": pick("icl_per_class"),
-        "icl_examples": len(icl) if isinstance(icl, list) else None,
-        "preprocessing": prep,
-    }
+SETTINGS_COLUMNS = ("backend", "model", "prompt", "prompt_hash", "icl_per_class", "icl_examples", "preprocessing",
+                    "in_sample")
 
 
 def compare_runs(config: ConfigLike, runs: Sequence[str] | None = None) -> pd.DataFrame:
@@ -67,10 +41,14 @@ def compare_runs(config: ConfigLike, runs: Sequence[str] | None = None) -> pd.Da
     Returns
     -------
     pandas.DataFrame, one row per run (index ``run``)
-        Settings columns ``backend, model, prompt, prompt_hash, icl_per_class, icl_examples, preprocessing``,
+        Settings columns ``backend`` (name), ``model`` (model id; ``motion-baseline`` for the motion
+        backend), ``prompt`` (template name), ``prompt_hash`` (SHA-256 of the prompt text), ``icl_per_class``,
+        ``icl_examples`` (number of in-context examples), ``preprocessing`` (in a few words) and ``in_sample``
+        (``in-sample`` when the run was calibrated on the labels it is scored on, ``partly in-sample`` when some
+        scored frames were in-context examples, else empty; see :func:`~mousefear.pipeline.runs.run_columns`),
         then frame-level ``f1_<behaviour>`` for every behaviour, ``macro_f1, mcc, kappa, accuracy,
-        balanced_accuracy``, window-level ``window_macro_f1``, bout-level ``bout_macro_f1``, and
-        ``n_videos, labelled_frames, evaluated``. Also written to ``evaluation/comparison.csv``, drawn in
+        balanced_accuracy``, window-level ``window_macro_f1``, bout-level ``bout_macro_f1``, and ``n_videos,
+        labelled_frames, evaluated``. Also written to ``evaluation/comparison.csv``, drawn in
         ``evaluation/comparison.png``, and added as a section to each compared run's ``report.html``.
 
     Raises
@@ -110,7 +88,7 @@ def compare_runs(config: ConfigLike, runs: Sequence[str] | None = None) -> pd.Da
             if b not in all_behaviors:
                 all_behaviors.append(b)
         fr = d["overall"]["frame"]
-        row: dict[str, Any] = {"run": r, **_settings_columns(d.get("settings") or {})}
+        row: dict[str, Any] = {"run": r, **run_columns(d.get("settings") or {}), "in_sample": in_sample_tag(d)}
         for b in d["behaviors"]:
             row[f"f1_{b}"] = fr["per_behavior"][b]["f1"]
         row.update({
@@ -127,6 +105,8 @@ def compare_runs(config: ConfigLike, runs: Sequence[str] | None = None) -> pd.Da
                                    "evaluated"])
     for c in metric_cols:
         table[c] = pd.to_numeric(table[c], errors="coerce").astype(np.float64)
+    for c in ("icl_per_class", "icl_examples"):
+        table[c] = pd.to_numeric(table[c], errors="coerce").astype("Int64")
     table = table.set_index("run")
     if table["labelled_frames"].nunique() > 1 or table["n_videos"].nunique() > 1:
         logger.warning("The compared runs were scored on different sets of labelled frames (%s); their "

@@ -13,6 +13,7 @@ import datetime as _dt
 import json
 import logging
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from mousefear.pipeline.metrics import (
     NONE,
     bout_metrics,
     confusion,
+    correlation_evidence,
     macro_f1,
     overall_from_confusion,
     pearson,
@@ -43,7 +45,7 @@ from mousefear.pipeline.metrics import (
     window_truth,
 )
 from mousefear.pipeline.plots import write_evaluation_plots
-from mousefear.pipeline.report import write_report
+from mousefear.pipeline.report import in_sample_tag, write_report
 
 __all__ = ["METRICS_FORMAT", "BoutScores", "Evaluation", "LevelScores", "Scores", "evaluate"]
 
@@ -386,17 +388,18 @@ class Evaluation:
         pb = pb.join(bt)
         pb["support"] = pb["support"].astype(int)
         ov = self.overall()
+        tag = in_sample_tag(self.data)
         lines = [f"run {self.run}: {self.data['n_videos_evaluated']} video(s) with labels, "
-                 f"{self.scores.labelled_frames} labelled frames", "",
+                 f"{self.scores.labelled_frames} labelled frames{f' ({tag})' if tag else ''}", "",
                  pb.to_string(float_format=lambda v: f"{v:.3f}", na_rep="n/a"), "",
                  ov.to_string(float_format=lambda v: f"{v:.3f}", na_rep="n/a")]
         freeze = self.data["freezing_behavior"]
         corr = self.data["correlation"].get(freeze) if freeze is not None else None
         if corr is not None:
             r = corr["r"]
+            shown = "n/a" if math.isnan(r) or not corr.get("evidence", True) else f"{r:.3f}"
             lines.append("")
-            lines.append(f"percent time {freeze}, predicted vs human across videos: Pearson r = "
-                         f"{'n/a' if math.isnan(r) else f'{r:.3f}'} "
+            lines.append(f"percent time {freeze}, predicted vs human across videos: Pearson r = {shown} "
                          f"(n = {corr['n']}){' - ' + corr['note'] if corr['note'] else ''}")
         for note in self.data["notes"]:
             lines.append(f"note: {note}")
@@ -439,6 +442,52 @@ def _tidy(data: dict[str, Any]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=["scope", "group", "level", "behavior", "metric", "value"])
     df["value"] = pd.to_numeric(df["value"], errors="coerce").astype(np.float64)
     return df
+
+
+_EXEMPLAR_ID = re.compile(r"^(?P<video>.+)_(?P<start>\d{6,})-(?P<end>\d{6,})$")
+
+
+def _in_sample(folder: Path, settings: Mapping[str, Any], scored: list[_VideoData]) -> dict[str, Any]:
+    """What of the scored labels the run was tuned on (a figure measured on them is in-sample).
+
+    - ``calibration``: the run's motion thresholds were chosen on labelled frames (``calibration/motion_grid.csv``
+      of ``evaluation/<run>/``, written by ``calibrate_motion(from_labels=True)``). The videos calibrated on are
+      those of ``motion_heldout.csv`` when there is one, else every scored video (no record says otherwise);
+      their leave-one-video-out F1 is kept as the out-of-sample estimate.
+    - ``icl_frames``: scored frames inside the run's in-context example windows (shown to the model with
+      their label).
+    """
+    out: dict[str, Any] = {"calibrated": False, "videos": [], "heldout_f1": {}, "icl_frames": 0, "notes": []}
+    ids = {v.video_id for v in scored}
+    grid, heldout = folder / "calibration" / "motion_grid.csv", folder / "calibration" / "motion_heldout.csv"
+    if grid.is_file():
+        calibrated = ids
+        if heldout.is_file():
+            table = pd.read_csv(heldout, dtype={"video_id": str})
+            calibrated = ids & set(table["video_id"])
+            out["heldout_f1"] = {str(r.video_id): float(r.f1_heldout) for r in table.itertuples()
+                                 if str(r.video_id) in ids}
+        if calibrated:
+            out["calibrated"] = True
+            out["videos"] = sorted(calibrated)
+            out["notes"].append(
+                f"IN-SAMPLE: the run's motion thresholds were chosen on the labelled frames of "
+                f"{', '.join(out['videos'])} ({grid.relative_to(folder).as_posix()}), the frames scored here; the "
+                "agreement of those videos overstates what to expect on new videos"
+                + ("; the leave-one-video-out F1 is the out-of-sample estimate" if out["heldout_f1"] else
+                   "; label another video to measure it out of sample"))
+    s = settings.get("settings") if isinstance(settings.get("settings"), Mapping) else {}
+    example_ids = ((s.get("icl") or {}).get("example_ids") if s else settings.get("icl_example_ids")) or []
+    by_id = {v.video_id: v for v in scored}
+    for ex in example_ids:
+        m = _EXEMPLAR_ID.match(str(ex))
+        if m and m["video"] in by_id:
+            v = by_id[m["video"]]
+            out["icl_frames"] += int(v.labelled[int(m["start"]):int(m["end"])].sum())
+    if out["icl_frames"]:
+        out["notes"].append(f"IN-SAMPLE in part: {out['icl_frames']} scored frame(s) lie in the run's in-context "
+                            "example windows, which the model was shown with their labels")
+    return out
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -532,7 +581,10 @@ def evaluate(
         human = [per_video[v.video_id].percent_time.at[b, "human"] for v in scored]
         predicted = [per_video[v.video_id].percent_time.at[b, "predicted"] for v in scored]
         r, n, note = pearson(predicted, human)
-        correlation[b] = {"r": r, "n": n, "note": note}
+        evidence, why = correlation_evidence(predicted, human)
+        correlation[b] = {"r": r, "n": n, "note": note or why, "evidence": evidence}
+    in_sample = _in_sample(paths.evaluation(run), settings, scored)
+    notes.extend(in_sample.pop("notes"))
     if overall.frame.no_prediction:
         notes.append(f"{overall.frame.no_prediction} labelled frame(s) have no prediction (column 'none'); they "
                      "count as wrong")
@@ -557,6 +609,8 @@ def evaluate(
         "per_video": {vid: s.to_json() for vid, s in per_video.items()},
         "groups": {key: {val: s.to_json() for val, s in g.items()} for key, g in groups.items()},
         "correlation": correlation,
+        "in_sample": in_sample,
+        "protocol": bool(project.settings.protocol),
     }
     out = paths.evaluation(run)
     out.mkdir(parents=True, exist_ok=True)
@@ -570,6 +624,10 @@ def evaluate(
     else:  # never leave plots of an earlier evaluation next to these numbers
         for old in [out / "confusion.png", out / "percent_time.png", *out.glob("ethogram_*.png")]:
             old.unlink(missing_ok=True)
+    if project.settings.protocol and project.settings.freezing_behavior in behaviors:  # epochs in the report
+        from mousefear.pipeline.summary import summarize
+
+        summarize(project, run, plot=False)
     write_report(out)
     logger.info("Evaluated run %s on %d video(s); report %s", run, len(scored), out / "report.html")
     return result

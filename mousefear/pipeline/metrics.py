@@ -485,3 +485,42 @@ def pearson(x: Any, y: Any) -> tuple[float, int, str]:
     if den == 0:
         return float("nan"), n, "one of the two percentages is the same in every video; correlation undefined"
     return float(np.clip((dx * dy).sum() / den, -1.0, 1.0)), n, ""
+
+
+#: Fewest videos for a correlation of percent time across videos to be shown as evidence.
+MIN_CORRELATION_N = 5
+
+
+def correlation_evidence(predicted: Any, human: Any, min_n: int = MIN_CORRELATION_N) -> tuple[bool, str]:
+    """Whether a correlation of percent time across videos can be shown as evidence of agreement, and why not.
+
+    Parameters
+    ----------
+    predicted, human : array-like, shape (n_videos,)
+        Percent time (0-100) of one behaviour per video; pairs with a NaN are left out.
+    min_n : int
+        Fewest videos.
+
+    Returns
+    -------
+    (bool, str)
+        False with the reason when fewer than ``min_n`` videos remain, when more than half of them have 0 % in
+        the human labels or in the predictions (the correlation then rests on the few others), or when the
+        correlation is undefined; True and ``""`` otherwise.
+    """
+    x = np.asarray(predicted, dtype=np.float64)
+    y = np.asarray(human, dtype=np.float64)
+    ok = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[ok], y[ok]
+    n = int(x.size)
+    if n < min_n:
+        return False, f"n = {n} video(s): too few for a correlation to be evidence (at least {min_n} needed)"
+    zero_h, zero_p = int((y == 0).sum()), int((x == 0).sum())
+    if 2 * zero_h > n or 2 * zero_p > n:
+        who, count = ("human labels", zero_h) if 2 * zero_h > n else ("predictions", zero_p)
+        return False, (f"{count} of {n} videos have 0 % in the {who}: the correlation rests on the few others "
+                       "and is not evidence")
+    r, _, note = pearson(x, y)
+    if math.isnan(r):
+        return False, note
+    return True, ""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from ruamel.yaml.comments import CommentedMap
 
 from mousefear.core import config as _config
-from mousefear.core.patterns import match_fields
+from mousefear.core.patterns import match_fields, other_split
 from mousefear.core.project import Project, check_name
 from mousefear.core.settings import Settings
 from mousefear.core.video import VIDEO_EXTENSIONS, VideoInfo, probe_video
@@ -28,7 +28,7 @@ from mousefear.errors import ProjectError, VideoError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["add_videos", "create_project", "parse_subject_session", "video_table"]
+__all__ = ["add_videos", "check_table_names", "create_project", "parse_subject_session", "video_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ def create_project(
     date: str | _dt.date | None = None,
     video_pattern: str | None | EllipsisType = ...,
     behaviors: Sequence[dict] | None = None,
+    subject: str | None = None,
+    session: str | None = None,
 ) -> Path:
     """Create a project folder and register its first videos.
 
@@ -62,6 +64,9 @@ def create_project(
         ``{subject}_{session}``; ``None`` takes the file name as subject).
     behaviors
         Behaviours as a list of ``{"name": ..., "definition": ...}`` (default: the template's five).
+    subject, session
+        Subject and session of every video of this call (as in :func:`add_videos`); when not given they are read
+        from each file name with ``video_pattern``.
 
     Returns
     -------
@@ -105,7 +110,7 @@ def create_project(
             (root / sub).mkdir()
         _config.write_document(config_file, doc)
         if videos:
-            add_videos(config_file, videos, copy=copy_videos)
+            add_videos(config_file, videos, copy=copy_videos, subject=subject, session=session)
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
@@ -179,6 +184,7 @@ def add_videos(
                                "video ids (file names without extension) must be unique in a project")
         if any(vid == p[1] for p in plan):
             raise ProjectError(f"{src}: video id {vid!r} is given twice in this call")
+        check_table_names(vid, [*known_ids, *(p[1] for p in plan)], src)
         parsed = parse_subject_session(vid, pattern)
         if subject is not None or session is not None:
             subj = subject if subject is not None else (parsed[0] if parsed else vid)
@@ -186,9 +192,15 @@ def add_videos(
         else:
             if parsed is None:
                 raise VideoError(f"{src}: file name {vid!r} does not match video_pattern {pattern!r} of "
-                                 f"{project.config_path}; rename the file, change video_pattern, or pass subject= "
-                                 "and session=")
+                                 f"{project.config_path}; rename the file, change video_pattern, or give the "
+                                 "subject and session (subject= and session=, or --subject and --session)")
             subj, sess = parsed
+            other = other_split(vid, pattern) if pattern is not None else None
+            if other is not None:
+                logger.warning("%s: video_pattern %r splits %r more than one way (subject %r, session %r; or "
+                               "subject %r, session %r); taking the first. Make video_pattern more specific or give "
+                               "subject= and session= if that is wrong", src, pattern, vid, subj, sess,
+                               other.get("subject", vid), other.get("session", ""))
         info = probe_video(src)
         plan.append((src, vid, info, subj, sess))
 
@@ -230,6 +242,25 @@ def add_videos(
     for _, vid, _, subj, sess in plan:
         logger.info("Registered video %s (subject %r, session %r)", vid, subj, sess)
     return registered
+
+
+def check_table_names(video_id: str, others: Sequence[str], where: object) -> None:
+    """Refuse a video id whose files would share a name with another video's per-window table.
+
+    Video ``X`` has the table ``X_seconds.csv`` beside its vector file ``X.h5`` and its CSV twin ``X.csv``; a video
+    with the id ``X_seconds`` would have the CSV twin ``X_seconds.csv``.
+
+    Raises
+    ------
+    ProjectError
+        ``video_id`` is ``<other>_seconds`` or ``other`` is ``<video_id>_seconds``.
+    """
+    for other in others:
+        if video_id == f"{other}_seconds" or other == f"{video_id}_seconds":
+            long, short = (video_id, other) if video_id.endswith("_seconds") else (other, video_id)
+            raise ProjectError(f"{where}: video ids {video_id!r} and {other!r} cannot both be in a project: the CSV "
+                               f"twin of {long!r} would have the name of the per-window table of {short!r} "
+                               f"({long}.csv); rename one of the files")
 
 
 def _block_style(doc: CommentedMap) -> None:

@@ -58,7 +58,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], kinds: Sequenc
            raw_first: bool = False) -> str:
     """An HTML table; ``kinds`` gives each column's number format (ratio, percent, pp, int, text)."""
     kinds = list(kinds or ["ratio"] * len(headers))
-    out = ["<table>", "<thead><tr>"]
+    out = ['<div class="tablewrap"><table>', "<thead><tr>"]
     for i, h in enumerate(headers):
         cls = ' class="text"' if kinds[i] == "text" else ""
         out.append(f"<th{cls}>{html.escape(h)}</th>")
@@ -72,7 +72,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], kinds: Sequenc
             text, cls = _fmt(v, kinds[i])
             out.append(f'<td class="{cls}">{text}</td>' if cls else f"<td>{text}</td>")
         out.append("</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "".join(out)
 
 
@@ -87,34 +87,135 @@ def _img(path: Path, alt: str, caption: str = "") -> str:
             f"{cap}</div>")
 
 
-def _settings_rows(settings: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
-    rows = []
-    for k, v in settings.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping) and v:
-            rows.extend(_settings_rows(v, key + "."))
-        elif isinstance(v, list):
-            rows.append((key, ", ".join(str(x) for x in v) if v else "(none)"))
-        else:
-            rows.append((key, "null" if v is None else str(v)))
-    return rows
+def _value_html(v: Any) -> str:
+    """A setting's value as escaped text: lists joined, dicts as ``key=value``, None as null."""
+    if v is None:
+        return "null"
+    if isinstance(v, Mapping):
+        return html.escape(", ".join(f"{k}={_value_text(x)}" for k, x in v.items())) or "(none)"
+    if isinstance(v, list | tuple):
+        return html.escape(", ".join(_value_text(x) for x in v)) or "(none)"
+    return html.escape(_value_text(v))
 
 
-_FIRST_SETTINGS = ("run", "backend", "model_id", "model", "model_revision", "prompt", "prompt_hash",
-                   "icl_example_ids", "preprocessing", "created")
+def _value_text(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return str(v).lower()
+    return str(v)
+
+
+def _settings_groups(d: Mapping[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The run's settings grouped for reading: (group, [(setting, value as HTML)])."""
+    rec = dict(d.get("settings") or {})
+    s = rec.get("settings") if isinstance(rec.get("settings"), Mapping) else None
+    created = sorted(v["created"] for v in d["videos"] if v.get("created"))
+    when = rec.get("created") or (created[0] if created and created[0] == created[-1]
+                                  else f"{created[0]} to {created[-1]}" if created else None)
+    if s is None or not isinstance(s.get("backend"), Mapping):  # attributes of a vector file (no run.json)
+        shown = {"backend", "model_id", "model_revision", "prompt_template", "prompt_hash", "icl_example_ids",
+                 "preprocessing", "window_seconds", "stride_seconds", "frames_per_window", "backend_settings",
+                 "backend_resolved", "created", "run_created"}
+        return [
+            ("Model", [(k, _value_html(rec.get(k))) for k in ("backend", "model_id", "model_revision")]),
+            ("Prompt", [("template", _value_html(rec.get("prompt_template"))),
+                        ("sha256", _value_html(rec.get("prompt_hash")))]),
+            ("In-context examples", [("examples", _value_html(rec.get("icl_example_ids")))]),
+            ("Preprocessing", [(k, _value_html(v)) for k, v in (rec.get("preprocessing") or {}).items()]),
+            ("Windows", [(k, _value_html(rec.get(k))) for k in ("window_seconds", "stride_seconds",
+                                                                "frames_per_window")]),
+            ("Backend parameters", [(k, _value_html(v)) for k, v in (rec.get("backend_settings") or {}).items()]
+             + [(f"resolved: {k}", _value_html(v)) for k, v in (rec.get("backend_resolved") or {}).items()]),
+            ("Provenance", [("created", _value_html(rec.get("run_created") or when))]
+             + [(k, _value_html(v)) for k, v in rec.items() if k not in shown]),
+        ]
+    desc = s["backend"]
+    params = dict(desc.get("settings") or {})
+    prompt = s.get("prompt") or {}
+    icl = s.get("icl") or {}
+    model = [("backend", _value_html(desc.get("backend"))), ("model", _value_html(desc.get("model_id") or None))]
+    if desc.get("model_revision"):
+        model.append(("revision", _value_html(desc["model_revision"])))
+    model += [(f"resolved: {k}", _value_html(v)) for k, v in (rec.get("resolved") or {}).items()]
+    text = str(prompt.get("text") or "")
+    prompt_rows = [("template", _value_html(prompt.get("template") or None)),
+                   ("sha256", _value_html(prompt.get("sha256") or None))]
+    if text:
+        prompt_rows.append(("text", f"<details><summary>show the prompt ({len(text.splitlines())} lines)</summary>"
+                                    f'<pre class="prompt">{html.escape(text)}</pre></details>'))
+    labels = list(icl.get("labels") or [])
+    ids = list(icl.get("example_ids") or [])
+    examples = [f"{i} ({labels[k]})" if k < len(labels) else str(i) for k, i in enumerate(ids)]
+    icl_rows = [("per class", _value_html(icl.get("per_class"))), ("seed", _value_html(icl.get("seed"))),
+                ("examples", _value_html(examples))]
+    runtime = set(desc.get("runtime") or [])
+    backend_rows = [(k + (" (does not change results)" if k in runtime else ""), _value_html(v))
+                    for k, v in params.items() if k not in ("behaviors", "model", "model_revision")]
+    has_prompt = bool(prompt.get("template"))  # a video backend has neither prompt nor examples
+    return [
+        ("Model", model),
+        ("Prompt", prompt_rows if has_prompt else []),
+        ("In-context examples", icl_rows if has_prompt else []),
+        ("Preprocessing", [(k, _value_html(v)) for k, v in (s.get("preprocessing") or {}).items()]),
+        ("Windows", [(k, _value_html(v)) for k, v in (s.get("windows") or {}).items()]
+         + [("frame level", _value_html(s.get("frame_level")))]),
+        ("Backend parameters", backend_rows),
+        ("Behaviours", [(b.get("name", ""), html.escape(str(b.get("definition", ""))))
+                        for b in s.get("behaviors") or []]),
+        ("Provenance", [("created", _value_html(when)), ("mousefear", _value_html(rec.get("mousefear_version"))),
+                        ("settings sha256", _value_html(rec.get("settings_sha256")))]),
+    ]
 
 
 def _settings_section(d: Mapping[str, Any]) -> str:
-    settings = dict(d.get("settings") or {})
-    ordered = {k: settings[k] for k in _FIRST_SETTINGS if k in settings}
-    ordered.update({k: v for k, v in settings.items() if k not in ordered})
-    if "created" not in ordered:
-        created = sorted(v["created"] for v in d["videos"] if v.get("created"))
-        if created:
-            ordered["created"] = created[0] if created[0] == created[-1] else f"{created[0]} to {created[-1]}"
-    rows = _settings_rows(ordered)
-    return (f"<h2>Run settings</h2><p>From {html.escape(str(d.get('settings_source', '')))}.</p>"
-            + _table(["setting", "value"], rows, ["text", "text"]))
+    out = ['<table class="settings"><tbody>']
+    for group, rows in _settings_groups(d):
+        if not rows:
+            continue
+        out.append(f'<tr><th class="group" colspan="2">{html.escape(group)}</th></tr>')
+        out += [f'<tr><td class="text">{html.escape(k)}</td><td class="text">{v}</td></tr>' for k, v in rows]
+    out.append("</tbody></table>")
+    return (f"<h2>Run settings</h2><p>From {html.escape(str(d.get('settings_source', '')))}.</p>" + "".join(out))
+
+
+def in_sample_tag(data: Mapping[str, Any]) -> str:
+    """``"in-sample"`` when the run was calibrated on the scored labels, ``"partly in-sample"`` when some scored
+    frames were in-context examples, else ``""`` (from ``metrics.json``)."""
+    ins = data.get("in_sample") or {}
+    if ins.get("calibrated"):
+        return "in-sample"
+    return "partly in-sample" if ins.get("icl_frames") else ""
+
+
+def _in_sample_banner(d: Mapping[str, Any]) -> str:
+    ins = d.get("in_sample") or {}
+    tag = in_sample_tag(d)
+    if not tag:
+        return ""
+    parts = ['<div class="insample"><b>In-sample figures.</b> ']
+    if ins.get("calibrated"):
+        parts.append("The run's settings were chosen on the human labels of "
+                     f"{html.escape(', '.join(ins.get('videos', [])))} (motion calibration from labels), the same "
+                     "labels every figure marked <i>in-sample</i> is measured on: they show how well the settings fit "
+                     "these labels, not how the run does on new videos. ")
+        heldout = ins.get("heldout_f1") or {}
+        if heldout:
+            parts.append("Out of sample (thresholds chosen on the other videos, leave one video out): freezing F1 "
+                         + ", ".join(f"{html.escape(k)} {_fmt(v)[0]}" for k, v in heldout.items())
+                         + f"; mean {_fmt(sum(heldout.values()) / len(heldout))[0]}. ")
+        else:
+            parts.append("There is no out-of-sample estimate: label a second video and calibrate again to get the "
+                         "leave-one-video-out F1, or evaluate on videos that were not calibrated on. ")
+    if ins.get("icl_frames"):
+        parts.append(f"{int(ins['icl_frames'])} scored frame(s) lie in the run's in-context example windows, which "
+                     "the model was shown together with their labels.")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _mark(title: str, tag: str) -> str:
+    return f"<h2>{title}" + (f'<span class="insample">{html.escape(tag)}</span>' if tag else "") + "</h2>"
 
 
 def _overall_rows(s: Mapping[str, Any]) -> list[list[Any]]:
@@ -184,7 +285,12 @@ out.</dd>
 <dt>Bouts</dt><dd>Runs of consecutive frames of one behaviour (unlabelled frames end bouts). A predicted and a
 human bout match when intersection / union &ge; the threshold; matching is one to one, greedy by IoU.</dd>
 <dt>Percent time</dt><dd>Share of the labelled frames in each behaviour, human and predicted; difference =
-predicted &minus; human in percentage points. Pearson r across videos needs at least 3 videos with labels.</dd>
+predicted &minus; human in percentage points. The Pearson r of percent time across videos is shown only where it
+can be evidence: at least 5 videos with labels, fewer than half of them at 0 % in the human labels or in the
+predictions.</dd>
+<dt>In-sample</dt><dd>A figure measured on the labels the run was tuned on: the motion thresholds chosen on these
+labels (calibrate-motion from labels), or frames shown to the model as in-context examples. It says how well the
+settings fit these labels, not how the run does on new videos.</dd>
 </dl>"""
 
 
@@ -216,30 +322,36 @@ def write_report(folder: str | os.PathLike, comparison: pd.DataFrame | None = No
              f'{html.escape(d["mousefear_version"])}: {d["n_videos_evaluated"]} of {d["n_videos"]} video(s) have '
              f'human labels; {ov["labelled_frames"]} labelled frames ({labelled_s:.1f} s). Bout match threshold: '
              f'IoU &ge; {d["bout_iou"]}.</p>']
-    if d["notes"]:
+    tag = in_sample_tag(d)
+    parts.append(_in_sample_banner(d))
+    notes = [n for n in d["notes"] if not n.startswith("IN-SAMPLE")]  # those are in the banner
+    if notes:
         parts.append('<div class="notes"><b>Notes</b><ul>'
-                     + "".join(f"<li>{html.escape(n)}</li>" for n in d["notes"]) + "</ul></div>")
+                     + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul></div>")
     parts.append(_settings_section(d))
-    parts.append("<h2>Overall agreement</h2>")
+    parts.append(_mark("Overall agreement", tag))
     parts.append(_table(_OVERALL_HEADERS, _overall_rows(ov), _OVERALL_KINDS))
-    parts.append("<h2>Per behaviour: frames</h2>")
+    parts.append(_mark("Per behaviour: frames", tag))
     parts.append(_per_behavior_table(ov["frame"], colors))
-    parts.append("<h2>Per behaviour: windows</h2>")
+    parts.append(_mark("Per behaviour: windows", tag))
     parts.append(_per_behavior_table(ov["window"], colors))
-    parts.append(f"<h2>Per behaviour: bouts (IoU &ge; {d['bout_iou']})</h2>")
+    parts.append(_mark(f"Per behaviour: bouts (IoU &ge; {d['bout_iou']})", tag))
     parts.append(_bout_table(ov["bout"], colors))
-    parts.append("<h2>Confusion matrix (frames)</h2>")
+    parts.append(_mark("Confusion matrix (frames)", tag))
     if (folder / "confusion.png").is_file():
         parts.append(_img(folder / "confusion.png", "confusion matrix",
                           "Rows: human label; columns: predicted label (none = no prediction). Cells: count and "
                           "share of the row."))
     parts.append(_confusion_table(ov["frame"]["confusion"]))
 
-    parts.append("<h2>Percent time per video</h2>")
+    parts.append(_mark("Percent time per video", tag))
     if (folder / "percent_time.png").is_file():
         parts.append(_img(folder / "percent_time.png", "percent time, predicted vs human"))
-    corr_rows = [[_swatch(b, colors), c["r"], c["n"], c["note"]] for b, c in d["correlation"].items()]
+    corr_rows = [[_swatch(b, colors), c["r"] if c.get("evidence", True) else None, c["n"], c["note"]]
+                 for b, c in d["correlation"].items()]
     parts.append("<h3>Across videos: Pearson correlation of percent time, predicted vs human</h3>")
+    parts.append("<p>Shown only where it can be evidence: at least 5 videos, and fewer than half of them at 0 % "
+                 "in the human labels or in the predictions (n/a otherwise; the note says why).</p>")
     parts.append(_table(["behaviour", "Pearson r", "n videos", "note"], corr_rows,
                         ["text", "ratio", "int", "text"], raw_first=True))
     pt_rows = []
@@ -251,7 +363,7 @@ def write_report(folder: str | os.PathLike, comparison: pd.DataFrame | None = No
     parts.append(_table(["video", "behaviour", "human %", "predicted %", "difference (pp)"], pt_rows,
                         ["text", "text", "percent", "percent", "pp"]))
 
-    parts.append("<h2>Per video</h2>")
+    parts.append(_mark("Per video", tag))
     meta = {v["video_id"]: v for v in d["videos"]}
     parts.append(_group_table("video", d["per_video"], behaviors, extra=meta))
     missing = [v for v in d["videos"] if v["status"] != "evaluated"]
@@ -259,7 +371,7 @@ def write_report(folder: str | os.PathLike, comparison: pd.DataFrame | None = No
         parts.append("<p>Not evaluated (no labelled frames): "
                      + ", ".join(html.escape(v["video_id"]) for v in missing) + ".</p>")
     for key, groups in d["groups"].items():
-        parts.append(f"<h2>By {html.escape(key)}</h2>")
+        parts.append(_mark(f"By {html.escape(key)}", tag))
         parts.append(_group_table(key, groups, behaviors))
 
     parts.append("<h2>Ethograms</h2><p>Per video, bottom to top: predicted probabilities (stacked), the "
@@ -269,6 +381,9 @@ def write_report(folder: str | os.PathLike, comparison: pd.DataFrame | None = No
         if p.is_file():
             parts.append(_img(p, f"ethogram of {v['video_id']}"))
 
+    if d.get("protocol"):
+        parts.append(_epochs_section(folder.parent.parent / "behavior-vectors" / d["run"] / "epochs.csv",
+                                     d.get("freezing_behavior")))
     if comparison is not None:
         parts.append(_comparison_section(comparison, folder.parent / "comparison.png", d["run"]))
     parts.append(_DEFINITIONS)
@@ -280,25 +395,68 @@ def write_report(folder: str | os.PathLike, comparison: pd.DataFrame | None = No
     return out
 
 
+def _epochs_section(path: Path, freeze: str | None) -> str:
+    """The epoch summary (``epochs.csv`` of :func:`mousefear.pipeline.summary.summarize`) as a table."""
+    head = "<h2>Epoch summary (predicted)</h2>"
+    if not path.is_file():
+        return head + (f"<p>No epoch summary: {html.escape(str(path))} is missing (run <code>mousefear "
+                       "summarize</code>).</p>")
+    t = pd.read_csv(path, keep_default_na=False, na_values={c: [""] for c in ("freezing_latency_s",
+                                                                           "freezing_mean_bout_s")})
+    pct = f"{freeze}_percent" if freeze else None
+    has_ci = {"freezing_percent_ci_low", "freezing_percent_ci_high"} <= set(t.columns)
+    others = [c for c in t.columns if c.endswith("_percent") and c != pct]
+    headers = ["subject", "session", "epoch", "start s", "end s", "covered s"]
+    kinds = ["text", "text", "text", "percent", "percent", "percent"]
+    if pct in t.columns:
+        headers += [f"{freeze} %", *(["95% CI"] if has_ci else []), "bouts", "mean bout s", "latency s"]
+        kinds += ["percent", *(["text"] if has_ci else []), "int", "percent", "percent"]
+    headers += [c.replace("_percent", " %") for c in others]
+    kinds += ["percent"] * len(others)
+    rows = []
+    for r in t.to_dict("records"):
+        row = [r["subject"], r["session"], r["epoch"], r["start_s"], r["end_s"], r["covered_s"]]
+        if pct in t.columns:
+            ci = ([f"{r['freezing_percent_ci_low']:.1f} to {r['freezing_percent_ci_high']:.1f}"
+                   if not (_isnan(r["freezing_percent_ci_low"]) or _isnan(r["freezing_percent_ci_high"]))
+                   else "n/a"] if has_ci else [])
+            row += [r[pct], *ci, r.get("freezing_bouts"), r.get("freezing_mean_bout_s"), r.get("freezing_latency_s")]
+        row += [r[c] for c in others]
+        rows.append([_plain(v) for v in row])
+    note = ("<p>Per subject, session and epoch of the protocol in config.yaml, from the run's predictions (all "
+            "frames with a prediction, not only the labelled ones); seconds from the start of the video. From "
+            f"<code>{html.escape(path.name)}</code> of the run"
+            + ("; the 95 % confidence interval is that of epochs.csv" if has_ci else "") + ".</p>")
+    return head + note + _table(headers, rows, kinds)
+
+
+#: Settings columns of the comparison table, as shown in the report.
+_COMPARISON_TEXT = ("backend", "model", "prompt", "prompt_hash", "icl_per_class", "icl_examples", "preprocessing",
+                    "in_sample")
+
+
 def _comparison_section(table: pd.DataFrame, png: Path, this_run: str) -> str:
     parts = ["<h2>Comparison of runs</h2>",
              f"<p>Every evaluated run of the project (this run: <b>{html.escape(this_run)}</b>); metrics on "
-             "frames unless named otherwise. Regenerated by <code>mousefear compare-runs</code>.</p>"]
+             "frames unless named otherwise; <i>in_sample</i> marks runs tuned on the labels they are scored on. "
+             "Regenerated by <code>mousefear compare-runs</code>.</p>"]
     if png.is_file():
         parts.append(_img(png, "comparison of runs"))
     cols = [c for c in table.columns if c != "evaluated"]
     kinds = []
     for c in cols:
-        if c in ("n_videos", "labelled_frames"):
+        if c in ("n_videos", "labelled_frames", "icl_per_class", "icl_examples"):
             kinds.append("int")
-        elif pd.api.types.is_float_dtype(table[c]) and c not in ("icl_per_class", "icl_examples"):
-            kinds.append("ratio")
-        else:
+        elif c in _COMPARISON_TEXT or not pd.api.types.is_float_dtype(table[c]):
             kinds.append("text")
+        else:
+            kinds.append("ratio")
     rows = []
     for r, row in table.iterrows():
         name = f"<b>{html.escape(str(r))}</b>" if r == this_run else html.escape(str(r))
-        rows.append([name, *[_plain(row[c]) for c in cols]])
+        values = [_plain(row[c]) for c in cols]
+        values = [v[:12] if c == "prompt_hash" and isinstance(v, str) else v for c, v in zip(cols, values, strict=True)]
+        rows.append([name, *values])
     parts.append(_table(["run", *cols], rows, ["text", *kinds], raw_first=True))
     return "".join(parts)
 

@@ -44,7 +44,8 @@ from mousefear.core.settings import Settings
 from mousefear.core.video import Video, read_frames, sample_indices
 from mousefear.errors import ProjectError
 
-__all__ = ["RunSettings", "default_run_name", "icl_examples", "run_settings", "video_settings"]
+__all__ = ["RunSettings", "default_run_name", "icl_examples", "preprocessing_text", "run_columns", "run_settings",
+           "video_settings"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,18 +110,115 @@ def _identity(settings: Mapping[str, Any], runtime: tuple[str, ...]) -> str:
 
 
 def _model_short(model_id: str) -> str:
+    """A short readable name of a model: ``Qwen/Qwen2.5-VL-3B-Instruct`` -> ``qwen3b``, ``...-7B-Instruct-AWQ`` ->
+    ``qwen7b-awq``; other names lower-cased without ``-instruct``."""
     name = Path(model_id.rstrip("/")).name.lower() or "model"
-    return re.sub(r"-instruct$", "", name)
+    name = re.sub(r"-instruct(?=-|$)", "", name)
+    m = re.fullmatch(r"qwen[\d.]*-vl-(\d+(?:\.\d+)?b)(-.+)?", name)  # Qwen2.5-VL-7B-Instruct-AWQ -> qwen7b-awq
+    return f"qwen{m.group(1)}{m.group(2) or ''}" if m else name
+
+
+def _motion_stem(backend_settings: Mapping[str, Any]) -> list[str]:
+    parts = []
+    thr, secs = backend_settings.get("freeze_threshold"), backend_settings.get("min_freeze_seconds")
+    if thr is not None:
+        parts.append(f"{float(thr):g}")
+    if secs is not None:
+        parts.append(f"{float(secs):g}s")
+    if backend_settings.get("flee_speed") is not None:
+        parts.append("flee")
+    return parts
 
 
 def _default_run_name(settings: Mapping[str, Any], sha: str) -> str:
+    """A readable stem of the settings, then 6 hex digits of the identity hash for uniqueness.
+
+    Video backends: ``<backend>-<freeze_threshold>-<min_freeze_seconds>s[-flee]`` (``motion-0.0005-1s-5ee282``);
+    model backends: ``[<backend>-]<model>[-<prompt>]-icl<k>[-gen][-vid][-gray][-clahe][-diff|-overlay][-nocrop]``
+    (``qwen3b-icl1-clahe-5ee282``; the backend is named unless it is transformers, the prompt unless it is
+    ``default``)."""
     desc = settings["backend"]
+    params = desc.get("settings") or {}
     if settings["frame_level"]:
-        name = f"{desc['backend']}_{sha[:8]}"
+        parts = [desc["backend"], *_motion_stem(params)]
     else:
-        name = (f"{_model_short(desc.get('model_id') or desc['backend'])}_{settings['prompt']['template']}_"
-                f"icl{settings['icl']['per_class']}_{sha[:8]}")
-    return re.sub(r"[^A-Za-z0-9._-]", "-", name).lstrip("._-") or sha[:8]
+        parts = [] if desc["backend"] == "transformers" else [desc["backend"]]
+        parts.append(_model_short(desc.get("model_id") or desc["backend"]))
+        if settings["prompt"]["template"] not in ("", "default"):
+            parts.append(settings["prompt"]["template"])
+        parts.append(f"icl{settings['icl']['per_class']}")
+        if params.get("decision") == "generate":
+            parts.append("gen")
+        if params.get("input_mode") == "video":
+            parts.append("vid")
+        pre = settings.get("preprocessing") or {}
+        parts += [tag for key, tag in (("grayscale", "gray"), ("clahe", "clahe")) if pre.get(key)]
+        parts += {"difference": ["diff"], "overlay": ["overlay"]}.get(str(pre.get("motion")), [])
+        if pre.get("crop") is False:
+            parts.append("nocrop")
+    name = "-".join(re.sub(r"[^A-Za-z0-9._]+", "-", str(p)).strip("-._") for p in [*parts, sha[:6]] if str(p))
+    return name.lstrip("._-") or sha[:6]
+
+
+def preprocessing_text(pre: Mapping[str, Any] | None) -> str:
+    """The preprocessing of a run in a few words: ``crop, max_pixels=200704, clahe 2/8, motion=difference``."""
+    if not pre:
+        return ""
+    parts = []
+    if pre.get("crop"):
+        parts.append("crop")
+    if pre.get("max_pixels") is not None:
+        parts.append(f"max_pixels={pre['max_pixels']}")
+    if pre.get("grayscale"):
+        parts.append("grayscale")
+    if pre.get("clahe"):
+        parts.append(f"clahe {pre.get('clahe_clip_limit', '?'):g}/{pre.get('clahe_tile_grid', '?')}"
+                     if isinstance(pre.get("clahe_clip_limit"), int | float) else "clahe")
+    if pre.get("motion") not in (None, "none"):
+        parts.append(f"motion={pre['motion']}")
+    return ", ".join(parts) or "none"
+
+
+def run_columns(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's settings as the flat columns of a comparison table.
+
+    Parameters
+    ----------
+    record
+        A run.json (``{"run", "created", "settings": {...}, "resolved": {...}}``) or, for a run without one, the
+        attributes of one of its behaviour-vector files (``backend``, ``model_id``, ``prompt_template``, ...).
+
+    Returns
+    -------
+    dict
+        ``backend`` (name), ``model`` (model id; None for a backend without a model), ``prompt`` (template name),
+        ``prompt_hash`` (SHA-256 of the prompt text), ``icl_per_class`` (int), ``icl_examples`` (number of
+        in-context examples), ``preprocessing`` (:func:`preprocessing_text`); None where the record has no value.
+    """
+    s = record.get("settings") if isinstance(record.get("settings"), Mapping) else None
+    if s is not None and isinstance(s.get("backend"), Mapping):  # run.json
+        desc = s["backend"]
+        prompt = s.get("prompt") or {}
+        icl = s.get("icl") or {}
+        return {
+            "backend": desc.get("backend"),
+            "model": desc.get("model_id") or None,
+            "prompt": prompt.get("template") or None,
+            "prompt_hash": prompt.get("sha256") or None,
+            "icl_per_class": icl.get("per_class"),
+            "icl_examples": len(icl.get("example_ids") or []),
+            "preprocessing": preprocessing_text(s.get("preprocessing")),
+        }
+    ids = record.get("icl_example_ids")
+    return {  # attributes of a vector file
+        "backend": record.get("backend"),
+        "model": record.get("model_id") or None,
+        "prompt": record.get("prompt_template") or None,
+        "prompt_hash": record.get("prompt_hash") or None,
+        "icl_per_class": None,
+        "icl_examples": len(ids) if isinstance(ids, list) else None,
+        "preprocessing": preprocessing_text(record.get("preprocessing")),
+    }
 
 
 # -------------------------------------------------------------------------------------------- in-context examples
@@ -256,7 +354,7 @@ def default_run_name(config: ConfigLike, settings: Settings | None = None) -> st
     Returns
     -------
     str
-        ``classification.run`` when set, else the name derived from the settings (e.g. ``motion_1a2b3c4d``).
+        ``classification.run`` when set, else the name derived from the settings (e.g. ``motion-0.0005-1s-1a2b3c``).
         For a model backend this loads the in-context examples, as a run would.
     """
     from mousefear.backends import build_backend

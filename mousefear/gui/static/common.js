@@ -2,13 +2,15 @@
 "use strict";
 
 const MF = {
-  // Colours of the behaviours, in config order.
-  PALETTE: ["#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#d62728", "#8c564b", "#e377c2", "#17becf",
-    "#bcbd22", "#7f7f7f"],
+  // Colours of the behaviours: the server sends mousefear's own (pipeline/plots.behavior_colors), the same in
+  // every plot, report and labelled video; set with MF.setColors(data.colors) when a page loads its state.
+  COLORS: {},
+  NONE: "#BDBDBD",
+
+  setColors(colors) { if (colors) MF.COLORS = Object.assign({}, MF.COLORS, colors); },
 
   color(behaviors, name) {
-    const i = behaviors.indexOf(name);
-    return i < 0 ? "#bbbbbb" : MF.PALETTE[i % MF.PALETTE.length];
+    return MF.COLORS[name] || MF.NONE;
   },
 
   async getJSON(url) {

@@ -185,6 +185,7 @@ async function init() {
   try {
     const data = await MF.getJSON("/api/label/state");
     state.behaviors = data.behaviors;
+    MF.setColors(data.colors);
     state.other = data.other;
     state.candidates = data.candidates;
     state.summary = data.summary;

@@ -297,6 +297,7 @@ function confirmPrediction() {
 async function loadVideo(run, video) {
   const data = await MF.getJSON(`/api/review/data?run=${encodeURIComponent(run)}&video=${encodeURIComponent(video)}`);
   st.data = data;
+  MF.setColors(data.colors);
   st.sel = null;
   const url = new URL(location.href);
   url.searchParams.set("run", run);
@@ -344,6 +345,7 @@ async function init() {
     const info = await MF.getJSON("/api/review/runs");
     st.runs = info.runs;
     st.behaviors = info.behaviors;
+    MF.setColors(info.colors);
     document.getElementById("project").textContent = `${info.project} — ${info.root}`;
     const params = new URLSearchParams(location.search);
     const run = params.get("run") || info.run;
