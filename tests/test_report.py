@@ -34,6 +34,7 @@ def two_runs(tmp_path_factory):
     with project.edit() as doc:
         doc["protocol"] = PROTOCOL
         doc["classification"]["backend"] = "motion"
+        doc["classification"]["motion"]["method"] = "pixels"
     mousefear.import_labels(project, SAMPLE / "mouse1_day1_labels.csv", video="mouse1_day1")
     mousefear.extract_exemplars(project)
     mousefear.label_exemplars(project)
