@@ -26,13 +26,14 @@ from mousefear.pipeline.exemplars import (
     write_exemplar_index,
 )
 from mousefear.pipeline.labels import export_labels, import_labels
-from mousefear.pipeline.registry import add_videos, create_project, video_table
+from mousefear.pipeline.registry import add_videos, check_videos, create_project, video_table
 from mousefear.pipeline.summary import summarize
 
 __all__ = [
     "__version__",
     "add_videos",
     "calibrate_motion",
+    "check_videos",
     "classify_videos",
     "compare_runs",
     "create_project",

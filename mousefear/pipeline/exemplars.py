@@ -503,7 +503,7 @@ def exemplar_frames(config: ConfigLike, exemplar_id: str) -> np.ndarray:
     np.ndarray
         (k, height, width, 3) uint8 RGB.
     """
-    folder = Project.open(config).paths.exemplars / str(exemplar_id)
+    folder = Project.open(config).paths.exemplar(exemplar_id)
     files = sorted(folder.glob("frame_*.png"))
     if not files:
         raise ProjectError(f"{folder}: Expected the frames of candidate {exemplar_id!r} (frame_00.png ...), but "
@@ -527,7 +527,7 @@ def exemplar_info(config: ConfigLike, exemplar_id: str) -> dict[str, Any]:
     exemplar_id
         Candidate id (``{video_id}_{start:06d}-{end:06d}``).
     """
-    path = Project.open(config).paths.exemplars / str(exemplar_id) / "info.json"
+    path = Project.open(config).paths.exemplar(exemplar_id) / "info.json"
     if not path.is_file():
         raise ProjectError(f"{path}: no such file; run extract_exemplars")
     return json.loads(path.read_text(encoding="utf-8"))
