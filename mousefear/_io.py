@@ -48,6 +48,19 @@ def write_error(path: str | os.PathLike, exc: OSError) -> FileWriteError:
     return FileWriteError(f"{path}: cannot write it ({reason}){'; ' + hint if hint else ''}", exc.errno, str(path))
 
 
+def os_error_message(exc: OSError) -> str:
+    """One line for an :class:`OSError` met anywhere: the file, the system's reason and, for a write that
+    failed for want of space or of a writable folder, what to do."""
+    if isinstance(exc, FileWriteError):
+        return str(exc)
+    if exc.filename is not None and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return str(write_error(exc.filename, exc))
+    where = f"{exc.filename}: " if exc.filename is not None else ""
+    hint = "; check the owner and permissions of the file and its folder" if exc.errno in (errno.EACCES,
+                                                                                           errno.EPERM) else ""
+    return f"{where}{exc.strerror or exc}{hint}"
+
+
 @contextlib.contextmanager
 def writing(path: str | os.PathLike) -> Iterator[None]:
     """Turn an :class:`OSError` raised in the block into a :class:`FileWriteError` naming ``path``."""

@@ -391,8 +391,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mousefear {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a file that cannot be read or written: the environment, not a bug
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"mousefear {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        from mousefear._io import os_error_message
+
+        print(f"mousefear {args.command}: error: {os_error_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"mousefear {args.command}: interrupted", file=sys.stderr)

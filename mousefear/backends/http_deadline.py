@@ -115,8 +115,9 @@ def post_within(req: urllib.request.Request, seconds: float) -> tuple[int, bytes
     timer.start()
     try:
         return _exchange(req, deadline)
-    except Exception:
-        if deadline.expired:
+    except Exception as exc:
+        # the deadline cut the exchange, or a socket operation timed out (at the same limit) just before it
+        if deadline.expired or isinstance(getattr(exc, "reason", exc), TimeoutError):
             raise TimeoutError(f"no complete answer within {seconds:g} s") from None
         raise
     finally:

@@ -35,6 +35,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from mousefear._io import os_error_message
+from mousefear.errors import MousefearError
+
 logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -118,6 +121,7 @@ class GuiServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 64  # connections waiting to be accepted (socketserver's default is 5)
     #: connections served at once; more are answered 503 and closed (each connection is one thread)
     max_connections = 32
     #: seconds a connection may stay silent (before or between requests) before it is closed
@@ -330,6 +334,11 @@ class _Handler(BaseHTTPRequestHandler):
             if exc.status >= 500:
                 logger.error("%s %s: %s", self.command, self.path, exc.message)
             self._send_error(exc.status, exc.message)
+            return
+        except (MousefearError, OSError) as exc:  # a file that cannot be written (full disk, read-only): one line
+            message = os_error_message(exc) if isinstance(exc, OSError) else str(exc)
+            logger.error("%s %s: %s", self.command, self.path, message)
+            self._send_error(HTTPStatus.INTERNAL_SERVER_ERROR, message)
             return
         except Exception as exc:  # a bug or unexpected state: report it, keep serving
             logger.exception("%s %s failed", self.command, self.path)

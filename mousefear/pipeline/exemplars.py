@@ -47,7 +47,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from mousefear._io import atomic_write_bytes, atomic_write_text
+from mousefear._io import atomic_write_bytes, atomic_write_text, writing
 from mousefear._version import __version__
 from mousefear.core.preprocess import preprocess_window, preprocessing_record
 from mousefear.core.project import ConfigLike, Project
@@ -351,7 +351,8 @@ def contact_sheet(frames: np.ndarray, caption: str, frame_captions: Iterable[str
 def _write_candidate(folder: Path, window: Any, frames: np.ndarray, settings: dict, write_sheet: bool,
                      window_seconds: float, stride_seconds: float | None,
                      crop: tuple[int, int, int, int] | None) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+    with writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
     for i, f in enumerate(frames):
         atomic_write_bytes(folder / f"frame_{i:02d}.png", _png(f))
     info = {

@@ -106,11 +106,13 @@ def create_project(
         doc["behaviors"] = [CommentedMap([("name", b["name"]), ("definition", b["definition"])]) for b in behaviors]
     config_file = root / _config.CONFIG_NAME
     Settings.from_mapping(doc, config_file)
-    base.mkdir(parents=True, exist_ok=True)
-    root.mkdir()
+    with writing(root):
+        base.mkdir(parents=True, exist_ok=True)
+        root.mkdir()
     try:
         for sub in _config.PROJECT_SUBFOLDERS:
-            (root / sub).mkdir()
+            with writing(root / sub):
+                (root / sub).mkdir()
         _config.write_document(config_file, doc)
         if videos:
             add_videos(config_file, videos, copy=copy_videos)
