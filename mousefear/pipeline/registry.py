@@ -438,6 +438,9 @@ def check_video_file(video: Video, verify: bool = False) -> os.stat_result:
     if st.st_size != video.size_bytes:
         changed = f"its size changed from {video.size_bytes} to {st.st_size} bytes"
     elif verify or video.mtime_ns is None or st.st_mtime_ns != video.mtime_ns:
+        if video.mtime_ns is None and not verify:
+            logger.info("%s: no modification time in the registry (registered by an older mousefear): hashing the "
+                        "file; mousefear check CONFIG records it so that runs need not hash", path)
         digest = sha256_file(path)
         if digest != video.sha256:
             changed = (f"its content changed (SHA-256 {digest[:12]}..., registered {video.sha256[:12]}...) though "
