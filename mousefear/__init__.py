@@ -28,7 +28,7 @@ from mousefear.pipeline.exemplars import (
 from mousefear.pipeline.labeled_video import create_labeled_video
 from mousefear.pipeline.labels import export_labels, import_labels
 from mousefear.pipeline.nwb import export_nwb
-from mousefear.pipeline.registry import add_videos, create_project, video_table
+from mousefear.pipeline.registry import add_videos, check_videos, create_project, video_table
 from mousefear.pipeline.rename import rename_video
 from mousefear.pipeline.summary import summarize
 from mousefear.pipeline.tables import window_table
@@ -37,6 +37,7 @@ __all__ = [
     "__version__",
     "add_videos",
     "calibrate_motion",
+    "check_videos",
     "classify_videos",
     "compare_runs",
     "create_labeled_video",

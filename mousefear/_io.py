@@ -1,41 +1,160 @@
 """Small file-system helpers shared by every module that writes into a project.
 
 Every file mousefear writes goes to a temporary name in the same folder and is renamed into place, so a
-crash never leaves a half-written file under the final name.
+crash never leaves a half-written file under the final name. Temporary names never look like results: they
+are hidden and end in ``.tmp`` (``.m1_day1.h5.3f2a1c-4711.k2j4.tmp``), and the leftovers of a killed process are
+removed by the next write of the same file. A write that fails because the disk is full or the folder is
+read-only raises :class:`~mousefear.errors.FileWriteError`: one line naming the file meant and the reason.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
+import errno
+import glob
 import hashlib
+import json
+import logging
 import math
 import os
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from mousefear.errors import FileWriteError, ProjectError
+
+logger = logging.getLogger(__name__)
+
+#: What to do about the usual reasons a write fails, by errno.
+_HINTS = {
+    errno.ENOSPC: "free some space on that disk and run the command again (nothing half-written was left)",
+    errno.EDQUOT: "your disk quota is used up: free some space and run the command again",
+    errno.EROFS: "the folder is on a read-only file system: copy the project to a writable place",
+    errno.EACCES: "you may not write there: check the owner and permissions of the folder",
+    errno.EPERM: "you may not write there: check the owner and permissions of the folder",
+}
+#: Temporary files of another host are removed by age only (their process cannot be asked): after this long.
+_FOREIGN_TEMP_SECONDS = 24 * 3600
+
+
+def write_error(path: str | os.PathLike, exc: OSError) -> FileWriteError:
+    """A :class:`FileWriteError` for ``exc`` raised while writing ``path``: one line naming ``path``."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    hint = _HINTS.get(exc.errno or 0)
+    return FileWriteError(f"{path}: cannot write it ({reason}){'; ' + hint if hint else ''}", exc.errno, str(path))
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for an :class:`OSError` met anywhere: the file, the system's reason and, for a write that
+    failed for want of space or of a writable folder, what to do."""
+    if isinstance(exc, FileWriteError):
+        return str(exc)
+    if exc.filename is not None and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return str(write_error(exc.filename, exc))
+    where = f"{exc.filename}: " if exc.filename is not None else ""
+    hint = "; check the owner and permissions of the file and its folder" if exc.errno in (errno.EACCES,
+                                                                                           errno.EPERM) else ""
+    return f"{where}{exc.strerror or exc}{hint}"
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike) -> Iterator[None]:
+    """Turn an :class:`OSError` raised in the block into a :class:`FileWriteError` naming ``path``."""
+    try:
+        yield
+    except FileWriteError:
+        raise
+    except OSError as exc:
+        raise write_error(path, exc) from exc
+
+
+def _host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:6]
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (True when that cannot be told)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, but belongs to someone else (or the platform cannot tell)
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files that writes of ``path`` left behind (a killed process, a full disk).
+
+    A temporary file of a process of this host that no longer runs is removed; one of another host (a shared
+    project folder) when it is older than a day; one in the form of older versions of mousefear
+    (``.<stem>.<random>.tmp<suffix>``) always. Returns the files removed.
+    """
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        return []
+    mine = _host_tag()
+    removed = []
+    candidates = [(p, True) for p in folder.glob(f".{glob.escape(path.name)}.*.tmp")]
+    candidates += [(p, False) for p in folder.glob(f".{glob.escape(path.stem)}.*.tmp{glob.escape(path.suffix)}")
+                   if path.suffix]
+    for p, tagged in candidates:
+        if tagged:
+            owner = p.name[len(path.name) + 2:].split(".", 1)[0]
+            host, _, pid = owner.partition("-")
+            if host == mine:
+                if not pid.isdigit() or pid_alive(int(pid)):
+                    continue
+            else:
+                with contextlib.suppress(OSError):
+                    if time.time() - p.stat().st_mtime < _FOREIGN_TEMP_SECONDS:
+                        continue
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+            removed.append(p)
+            logger.info("%s: removed a temporary file left by an interrupted write", p)
+    return removed
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds.
 
-    The temporary file keeps the suffix of ``path`` (so writers that look at the extension, such as
-    matplotlib's ``savefig`` or h5py, behave the same). On an exception the temporary file is removed and
-    ``path`` is untouched.
+    The temporary name is hidden and ends in ``.tmp`` (``.<name>.<host>-<pid>.<random>.tmp``), so nothing that
+    looks for results ever takes it for one; writers that look at the extension must be told the format. The
+    leftovers of earlier interrupted writes of ``path`` are removed first. On an exception the temporary file is
+    removed and ``path`` is untouched; an :class:`OSError` of the write (disk full, read-only folder) becomes a
+    :class:`~mousefear.errors.FileWriteError` naming ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_host_tag()}-{os.getpid()}.", suffix=".tmp",
+                                   dir=path.parent)
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        # mkstemp makes the file readable by its owner only; give it the permissions a plain open() would
-        os.chmod(tmp_path, 0o666 & ~_umask())
-        os.replace(tmp_path, path)
+        try:
+            yield tmp_path
+            # mkstemp makes the file readable by its owner only; give it the permissions a plain open() would
+            os.chmod(tmp_path, 0o666 & ~_umask())
+            os.replace(tmp_path, path)
+        except FileWriteError:
+            raise
+        except OSError as exc:
+            if exc.filename is not None and Path(exc.filename) not in (tmp_path, path, path.parent):
+                raise  # about another file: not a failure of this write
+            raise write_error(path, exc) from exc
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             tmp_path.unlink()
         raise
 
@@ -62,6 +181,80 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+
+
+# ------------------------------------------------------------------------------------------------------ locks
+def _read_lock(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+@contextlib.contextmanager
+def lock_file(path: str | os.PathLike, what: str) -> Iterator[Path]:
+    """Hold ``path`` as a lock for the block: created exclusively, holding ``{"pid", "host", "since"}``.
+
+    A lock left by a process of this host that no longer runs is taken over (logged); any other lock stops the
+    call at once. The lock file is removed at the end of the block.
+
+    Parameters
+    ----------
+    path
+        The lock file.
+    what
+        What is locked, for the message (``"run 'motion_1a2b3c4d'"``).
+
+    Raises
+    ------
+    ProjectError
+        Another process holds the lock; the message names it (pid, host, since when) and the lock file.
+    FileWriteError
+        The lock file cannot be written (read-only folder, full disk).
+    """
+    path = Path(path)
+    host = socket.gethostname()
+    record = {"pid": os.getpid(), "host": host,
+              "since": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}  # noqa: UP017
+    data = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
+    for attempt in range(2):
+        try:
+            with writing(path):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            break
+        except FileWriteError as exc:
+            if exc.errno != errno.EEXIST:
+                raise
+        holder = _read_lock(path)
+        pid = holder.get("pid")
+        stale = holder.get("host") == host and isinstance(pid, int) and not pid_alive(pid)
+        if stale and attempt == 0:
+            logger.warning("%s: taking over the lock of process %s, which no longer runs", path, pid)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            continue
+        who = (f"process {pid} on host {holder.get('host')} since {holder.get('since')}" if holder else
+               "another process (the lock file is being written or cannot be read)")
+        raise ProjectError(f"{path}: {what} is in use by {who}; wait until it has finished (if that process no "
+                           "longer runs, remove the lock file)")
+    try:
+        with writing(path):
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    try:
+        yield path
+    finally:
+        if _read_lock(path).get("pid") == os.getpid():
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:

@@ -1,8 +1,8 @@
 """The ``mousefear`` command line: a thin layer over the public functions.
 
 Each sub-command maps to one function of the Python API and takes the path of config.yaml first. Errors from
-bad input end the command with a one-line message on stderr and exit status 2; unexpected errors keep their
-traceback.
+bad input, and files that cannot be read or written (full disk, read-only or unreadable folder), end the command
+with a one-line message on stderr and exit status 2; unexpected errors keep their traceback.
 """
 
 from __future__ import annotations
@@ -80,12 +80,18 @@ def _add_videos(p: argparse.ArgumentParser):
     p.add_argument("--copy", action="store_true", help="copy videos into the project instead of linking them")
     p.add_argument("--subject", default=None, help="subject of every video given (default: from video_pattern)")
     p.add_argument("--session", default=None, help="session of every video given (default: from video_pattern)")
+    p.add_argument("--fps", type=float, default=None,
+                   help="frame rate of every video given, instead of the one the file states (needed when a file "
+                        "states none or an implausible one)")
+    p.add_argument("--replace", action="store_true",
+                   help="register a file again under an id that is registered already (the file changed)")
 
     def run(a: argparse.Namespace) -> int:
         from mousefear.core.project import Project
         from mousefear.pipeline.registry import add_videos
 
-        ids = add_videos(a.config, a.videos, copy=a.copy, subject=a.subject, session=a.session)
+        ids = add_videos(a.config, a.videos, copy=a.copy, subject=a.subject, session=a.session, fps=a.fps,
+                         replace=a.replace)
         _print_registered(Project.open(a.config), ids)
         return 0
 
@@ -103,6 +109,22 @@ def _rename_video(p: argparse.ArgumentParser):
 
         done = rename_video(a.config, a.old, a.new)
         print(f"renamed video {a.old} to {a.new} ({len(done)} file(s) and folder(s))")
+        return 0
+
+    return run
+
+
+@command("check", "re-probe every registered video: is each file still the one registered?")
+def _check(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--videos", nargs="+", default=None, help="only these videos (ids or paths; default: all)")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.pipeline.registry import check_videos
+
+        table = check_videos(a.config, videos=a.videos)
+        print(table.to_string(index=False) if len(table) else "no videos registered")
+        print(f"{len(table)} video(s): every file is the one registered")
         return 0
 
     return run
@@ -338,6 +360,8 @@ def _classify(p: argparse.ArgumentParser):
     p.add_argument("--overwrite", action="store_true",
                    help="classify finished videos again; replace a run of that name made with other settings")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--verify", action="store_true",
+                   help="hash every video before classifying it (default: only those whose size or time changed)")
 
     def run(a: argparse.Namespace) -> int:
         from mousefear.core.project import Project
@@ -345,7 +369,7 @@ def _classify(p: argparse.ArgumentParser):
 
         project = Project.open(a.config)
         name = classify_videos(project, videos=a.videos, run=a.run, overwrite=a.overwrite,
-                               progress=not a.no_progress)
+                               progress=not a.no_progress, verify=a.verify)
         print(f"run {name}: {project.paths.vectors(name)}")
         return 0
 
@@ -420,9 +444,9 @@ def _review(p: argparse.ArgumentParser):
     return run
 
 #: The sub-commands in the order of the workflow (``mousefear --help`` lists them so).
-WORKFLOW_ORDER = ("create-project", "add-videos", "rename-video", "info", "extract-exemplars", "label", "import-labels",
-                  "label-exemplars", "classify", "window-table", "review", "evaluate", "compare-runs", "summarize",
-                  "create-labeled-video", "calibrate-motion", "export-labels", "export-nwb")
+WORKFLOW_ORDER = ("create-project", "add-videos", "rename-video", "info", "check", "extract-exemplars", "label",
+                  "import-labels", "label-exemplars", "classify", "window-table", "review", "evaluate", "compare-runs",
+                  "summarize", "create-labeled-video", "calibrate-motion", "export-labels", "export-nwb")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -457,13 +481,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MousefearError as exc:
         print(f"mousefear {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"mousefear {args.command}: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # the reader went away (mousefear info | head): stop quietly, as cat and git do
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout at exit
         return 128 + 13  # killed by SIGPIPE
+    except OSError as exc:  # a file that cannot be read or written: the environment, not a bug
+        from mousefear._io import os_error_message
+
+        print(f"mousefear {args.command}: error: {os_error_message(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mousefear {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

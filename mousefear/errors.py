@@ -32,3 +32,18 @@ class VectorFileError(MousefearError, ValueError):
 
 class ModelError(MousefearError, RuntimeError):
     """A model cannot be loaded or run (weights missing, offline, wrong kind of model...)."""
+
+
+class FileWriteError(MousefearError, OSError):
+    """A file cannot be written: the disk is full, the folder is read-only or not writable.
+
+    The message names the file meant (never a temporary name), the system's reason and what to do. It is also an
+    :class:`OSError` (``errno`` and ``filename`` set), so code that catches ``OSError`` still catches it.
+    """
+
+    def __init__(self, message: str, errno: int | None = None, filename: str | None = None):
+        OSError.__init__(self, errno, message, filename)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message

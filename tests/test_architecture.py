@@ -127,6 +127,7 @@ def test_every_public_function_reads_config_once(project, monkeypatch, tmp_path)
     monkeypatch.setattr(core_config, "read_document", lambda c: reads.append(c) or real(c))
     calls = [
         ("video_table", lambda c: mousefear.video_table(c)),
+        ("check_videos", lambda c: mousefear.check_videos(c)),
         ("import_labels", lambda c: mousefear.import_labels(c, labels)),
         ("extract_exemplars", lambda c: mousefear.extract_exemplars(c, n_per_video=2, method="uniform")),
         ("read_exemplar_index", lambda c: mousefear.read_exemplar_index(c)),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -304,7 +305,7 @@ def test_timeouts_are_retried_then_reported(scripted, prompt):
     server = scripted(script)
     be = _backend(server.url, prompt, timeout_seconds=0.3, max_attempts=2)
     slow["on"] = True
-    with pytest.raises(ModelError, match=r"after 2 attempt\(s\).*timed out"):
+    with pytest.raises(ModelError, match=r"after 2 attempt\(s\).*TimeoutError: no complete answer within 0.3 s"):
         be.classify([_window(0)])
     slow["on"] = False
     assert be.classify([_window(1)])[0].probabilities.tolist() == [0, 0, 0, 0, 1]
@@ -421,7 +422,8 @@ def test_project_run_survives_a_killed_server(tmp_path, tiny_qwen, serve_log, mo
     cfg_path = mousefear.create_project("fc", "t", videos, working_directory=tmp_path, date="2026-11-23")
     cfg = load_config(cfg_path)
     c = cfg["classification"]
-    c.update(backend="openai", model=str(tiny_qwen), frames_per_window=2, icl_per_class=0)
+    # transformers serve parses the random model's babble: no behaviour named, which this test allows
+    c.update(backend="openai", model=str(tiny_qwen), frames_per_window=2, icl_per_class=0, max_unparseable=1.0)
     c["preprocessing"]["max_pixels"] = 28 * 28 * 4
     c["openai"].update(api_key_env="MOUSEFEAR_TEST_KEY", max_attempts=2, backoff_seconds=0.2, max_concurrency=2)
     paths = Project.open(cfg_path).paths
@@ -474,3 +476,35 @@ def test_project_run_survives_a_killed_server(tmp_path, tiny_qwen, serve_log, mo
     for p in Path(paths.root).rglob("*"):
         if p.is_file():
             assert b"sk-never-written" not in p.read_bytes(), p
+
+
+# --------------------------------------------------------------------------------------------------------
+# What counts as an answer: a chat completion (kept, even naming no behaviour) or not (retried, then an error)
+# --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("resp", "prompt_logprobs", "problem"), [
+    (_answer("freezing"), False, None),
+    (_answer("the mouse sits"), False, None),  # names no behaviour: an answer all the same (NaN, kept)
+    ({"choices": [{"message": {"role": "assistant", "content": None}}]}, False, None),
+    ({}, False, "Expected choices to be a list of answers"),
+    ([], False, "Expected a JSON object (a chat completion), but got a list"),
+    ({"error": {"message": "overloaded"}}, False, "the server answered with an error"),
+    ({"choices": "x"}, False, "Expected choices to be a list of answers"),
+    ({"choices": []}, False, "Expected choices to be a list of answers"),
+    ({"choices": [{"message": "freezing"}]}, False, "Expected choices[0].message to hold the answer's text"),
+    ({"choices": [{"message": {"content": 3}}]}, False, "Expected choices[0].message to hold the answer's text"),
+    ({"choices": [{"message": {"content": "f"}, "logprobs": "x"}]}, False, "logprobs.content to be a list"),
+    ({"choices": [{"message": {"content": "f"}, "logprobs": {"content": [1]}}]}, False, "logprobs.content"),
+    ({"prompt_logprobs": [None, {"1": {"logprob": -1.0}}]}, True, None),
+    ({"prompt_logprobs": None}, True, "Expected prompt_logprobs"),
+    ({"prompt_logprobs": [None, [1]]}, True, "Expected prompt_logprobs"),
+])
+def test_answers_of_the_wrong_shape_are_told_apart_from_answers(resp, prompt_logprobs, problem):
+    from mousefear.backends.openai import _BadAnswer, _check_answer
+
+    if problem is None:
+        _check_answer(resp, prompt_logprobs)
+    else:
+        with pytest.raises(_BadAnswer, match=re.escape(problem)):
+            _check_answer(resp, prompt_logprobs)

@@ -128,7 +128,8 @@ def test_classify_writes_complete_vector_files(project, tiny_qwen):
 def test_skip_finished_and_overwrite(project, tiny_qwen, monkeypatch):
     from mousefear.backends.transformers import TransformersBackend
 
-    cfg_path = _configure(project, tiny_qwen, decision="generate", max_new_tokens=3)
+    # the random model babbles: its answers name no behaviour, which this test allows (max_unparseable 1)
+    cfg_path = _configure(project, tiny_qwen, decision="generate", max_new_tokens=3, max_unparseable=1.0)
     run = mousefear.classify_videos(cfg_path, progress=False)
     h5 = project_paths(cfg_path).vectors(run) / "m1_day1.h5"
     win = read_vector_windows(h5)

@@ -38,6 +38,8 @@ def labelled(tmp_path, make_video):
     cfg = mousefear.create_project("fc", "t", [make_video("m1_day1.avi", n_frames=45, size=(640, 480))],
                                    working_directory=tmp_path / "p", date="2026-11-23")
     project = Project.open(cfg)
+    with project.edit() as doc:
+        doc["classification"]["max_unparseable"] = 0.5  # the last window answers nothing, on purpose
     mousefear.classify_videos(project, run="fake", backend=FakeWindowBackend(BEHAVIORS, unparseable=(2,)),
                               progress=False)
     labels = tmp_path / "labels.csv"
@@ -122,6 +124,7 @@ def test_real_video_keeps_its_frame_count_and_rate(tmp_path, shared_video):
     project = Project.open(cfg)
     with project.edit() as doc:
         doc["classification"]["backend"] = "motion"
+        doc["classification"]["max_unparseable"] = 1.0  # an empty chamber: no animal, no prediction, on purpose
     mousefear.classify_videos(project, progress=False)
     out = mousefear.create_labeled_video(project, progress=False)[0]
     frames, codec, _, rate = _decode(out)

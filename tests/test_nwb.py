@@ -37,6 +37,7 @@ def nwb_project(tmp_path, make_video):
     project = Project.open(cfg)
     with project.edit() as doc:
         doc["classification"]["icl_per_class"] = 0
+        doc["classification"]["max_unparseable"] = 0.5  # window 1 answers nothing, on purpose
         doc["nwb"].update({"experimenter": ["Tester, Tom"], "institution": "University of Somewhere",
                            "lab": "Fear lab", "experiment_description": "Cued fear conditioning, day 1 and 2.",
                            "strain": "C57BL/6J", "sex": "M", "age": "P90D",

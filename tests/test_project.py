@@ -28,7 +28,7 @@ def test_create_project_makes_folders_config_and_registers(tmp_path, make_video)
     entry = cfg["videos"]["videos/m7_day2.avi"]
     assert dict(entry) | {"crop": list(entry["crop"])} == {
         "id": "m7_day2", "subject": "m7", "session": "day2", "fps": 10.0, "n_frames": 31, "width": 80,
-        "height": 64, "size_bytes": video.stat().st_size,
+        "height": 64, "size_bytes": video.stat().st_size, "mtime_ns": video.stat().st_mtime_ns,
         "sha256": hashlib.sha256(video.read_bytes()).hexdigest(), "crop": [0, 0, 80, 64], "pixels_per_cm": None,
     }
     assert (root / "videos" / "m7_day2.avi").resolve() == video.resolve()

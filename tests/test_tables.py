@@ -21,6 +21,8 @@ COLUMNS = [*FIXED_COLUMNS, *(f"p_{b}" for b in BEHAVIORS)]
 def run2(project, make_video):
     """Two videos (45 and 40 frames at 15 fps) classified by the fake backend; window 1 has no answer."""
     mousefear.add_videos(project, [make_video("m2_day2.avi", n_frames=40)])
+    with Project.open(project).edit() as doc:
+        doc["classification"]["max_unparseable"] = 0.5  # one window in three answers nothing, on purpose
     name = mousefear.classify_videos(project, run="fake", backend=FakeWindowBackend(BEHAVIORS, unparseable=(1,)),
                                      progress=False)
     return Project.open(project), name

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
+import os
 import re
 
 import h5py
@@ -14,7 +16,7 @@ import pytest
 
 from mousefear._version import __version__
 from mousefear.core.intervals import bouts_to_labels, labels_to_bouts, windows_to_frames
-from mousefear.errors import LabelError, VectorFileError
+from mousefear.errors import FileWriteError, LabelError, VectorFileError
 from mousefear.formats import vectors
 from mousefear.formats.vectors import (
     FORMAT,
@@ -409,12 +411,19 @@ def test_failure_while_writing_keeps_old_files_and_leaves_no_temporaries(tmp_pat
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     assert sorted(before) == ["v.csv", "v.h5"]
 
-    def boom(*args, **kwargs):
-        raise OSError("disk full")
+    real_fsync = os.fsync
 
-    monkeypatch.setattr(vectors, "_write_h5", boom)
-    with pytest.raises(OSError, match="disk full"):
+    def fsync(fd):  # the disk fills while the HDF5 file's bytes are written
+        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(".v.h5."):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(vectors.os, "fsync", fsync)
+    with pytest.raises(FileWriteError) as err:
         write_vector(path, **make_vector_kwargs(probabilities=np.tile([[0.0, 0.0, 1.0]], (3, 1))))
+    assert str(err.value) == (f"{path}: cannot write it (No space left on device); free some space on that disk and "
+                              "run the command again (nothing half-written was left)")
+    assert isinstance(err.value, OSError) and err.value.errno == errno.ENOSPC
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 

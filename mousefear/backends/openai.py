@@ -36,14 +36,21 @@ window's :attr:`~mousefear.backends.base.WindowResult.info`:
     gives all-NaN probabilities and keeps its text.
 
 Requests run concurrently, at most ``max_concurrency`` at a time (threads, standard-library ``urllib``).
-A request that fails for a transient reason (connection refused or reset, timeout, HTTP 408/429/5xx) is tried
-again after ``backoff_seconds * 2**k`` seconds (k = 0, 1, ...), up to ``max_attempts`` attempts in all; a
-request that still fails raises :class:`~mousefear.errors.ModelError` naming the server and the last error.
+``timeout_seconds`` bounds each whole request (connecting, sending, waiting, reading): a server that answers
+byte by byte, or not at all, is cut off when it runs out. A request that fails for a transient reason (connection
+refused or reset, timeout, HTTP 408/429/5xx) or whose answer is not a chat completion (``{}``, a list, an error
+object, ``choices`` that are not a list of messages) is tried again after ``backoff_seconds * 2**k`` seconds
+(k = 0, 1, ...), up to ``max_attempts`` attempts in all, so a window waits at most
+``max_attempts * timeout_seconds + backoff_seconds * (2**(max_attempts - 1) - 1)`` seconds; a request that still
+fails raises :class:`~mousefear.errors.ModelError` naming the server and the last error, and so does a request
+the server refuses (HTTP 4xx). Such a window has no result: it is not cached, and a later run classifies it. An
+answer that is a chat completion but names no behaviour is a result (all NaN, its text kept).
 :meth:`OpenAIBackend.classify_stream` yields results strictly in window order, so everything before the failed
 window has been handed to the caller (and cached by :func:`mousefear.classify_videos`) before the error.
 
 The API key is read from the environment variable named by ``api_key_env`` at every request and sent as
-``Authorization: Bearer <key>``; it is never stored on the backend, in its description or in any file.
+``Authorization: Bearer <key>``; it is never stored on the backend, in its description or in any file, and it is
+removed from every message and log line (a server may echo it back in an error).
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ import json
 import logging
 import math
 import os
+import re
 import threading
 import time
 import urllib.error
@@ -66,6 +74,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mousefear.backends.base import WindowBackend, WindowResult
+from mousefear.backends.http_deadline import post_within
 from mousefear.core.prompts import Prompt, Turn, build_messages, parse_answer, query_turn
 from mousefear.errors import ConfigError, ModelError
 
@@ -87,12 +96,46 @@ _PROBE_CHOICES = ["mousefear_probe_yes", "mousefear_probe_no"]
 _TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
+_BEARER = re.compile(r"Bearer\s+\S+")
+
+
 class _Unsupported(Exception):
     """The server refused a request's form (HTTP 400/404/422): not worth retrying."""
 
     def __init__(self, status: int, body: str):
         super().__init__(f"HTTP {status}: {body[:300]}")
         self.status = status
+
+
+class _BadAnswer(Exception):
+    """A 200 answer that is not what the request asks for (not JSON, not a chat completion): tried again."""
+
+
+def _check_answer(resp: Any, prompt_logprobs: bool) -> None:
+    """Raise :class:`_BadAnswer` unless ``resp`` has the shape of the chat completion the request asks for."""
+    def bad(what: str) -> _BadAnswer:
+        return _BadAnswer(f"{what}: {json.dumps(resp)[:200]}")
+
+    if not isinstance(resp, dict):
+        raise bad(f"Expected a JSON object (a chat completion), but got a {type(resp).__name__}")
+    if "error" in resp and "choices" not in resp:
+        raise bad("the server answered with an error instead of a chat completion")
+    if prompt_logprobs:
+        plp = resp.get("prompt_logprobs")
+        if not isinstance(plp, list) or not plp or not all(e is None or isinstance(e, dict) for e in plp):
+            raise bad("Expected prompt_logprobs (a list of one mapping per prompt token)")
+        return
+    choices = resp.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise bad("Expected choices to be a list of answers")
+    message = choices[0].get("message")
+    if not isinstance(message, dict) or not isinstance(message.get("content", ""), str | None):
+        raise bad("Expected choices[0].message to hold the answer's text (content)")
+    logprobs = choices[0].get("logprobs")
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if (logprobs is not None and not isinstance(logprobs, dict)) or not (
+            content is None or (isinstance(content, list) and all(isinstance(c, dict) for c in content))):
+        raise bad("Expected choices[0].logprobs.content to be a list of tokens")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -343,24 +386,38 @@ class OpenAIBackend(WindowBackend):
             headers["Authorization"] = f"Bearer {key}"
         return headers
 
+    def _redact(self, text: str) -> str:
+        """``text`` without the API key (a server may echo it back, e.g. "Invalid API key: Bearer sk-...")."""
+        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        if key:
+            text = text.replace(key, "<redacted>")
+        return _BEARER.sub("Bearer <redacted>", text)
+
     def _post_once(self, body: dict[str, Any]) -> dict[str, Any]:
         req = urllib.request.Request(self._url + "/chat/completions", data=json.dumps(body).encode("utf-8"),
                                      headers=self._headers(), method="POST")
+        status, data = post_within(req, self.timeout_seconds)
+        if status >= 400:
+            text = self._redact(data.decode("utf-8", "replace"))
+            if status in (401, 403):
+                raise ModelError(f"The server at {self._url} refused the request (HTTP {status}: {text[:300]}); check "
+                                 f"the API key in the environment variable {self.api_key_env or '(none set)'} "
+                                 "(classification.openai.api_key_env)")
+            if status in _TRANSIENT_STATUS:
+                raise ConnectionError(f"HTTP {status}: {text[:300]}")
+            raise _Unsupported(status, text)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout_seconds) as resp:
-                data = resp.read()
-        except urllib.error.HTTPError as exc:
-            text = exc.read().decode("utf-8", "replace")
-            if exc.code in _TRANSIENT_STATUS:
-                raise ConnectionError(f"HTTP {exc.code}: {text[:300]}") from None
-            raise _Unsupported(exc.code, text) from None
+            resp = json.loads(data)
+        except (ValueError, RecursionError):
+            raise _BadAnswer(f"not a JSON answer: {self._redact(repr(data[:200]))}") from None
         try:
-            return json.loads(data)
-        except ValueError:
-            raise ConnectionError(f"not a JSON answer: {data[:200]!r}") from None
+            _check_answer(resp, "prompt_logprobs" in body)
+        except _BadAnswer as exc:
+            raise _BadAnswer(self._redact(str(exc))) from None
+        return resp
 
     def _post(self, body: dict[str, Any], what: str) -> tuple[dict[str, Any], int]:
-        """POST with retries on transient failures; return (response, attempts)."""
+        """POST with retries on transient failures and unusable answers; return (response, attempts)."""
         last: Exception | None = None
         t0 = time.monotonic()
         for attempt in range(1, self.max_attempts + 1):
@@ -370,21 +427,23 @@ class OpenAIBackend(WindowBackend):
                 return self._post_once(body), attempt
             except _Unsupported:
                 raise
-            except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError) as exc:
+            except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError,
+                    _BadAnswer) as exc:
                 last = exc
                 reason = getattr(exc, "reason", None) or exc
                 if attempt < self.max_attempts:
                     delay = self.backoff_seconds * 2 ** (attempt - 1)
                     logger.warning("Server %s, %s: %s (attempt %d of %d); retrying in %.1f s", self._url, what,
-                                   f"{reason.__class__.__name__}: {reason}", attempt, self.max_attempts, delay)
+                                   self._redact(f"{reason.__class__.__name__}: {reason}"), attempt,
+                                   self.max_attempts, delay)
                     if self._stop.wait(delay):
                         break
         reason = getattr(last, "reason", None) or last
-        raise ModelError(f"The server at {self._url} failed to answer {what} after {self.max_attempts} "
-                         f"attempt(s) over {time.monotonic() - t0:.1f} s; last error: "
-                         f"{reason.__class__.__name__}: {reason}. Check that the server is running and serves "
-                         f"model {self.model_id!r}; the windows classified before this one are saved, so running "
-                         f"again resumes here")
+        raise ModelError(self._redact(
+            f"The server at {self._url} failed to answer {what} after {self.max_attempts} attempt(s) over "
+            f"{time.monotonic() - t0:.1f} s; last error: {reason.__class__.__name__}: {reason}. Check that the "
+            f"server is running and serves model {self.model_id!r}; that window has no result (nothing of it is "
+            "saved) and the windows classified before it are saved, so running again resumes there"))
 
     # ---------------------------------------------------------------- messages
 
@@ -502,7 +561,12 @@ class OpenAIBackend(WindowBackend):
     def _run_window(self, window: Any) -> list[tuple[dict[str, Any], int]]:
         """Run a window's requests (called in a worker thread); (response, attempts) per request."""
         what = f"window {window.index} of {window.video_id}"
-        return [self._post(body, what) for body in self._requests(window)]
+        try:
+            return [self._post(body, what) for body in self._requests(window)]
+        except _Unsupported as exc:
+            raise ModelError(f"The server at {self._url} refused {what} ({exc}); that window has no result and the "
+                             "windows classified before it are saved, so running again resumes there once the cause "
+                             "is fixed") from None
 
     def _decide(self, window: Any, answers: list[tuple[dict[str, Any], int]], seconds: float) -> WindowResult:
         path = self.decision_path

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import field
 from typing import Any
 
+from mousefear.core.names import name_problem
+
 Check = Callable[[Any], str | None]  # returns what was expected when the value is wrong, None when it is right
 
 
@@ -53,6 +55,11 @@ def text(v: Any) -> str | None:
 
 def any_text(v: Any) -> str | None:
     return None if isinstance(v, str) else "a text"
+
+
+def run_name(v: Any) -> str | None:
+    what = name_problem(v)
+    return None if what is None else f"a run name of {what}"
 
 
 def http_url(v: Any) -> str | None:

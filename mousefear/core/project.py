@@ -18,7 +18,6 @@ import contextlib
 import copy
 import logging
 import os
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 from ruamel.yaml.comments import CommentedMap
 
 from mousefear.core import config as _config
+from mousefear.core.names import NAME_RE, check_file_name, check_name
 from mousefear.core.settings import Settings
 from mousefear.core.video import Video
 from mousefear.errors import ProjectError, VectorFileError
@@ -34,25 +34,13 @@ __all__ = ["ConfigLike", "Project", "ProjectPaths", "check_name"]
 
 logger = logging.getLogger(__name__)
 
-#: Names that become folder or file names in a project (runs, video ids): letters, digits, ``.``, ``_``, ``-``.
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-def check_name(value: object, what: str, exc: type[Exception] = ProjectError) -> str:
-    """Return ``value`` if it is usable as a folder or file name in a project, else raise ``exc``.
-
-    Every name taken from a user that becomes part of a path (run names, project names) goes through here, so
-    none can climb out of the project (``..``, ``/``) or hide (a leading ``.``).
-    """
-    if not isinstance(value, str) or not NAME_RE.match(value):
-        raise exc(f"Expected {what} of letters, digits, '.', '_' or '-' (not starting with '.', '_' or '-'), "
-                  f"but got {value!r}")
-    return value
-
-
 @dataclass(frozen=True)
 class ProjectPaths:
-    """Absolute paths inside a project; the functions that fill a folder make it."""
+    """Absolute paths inside a project; the functions that fill a folder make it.
+
+    Every path built from a name (a run, a video id, an exemplar id) checks the name first
+    (:mod:`mousefear.core.names`): no path made here leaves the project folder.
+    """
 
     root: Path
 
@@ -85,10 +73,10 @@ class ProjectPaths:
         return self.root / "behavior-vectors"
 
     def vectors(self, run: str) -> Path:
-        return self.vectors_base / run
+        return self.vectors_base / check_name(run, "a run name")
 
     def vector_file(self, run: str, video_id: str) -> Path:
-        return self.vectors_base / run / f"{video_id}.h5"
+        return self.vectors(run) / f"{check_file_name(video_id, 'a video id')}.h5"
 
     def seconds_table(self, run: str, video_id: str) -> Path:
         """One video's per-window table: ``behavior-vectors/<run>/<video_id>_seconds.csv``."""
@@ -107,13 +95,23 @@ class ProjectPaths:
         return self.root / "evaluation" / run / "videos" / f"{video_id}_labeled.mp4"
 
     def evaluation(self, run: str | None = None) -> Path:
-        return self.root / "evaluation" / run if run else self.root / "evaluation"
+        return self.root / "evaluation" / check_name(run, "a run name") if run else self.root / "evaluation"
 
     def cache(self, run: str) -> Path:
-        return self.root / "cache" / run
+        return self.root / "cache" / check_name(run, "a run name")
+
+    def video_cache(self, run: str, video_id: str) -> Path:
+        return self.cache(run) / check_file_name(video_id, "a video id")
+
+    def run_lock(self, run: str) -> Path:
+        """``cache/<run>.lock``: held while a process classifies the run."""
+        return self.root / "cache" / f"{check_name(run, 'a run name')}.lock"
 
     def label_file(self, video_id: str) -> Path:
-        return self.labels / f"{video_id}.csv"
+        return self.labels / f"{check_file_name(video_id, 'a video id')}.csv"
+
+    def exemplar(self, exemplar_id: str) -> Path:
+        return self.exemplars / check_file_name(exemplar_id, "an exemplar id")
 
 
 class Project:

@@ -49,8 +49,10 @@ from mousefear.core.checks import (  # noqa: F401 (the checks of every field; im
     optional,
     parse_time,
     positive_number,
+    run_name,
     text,
 )
+from mousefear.core.names import file_name_problem
 from mousefear.core.video import Video
 from mousefear.errors import ConfigError
 
@@ -158,7 +160,7 @@ class MotionSettings:
 class ClassificationSettings:
     """``classification``: one run's model, prompt, windows and backend settings."""
 
-    run: str | None = _field(optional(text))
+    run: str | None = _field(optional(run_name))
     backend: str = _field(choice("transformers", "openai", "motion"))
     model: str = _field(text)
     model_revision: str | None = _field(optional(text))
@@ -174,6 +176,7 @@ class ClassificationSettings:
     icl_required: bool = _field(boolean)
     batch_size: int = _field(int_at_least(1))
     max_new_tokens: int = _field(int_at_least(1))
+    max_unparseable: float = _field(number_between(0, 1), float)  # fraction of a video's windows
     preprocessing: PreprocessingSettings = _section(PreprocessingSettings)
     openai: OpenAISettings = _section(OpenAISettings)
     motion: MotionSettings = _section(MotionSettings)
@@ -470,7 +473,7 @@ def _parse_behaviors(value: Any, key: str, ctx: _Context) -> tuple[Behavior, ...
 
 #: Keys of one video's registry entry with their checks (``crop`` is checked against the frame size).
 _VIDEO_KEYS: dict[str, Check] = {
-    "id": text,
+    "id": file_name_problem,
     "subject": any_text,
     "session": any_text,
     "fps": positive_number,
@@ -485,6 +488,7 @@ _VIDEO_KEYS: dict[str, Check] = {
 #: Optional keys of a registry entry (registries written before they existed lack them).
 _VIDEO_OPTIONAL: dict[str, Check] = {
     "mtime_ns": int_at_least(0),
+    "fps_given": boolean,
 }
 
 
@@ -534,6 +538,7 @@ def _parse_videos(value: Any, key: str, ctx: _Context) -> tuple[Video, ...]:
             sha256=str(entry["sha256"]), crop=tuple(int(c) for c in crop),
             pixels_per_cm=_float_or_none(entry["pixels_per_cm"]),
             mtime_ns=None if entry.get("mtime_ns") is None else int(entry["mtime_ns"]),
+            fps_given=bool(entry.get("fps_given", False)),
         ))
     return tuple(out)
 

@@ -103,6 +103,8 @@ class Video:
         Scale of the video, for speeds in cm/s.
     mtime_ns : int or None
         Modification time of the file at registration (ns since the epoch; None in registries that predate it).
+    fps_given : bool
+        ``fps`` was given at registration, not read from the file.
     """
 
     key: str
@@ -119,6 +121,7 @@ class Video:
     crop: tuple[int, int, int, int]
     pixels_per_cm: float | None
     mtime_ns: int | None = None
+    fps_given: bool = False
 
     @property
     def duration(self) -> float:
@@ -150,6 +153,8 @@ class Video:
         }
         if self.mtime_ns is not None:
             out["mtime_ns"] = self.mtime_ns
+        if self.fps_given:
+            out["fps_given"] = True
         return out
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,6 +195,10 @@ def write_nwb(path: str | os.PathLike, s: NWBSession) -> Path:
         _bouts(module, "human_bouts", "bouts of the behaviour scored by a human (labels/<video_id>.csv of the "
                "project)", np.asarray(s.human_label, dtype=object), s, ethogram, video, labeling_method="manual",
                annotator=s.annotator or None, observation_intervals=observed)
-    with atomic_path(path) as tmp, NWBHDF5IO(str(tmp), "w") as io:
-        io.write(nwb)
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        # the temporary name ends in .tmp on purpose (no reader takes it for a result); the file gets its .nwb
+        # name when it is complete
+        warnings.filterwarnings("ignore", message=".*does not end in '.nwb'")
+        with NWBHDF5IO(str(tmp), "w") as io:
+            io.write(nwb)
     return Path(path)

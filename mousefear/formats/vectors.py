@@ -36,8 +36,8 @@ label name (empty when none) and probabilities with 6 decimals (empty when NaN).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
+import io
 import json
 import logging
 import math
@@ -413,26 +413,27 @@ def write_vector(
         frames_df = _frames_dataframe(names, flabel, fprobs)
         frames_df.attrs["behaviors"] = names
         csv_text = _csv_text(frames_df)
-    # Both files are written under temporary names; the CSV is renamed into place first, then the HDF5
-    # file (whose presence marks a finished video). A failure while writing leaves neither behind.
+    # The HDF5 file is built in memory and its bytes written out like the CSV's: a full disk then raises a Python
+    # error naming the file (the HDF5 library itself may crash when a write fails under it). Both go to temporary
+    # names; the CSV is renamed into place first, then the HDF5 file (whose presence marks a finished video). A
+    # failure while writing leaves no new file behind.
+    h5_bytes = _h5_bytes(datasets, file_attrs, created_str)
     with atomic_path(path) as tmp_h5:
-        with atomic_path(vector_csv_path(path)) if csv else contextlib.nullcontext() as tmp_csv:
-            if tmp_csv is not None:
-                with open(tmp_csv, "w", encoding="utf-8", newline="") as fh:
-                    fh.write(csv_text)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            _write_h5(tmp_h5, datasets, file_attrs, created_str)
+        with open(tmp_h5, "wb") as fh:
+            fh.write(h5_bytes)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if csv:
+            atomic_write_text(vector_csv_path(path), csv_text)
     logger.info("Wrote behaviour vector %s (%d windows, %d frames)", path, n_windows, n_frames)
     return path
 
 
-def _write_h5(
-    tmp: Path, datasets: dict[str, tuple[np.ndarray, Any]], file_attrs: dict[str, Any], created_str: str
-) -> None:
-    """Write the HDF5 content (datasets as ``name: (array, dtype or None)``) into ``tmp``."""
+def _h5_bytes(datasets: dict[str, tuple[np.ndarray, Any]], file_attrs: dict[str, Any], created_str: str) -> bytes:
+    """The HDF5 file (datasets as ``name: (array, dtype or None)``), built in memory."""
     json_keys = sorted(k for k, v in file_attrs.items() if isinstance(v, list | dict) or v is None)
-    with h5py.File(tmp, "w") as f:
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
         f.attrs["format"] = FORMAT
         f.attrs["format_version"] = np.int64(FORMAT_VERSION)
         f.attrs["mousefear_version"] = __version__
@@ -443,6 +444,7 @@ def _write_h5(
             f.attrs[key] = json.dumps(value, sort_keys=True) if key in json_keys else value
         for name, (data, dtype) in datasets.items():
             _create(f, name, data, dtype=dtype, compress=name.startswith("frames/"))
+    return buffer.getvalue()
 
 
 # --------------------------------------------------------------------------------------------------------

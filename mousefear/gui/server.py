@@ -14,6 +14,9 @@ Security model (the pages run on a person's own machine, often next to other sof
   or not.
 - Every file written is checked to resolve inside the project folder (a label file that is a link to a place
   outside is refused), and written atomically.
+- At most :attr:`GuiServer.max_connections` connections are served at once (one thread each); more are closed at
+  once with 503. A connection that sends nothing for :attr:`GuiServer.idle_seconds` is closed. A JSON body may
+  nest at most :data:`MAX_JSON_DEPTH` deep.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import json
 import logging
 import mimetypes
 import re
+import sys
 import threading
 import webbrowser
 from collections.abc import Callable
@@ -31,10 +35,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from mousefear._io import os_error_message
+from mousefear.errors import MousefearError
+
 logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 1 << 20
+#: Deepest nesting of arrays and objects accepted in a JSON body (the pages send two or three levels).
+MAX_JSON_DEPTH = 32
 _STATIC_NAME = re.compile(r"^[a-z0-9_-]+\.(html|css|js|svg|png)$")
 
 
@@ -112,10 +121,16 @@ class GuiServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 64  # connections waiting to be accepted (socketserver's default is 5)
+    #: connections served at once; more are answered 503 and closed (each connection is one thread)
+    max_connections = 32
+    #: seconds a connection may stay silent (before or between requests) before it is closed
+    idle_seconds = 30.0
 
     def __init__(self, apps: list[App], start_page: str, port: int = 0):
         self.apps = apps
         self.start_page = start_page
+        self._slots = threading.BoundedSemaphore(self.max_connections)
         self.static_files = {p.name: p for p in STATIC_DIR.iterdir() if p.is_file() and _STATIC_NAME.match(p.name)}
         self._thread: threading.Thread | None = None
         super().__init__(("127.0.0.1", int(port)), _Handler)
@@ -162,6 +177,40 @@ class GuiServer(ThreadingHTTPServer):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # ------------------------------------------------------------------ connections
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection in a thread of its own if a slot is free; otherwise answer 503 and close it."""
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.settimeout(1.0)
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n"
+                                b"Retry-After: 1\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            logger.debug("Refused a connection from %s: %d connections open already", client_address,
+                         self.max_connections)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection failed outside a route (the client went away or stayed silent): one log line."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):
+            logger.debug("Connection from %s ended: %s", client_address, exc)
+        else:
+            logger.error("Connection from %s failed: %s: %s", client_address, type(exc).__name__, exc)
 
     # ------------------------------------------------------------------ routing
     def route_get(self, path: str, query: dict[str, str]) -> Response:
@@ -231,6 +280,10 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     protocol_version = "HTTP/1.1"
 
+    def setup(self) -> None:
+        self.timeout = self.server.idle_seconds  # a silent connection is closed (socket timeout)
+        super().setup()
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (signature of the base class)
         logger.debug("%s %s", self.address_string(), format % args)
 
@@ -281,6 +334,11 @@ class _Handler(BaseHTTPRequestHandler):
             if exc.status >= 500:
                 logger.error("%s %s: %s", self.command, self.path, exc.message)
             self._send_error(exc.status, exc.message)
+            return
+        except (MousefearError, OSError) as exc:  # a file that cannot be written (full disk, read-only): one line
+            message = os_error_message(exc) if isinstance(exc, OSError) else str(exc)
+            logger.error("%s %s: %s", self.command, self.path, message)
+            self._send_error(HTTPStatus.INTERNAL_SERVER_ERROR, message)
             return
         except Exception as exc:  # a bug or unexpected state: report it, keep serving
             logger.exception("%s %s failed", self.command, self.path)
@@ -333,9 +391,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         raw = self.rfile.read(length)
         try:
-            body = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            self._send_error(HTTPStatus.BAD_REQUEST, f"Expected a JSON body, but got unreadable text ({exc})")
+            text = raw.decode("utf-8")
+            if _nesting(text) > MAX_JSON_DEPTH:
+                self._send_error(HTTPStatus.BAD_REQUEST, f"Expected a JSON body nested at most {MAX_JSON_DEPTH} "
+                                                         "levels deep, but got a deeper one")
+                return
+            body = json.loads(text)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            self._send_error(HTTPStatus.BAD_REQUEST, f"Expected a JSON body, but got unreadable text "
+                                                     f"({type(exc).__name__}: {str(exc)[:200]})")
             return
         if not isinstance(body, dict):
             self._send_error(HTTPStatus.BAD_REQUEST, f"Expected a JSON object, but got {type(body).__name__}")
@@ -358,6 +422,22 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_error(HTTPStatus.METHOD_NOT_ALLOWED, f"{self.command} is not allowed")
 
     do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed  # noqa: N815
+
+
+_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _nesting(text: str) -> int:
+    """How deep arrays and objects nest in JSON ``text`` (brackets inside strings do not count)."""
+    depth = deepest = 0
+    for m in _BRACKETS.finditer(text):
+        c = m.group()
+        if c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth -= 1
+    return deepest
 
 
 def require_str(body: dict[str, Any], key: str) -> str:

@@ -10,7 +10,9 @@
 
 A cache whose meta.json does not match is discarded whole, never continued, so one video's results never mix two
 settings. A killed process leaves at most a torn last line in windows.jsonl, which is cut off; lines must hold
-windows 0, 1, 2, ... in order. Both kinds of backends resume the same way: what the cache holds is not
+windows 0, 1, 2, ... in order. Reading a cache writes nothing: meta.json is written, a cache of other settings
+discarded and a torn line cut off only when the first new result is stored, so a run that stops before it has
+classified anything leaves the cache as it was. Both kinds of backends resume the same way: what the cache holds is not
 computed again.
 """
 
@@ -27,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from mousefear._io import atomic_path, atomic_write_text, json_safe
+from mousefear._io import atomic_path, atomic_write_text, json_safe, writing
 from mousefear.backends.base import VideoResult
 from mousefear.core.video import Window
 from mousefear.pipeline.runs import changes
@@ -52,89 +54,103 @@ class VideoCache:
         The video's own settings (:func:`mousefear.pipeline.runs.video_settings`).
     """
 
-    def __init__(self, folder: Path, settings_sha256: str, video: Mapping[str, Any]):
+    def __init__(self, folder: Path, settings_sha256: str, video: Mapping[str, Any], reset: bool = False):
         self.folder = folder
         self.path = folder / "windows.jsonl"
         self.npz = folder / "video.npz"
         self.meta = {"settings_sha256": settings_sha256, "video_sha256": video["video_sha256"],
                      "video": dict(video)}
+        self._reset = reset  # start afresh (overwrite): what is cached is neither read nor kept
         self._fh: Any = None
-        self._checked = False
+        self._valid: bool | None = None
+        self._good: int | None = None  # bytes of windows.jsonl that hold whole records (a torn tail is cut off)
+        self._ready = False
 
     # ---------------------------------------------------------------- meta
-    def _check(self) -> None:
-        """Discard a cache of other settings; write meta.json for a new one."""
-        if self._checked:
+    def _usable(self) -> bool:
+        """Whether the folder holds a cache of these settings (nothing is written: a cache of other settings is
+        only discarded by the first write, so a run that stops before it classifies anything changes nothing)."""
+        if self._valid is None:
+            self._valid = False
+            meta_path = self.folder / "meta.json"
+            if not self._reset and meta_path.is_file():
+                try:
+                    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+                except ValueError:
+                    meta = None
+                self._valid = meta == self.meta
+                if not self._valid:
+                    if isinstance(meta, dict) and meta.get("settings_sha256") == self.meta["settings_sha256"]:
+                        why = ("; ".join(changes(meta["video"], self.meta["video"])) if "video" in meta else
+                               "made by an older mousefear that did not record the crop box") or "its settings changed"
+                    else:
+                        why = "cache of other run settings, or not readable"
+                    logger.warning("%s: discarding the cached results (%s); classifying the video from its start",
+                                   self.folder, why)
+        return self._valid
+
+    def _prepare_write(self) -> None:
+        """Before the first write: discard a cache of other settings, cut a torn last line, write meta.json."""
+        if self._ready:
             return
-        meta_path = self.folder / "meta.json"
-        if meta_path.is_file():
-            try:
-                meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            except ValueError:
-                meta = None
-            if meta != self.meta:
-                if isinstance(meta, dict) and meta.get("settings_sha256") == self.meta["settings_sha256"]:
-                    why = ("; ".join(changes(meta["video"], self.meta["video"])) if "video" in meta else
-                           "made by an older mousefear that did not record the crop box") or "its settings changed"
-                else:
-                    why = "cache of other run settings, or not readable"
-                logger.warning("%s: discarding the cached results (%s); classifying the video from its start",
-                               self.folder, why)
-                shutil.rmtree(self.folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        if not meta_path.is_file():
-            self.path.unlink(missing_ok=True)
-            self.npz.unlink(missing_ok=True)
-            atomic_write_text(meta_path, json.dumps(self.meta, sort_keys=True) + "\n")
-        self._checked = True
+        with writing(self.folder):
+            if not self._usable():
+                if self.folder.exists():
+                    shutil.rmtree(self.folder)
+                self.folder.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(self.folder / "meta.json", json.dumps(self.meta, sort_keys=True) + "\n")
+                self._valid = True
+            elif self._good is not None and self.path.is_file() and self.path.stat().st_size > self._good:
+                with open(self.path, "r+b") as fh:
+                    fh.truncate(self._good)
+        self._ready = True
 
     # ---------------------------------------------------------------- window backends
     def load_windows(self) -> list[dict[str, Any]]:
-        """Records cached so far (windows 0..n-1); prepares the file for appending."""
-        self._check()
+        """Records cached so far (windows 0..n-1); writes nothing."""
         records: list[dict[str, Any]] = []
+        if not self._usable() or not self.path.is_file():
+            return records
         good = 0
-        if self.path.is_file():
-            data = self.path.read_bytes()
-            pos = 0
-            while True:
-                nl = data.find(b"\n", pos)
-                if nl < 0:
-                    break
-                try:
-                    rec = json.loads(data[pos:nl])
-                except ValueError:
-                    break
-                if not isinstance(rec, dict) or rec.get("index") != len(records):
-                    break
-                records.append(rec)
-                pos = good = nl + 1
-            if good < len(data):
-                logger.info("%s: ignoring %d bytes after window %d (an interrupted write)", self.path,
-                            len(data) - good, len(records) - 1)
-                with open(self.path, "r+b") as fh:
-                    fh.truncate(good)
+        data = self.path.read_bytes()
+        pos = 0
+        while True:
+            nl = data.find(b"\n", pos)
+            if nl < 0:
+                break
+            try:
+                rec = json.loads(data[pos:nl])
+            except ValueError:
+                break
+            if not isinstance(rec, dict) or rec.get("index") != len(records):
+                break
+            records.append(rec)
+            pos = good = nl + 1
+        if good < len(data):
+            logger.info("%s: ignoring %d bytes after window %d (an interrupted write)", self.path,
+                        len(data) - good, len(records) - 1)
+        self._good = good
         return records
 
     def append_window(self, window: Window, probabilities: np.ndarray, text: str) -> dict[str, Any]:
         """Add one window's result and make it durable (flush + fsync); returns the record written."""
-        self._check()
-        if self._fh is None:
-            self._fh = open(self.path, "ab")  # noqa: SIM115 - closed in close()
+        self._prepare_write()
         probs = [None if math.isnan(p) else float(p) for p in np.asarray(probabilities, dtype=np.float64)]
         rec = {"index": int(window.index), "start_frame": int(window.start_frame),
                "end_frame": int(window.end_frame), "partial": bool(window.partial), "probabilities": probs,
                "text": text}
-        self._fh.write(json.dumps(rec, allow_nan=False).encode("utf-8") + b"\n")
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        with writing(self.path):
+            if self._fh is None:
+                self._fh = open(self.path, "ab")  # noqa: SIM115 - closed in close()
+            self._fh.write(json.dumps(rec, allow_nan=False).encode("utf-8") + b"\n")
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
         return rec
 
     # ---------------------------------------------------------------- video backends
     def load_video(self) -> VideoResult | None:
         """The video backend's cached result, or None when there is none (or it cannot be read)."""
-        self._check()
-        if not self.npz.is_file():
+        if not self._usable() or not self.npz.is_file():
             return None
         try:
             with np.load(self.npz, allow_pickle=False) as z:
@@ -148,7 +164,7 @@ class VideoCache:
 
     def store_video(self, result: VideoResult) -> None:
         """Keep a video backend's result (atomically)."""
-        self._check()
+        self._prepare_write()
         arrays = {k: np.asarray(getattr(result, k)) for k in _RESULT_ARRAYS}
         arrays.update({f"signal_{k}": np.asarray(v) for k, v in result.signals.items()})
         arrays["info_json"] = np.asarray(json.dumps(json_safe(result.info), sort_keys=True))

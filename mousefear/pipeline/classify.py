@@ -9,22 +9,28 @@ written with its CSV twin, then ``behavior-vectors/<run>/summary.csv`` for the r
     behavior-vectors/<run>/run.json        every setting of the run, and what the backend resolved on loading
     behavior-vectors/<run>/prompt.txt      the conversation the model sees, as text (its SHA-256 = prompt_hash)
     behavior-vectors/<run>/timing.json     time per window of the latest call, per video
+    behavior-vectors/<run>/unparseable.json  windows per video whose answer named no behaviour (NaN), every call
     behavior-vectors/<run>/<video_id>.h5   the behaviour vector (+ <video_id>.csv)
     behavior-vectors/<run>/summary.csv     one row per video (time and bouts per behaviour)
     behavior-vectors/<run>/<video_id>_seconds.csv, windows.csv   one row per window (mousefear.pipeline.tables)
     cache/<run>/<video_id>/                per-window (or per-video) results as they are produced (resume)
 
 The order of work: the backend is built (nothing loaded), the run's settings and name are worked out and checked
-against an existing run of that name, finished videos are skipped, and only then is the backend loaded. Every
-result goes to the cache as it arrives (:mod:`mousefear.pipeline.cache`); a vector file is always assembled from
-the cache and stamped with the run's creation time, so an interrupted and resumed run gives the same files as an
-uninterrupted one.
+against an existing run of that name, the run is locked (``cache/<run>.lock``: a second process on the same run
+stops at once), finished videos are skipped, every other video is checked (still the file registered, its frame
+rate usable for the windows), and only then is the backend loaded. Nothing is written before the first result:
+run.json, prompt.txt and the cache's meta.json appear with it, so a run that stops before leaves nothing behind.
+Every result goes to the cache as it arrives (:mod:`mousefear.pipeline.cache`); a vector file is always assembled
+from the cache and stamped with the run's creation time, so an interrupted and resumed run gives the same files as
+an uninterrupted one. At the end the windows whose answer named no behaviour are counted per video; more than
+``classification.max_unparseable`` of a video's windows ends the call with an error.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Iterable, Iterator
@@ -35,18 +41,20 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from mousefear._io import atomic_write_text
+from mousefear._io import atomic_write_text, lock_file
 from mousefear.backends import build_backend
 from mousefear.backends.base import Backend, VideoBackend, WindowBackend, check_probabilities
 from mousefear.core.preprocess import preprocess_window
 from mousefear.core.project import ConfigLike, Project
 from mousefear.core.video import Video, iter_windows, window_bounds, window_partial
-from mousefear.errors import ProjectError, VectorFileError, VideoError
+from mousefear.errors import ConfigError, ModelError, ProjectError, VectorFileError, VideoError
 from mousefear.formats.vectors import read_vector_windows, write_vector
 from mousefear.pipeline.cache import VideoCache
+from mousefear.pipeline.registry import check_video_file, check_video_unchanged
 from mousefear.pipeline.runs import (
     RunSettings,
     changes,
+    check_resolved,
     check_run,
     default_run_name,
     open_run,
@@ -95,6 +103,7 @@ class _Job:
     bounds: np.ndarray
     partial: np.ndarray
     records: list[dict[str, Any]]
+    stat: os.stat_result  # of the video file when it was checked, compared again before results are written
     n_new: int = 0
     fed: int = 0  # windows handed to the backend
     fed_all: bool = False  # its window stream is exhausted
@@ -107,24 +116,39 @@ class _Job:
 class _Run:
     """The state of one call of :func:`classify_videos` once the run has started."""
 
-    def __init__(self, project: Project, backend: Backend, rs: RunSettings, created: str, resolved: dict[str, Any],
-                 progress: bool):
+    def __init__(self, project: Project, backend: Backend, rs: RunSettings, resolved: dict[str, Any],
+                 progress: bool, overwrite: bool):
         self.project, self.backend, self.rs = project, backend, rs
-        self.created, self.resolved, self.progress = created, resolved, progress
+        self.resolved, self.progress, self.overwrite = resolved, progress, overwrite
+        self.created: str | None = None  # set by start()
         self.folder = project.paths.vectors(rs.name)
         self.timing: dict[str, Any] = {}
 
-    def job(self, video: Video, overwrite: bool) -> _Job:
+    def start(self) -> str:
+        """Write run.json and prompt.txt (or take those of the run): called before the first result is kept."""
+        if self.created is None:
+            self.created = open_run(self.project, self.rs, self.overwrite, self.resolved)
+        return self.created
+
+    def job(self, video: Video, stat: os.stat_result) -> _Job:
         w = self.rs.settings["windows"]
-        cache = VideoCache(self.project.paths.cache(self.rs.name) / video.id, self.rs.sha256,
-                           video_settings(video, self.rs))
-        if overwrite and cache.folder.exists():
-            shutil.rmtree(cache.folder)
+        cache = VideoCache(self.project.paths.video_cache(self.rs.name, video.id), self.rs.sha256,
+                           video_settings(video, self.rs), reset=self.overwrite)
         bounds = window_bounds(video.n_frames, video.fps, w["window_seconds"], w["stride_seconds"])
         partial = window_partial(video.n_frames, video.fps, w["window_seconds"], w["stride_seconds"])
         records = cache.load_windows() if self.rs.kind == "window" else []
-        return _Job(video=video, out=self.folder / f"{video.id}.h5", cache=cache, bounds=bounds, partial=partial,
-                    records=records)
+        return _Job(video=video, out=self.project.paths.vector_file(self.rs.name, video.id), cache=cache,
+                    bounds=bounds, partial=partial, records=records, stat=stat)
+
+    def unchanged(self, job: _Job) -> None:
+        """Refuse to keep results of a video whose file changed while it was classified (its cache is dropped:
+        its windows may come from two files)."""
+        try:
+            check_video_unchanged(job.video, job.stat)
+        except VideoError:
+            job.cache.close()
+            shutil.rmtree(job.cache.folder, ignore_errors=True)
+            raise
 
     # ---------------------------------------------------------------- video backends
     def classify_video(self, job: _Job) -> None:
@@ -136,17 +160,20 @@ class _Run:
         if res is None:
             crop = job.video.crop if self.rs.crop else None
             res = self.backend.classify_video(job.video, job.bounds, crop=crop, progress=self.progress)
+            self.unchanged(job)
+            self.start()
             job.cache.store_video(res)
             n_new = res.n_windows
         else:
             logger.info("%s: taking the cached result (%s)", job.video.id, job.cache.npz)
+        self.start()
         start = np.asarray(res.start_frame, dtype=np.int64)
         write_vector(job.out, behaviors=self.backend.behaviors, start_frame=start,
                      end_frame=np.asarray(res.end_frame), probabilities=np.asarray(res.probabilities, np.float64),
                      n_frames=job.video.n_frames, attrs=self._attrs(job.video),
                      partial=job.partial if len(job.partial) == len(start) else None,
                      frame_probabilities=np.asarray(res.frame_probabilities),
-                     frame_label=np.asarray(res.frame_label), created=self.created)
+                     frame_label=np.asarray(res.frame_label), created=self.start())
         self.timing[job.video.id] = {"windows_classified": n_new, "seconds": round(time.perf_counter() - t0, 3),
                                      "video_seconds": round(job.video.n_frames / job.video.fps, 3)}
 
@@ -169,6 +196,7 @@ class _Run:
             for job in [j for j in open_jobs if j.fed_all and j.n_new == j.fed]:  # every window fed is back
                 open_jobs.remove(job)
                 job.cache.close()
+                self.unchanged(job)
                 if len(job.records) < len(job.bounds):
                     raise VideoError(f"{job.video.path}: decoding stopped at frame "
                                      f"{getattr(job.stream, 'stopped_at', '?')}, before the {job.video.n_frames} "
@@ -200,6 +228,7 @@ class _Run:
         for window, result in self.backend.classify_stream(windows(), batch_size=batch_size):
             job = by_id[window.video_id]
             p = check_probabilities(result.probabilities, n_behaviors)
+            self.start()
             job.records.append(job.cache.append_window(window, p, result.text or ""))
             job.n_new += 1
             job.covered_frames += max(0, int(window.end_frame) - max(int(window.start_frame), job.last_end))
@@ -217,13 +246,14 @@ class _Run:
                                "cache folder or pass overwrite=True")
         probs = np.array([[np.nan if x is None else x for x in r["probabilities"]] for r in records],
                          dtype=np.float64)
+        self.start()
         write_vector(job.out, behaviors=self.backend.behaviors, start_frame=start, end_frame=end,
                      probabilities=probs, n_frames=job.video.n_frames, attrs=self._attrs(job.video),
                      text=[r["text"] for r in records], partial=np.array([bool(r["partial"]) for r in records]),
-                     created=self.created)
+                     created=self.start())
 
     def _attrs(self, video: Video) -> dict[str, Any]:
-        return vector_attrs(video, self.rs, self.created, self.resolved)
+        return vector_attrs(video, self.rs, self.start(), self.resolved)
 
     # ---------------------------------------------------------------- timing
     def write_timing(self, wall: float) -> None:
@@ -246,6 +276,59 @@ class _Run:
                         "per second (real-time factor)", self.rs.name, n, wall, n / wall, video_secs / wall)
 
 
+def _preflight(rs: RunSettings, videos: list[Video], verify: bool) -> dict[str, os.stat_result]:
+    """Check every video before anything is loaded or written: still the file registered, windows possible at
+    its frame rate. Returns each file's status as checked, by video id."""
+    w = rs.settings["windows"]
+    out = {}
+    for video in videos:
+        out[video.id] = check_video_file(video, verify=verify)
+        try:
+            window_bounds(video.n_frames, video.fps, w["window_seconds"], w["stride_seconds"])
+        except ConfigError as exc:
+            raise ConfigError(f"{video.path}: video {video.id} is registered at {video.fps:g} fps: {exc}; if that "
+                              "frame rate is wrong, register the video again with the real one "
+                              "(add_videos(config, FILES, replace=True, fps=...))") from None
+    return out
+
+
+def _count_unparseable(project: Project, rs: RunSettings, chosen: list[Video]) -> None:
+    """Count the windows whose answer named no behaviour (all-NaN probabilities) in every vector file of the
+    run, record them in ``unparseable.json``, log them, and raise when a video of this call has more than
+    ``classification.max_unparseable`` of them."""
+    limit = project.settings.classification.max_unparseable
+    files = project.vector_files(rs.name)
+    if not files:
+        return
+    counts: dict[str, dict[str, Any]] = {}
+    for vid, path in files.items():
+        table = read_vector_windows(path)
+        n = len(table)
+        k = int(table[table.attrs["behaviors"]].isna().all(axis=1).sum())
+        counts[vid] = {"windows": n, "unparseable": k, "fraction": round(k / n, 6) if n else 0.0}
+    folder = project.paths.vectors(rs.name)
+    over = {vid: c for vid, c in counts.items() if c["fraction"] > limit and vid in {v.id for v in chosen}}
+    record = {"max_unparseable": limit, "videos": counts, "over_limit": sorted(over)}
+    atomic_write_text(folder / "unparseable.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
+    # a window backend's NaN is an answer that named no behaviour; a video backend's, a stretch it could not
+    # decide (the motion detector found no animal)
+    why = ("the answer named no behaviour" if rs.kind == "window" else
+           "no prediction: the detector found no animal (check classification.motion.animal and the crop box)")
+    for vid, c in counts.items():
+        if c["unparseable"]:
+            logger.warning("Run %s, %s: %d of %d windows (%.1f %%) without a behaviour: %s", rs.name, vid,
+                           c["unparseable"], c["windows"], 100 * c["fraction"], why)
+    if not any(c["unparseable"] for c in counts.values()):
+        logger.info("Run %s: every window of %d video(s) has a behaviour (0 unparseable)", rs.name, len(counts))
+    if over:
+        parts = [f"{vid} {c['unparseable']} of {c['windows']} ({100 * c['fraction']:.1f} %)" for vid, c in over.items()]
+        raise ModelError(f"Run {rs.name!r}: too many windows without a behaviour ({why}): {', '.join(parts)}; "
+                         f"classification.max_unparseable of {project.config_path} allows {100 * limit:g} %. The "
+                         f"vector files are written (NaN where no behaviour was decided; a model's answers are in "
+                         f"their windows/text) and the counts in {folder / 'unparseable.json'}. Look at the results, "
+                         "change the settings, or raise classification.max_unparseable")
+
+
 def classify_videos(
     config: ConfigLike,
     videos: Iterable[str] | str | None = None,
@@ -254,6 +337,7 @@ def classify_videos(
     *,
     backend: Backend | None = None,
     progress: bool = True,
+    verify: bool = False,
 ) -> str:
     """Classify every window of the project's videos and write their behaviour vectors.
 
@@ -274,6 +358,9 @@ def classify_videos(
         must have the project's behaviours in config order).
     progress
         Show tqdm progress bars (overall and per video).
+    verify
+        Hash every video file before classifying it (by default only a file whose size or modification time
+        differs from the registry's is hashed).
 
     Returns
     -------
@@ -283,12 +370,20 @@ def classify_videos(
     Raises
     ------
     ProjectError
-        The run exists with other settings (and not ``overwrite``), a behaviour has no labelled exemplar while
-        ``classification.icl_required`` is true, or the run name is not usable as a folder name.
+        The run exists with other settings (and not ``overwrite``), another process is classifying it, a
+        behaviour has no labelled exemplar while ``classification.icl_required`` is true, or the run name is not
+        usable as a folder name.
     ModelError
-        The model cannot be found or loaded (the message says how to get the weights).
+        The model cannot be found or loaded (the message says how to get the weights), a server keeps failing
+        (what was classified is kept), or more than ``classification.max_unparseable`` of a video's windows named
+        no behaviour (the files are written).
     VideoError
-        A video decodes fewer frames than registered (what was classified is kept for a later call).
+        A video is not the file registered (missing, changed), or decodes fewer frames than registered (what was
+        classified is kept for a later call).
+    ConfigError
+        A video's frame rate is too low for a window.
+    FileWriteError
+        The project cannot be written (read-only folder, full disk); nothing half-written is left.
     """
     project = Project.open(config)
     behaviors = project.behaviors
@@ -299,12 +394,18 @@ def classify_videos(
         raise ProjectError(f"Expected a backend for the behaviours {behaviors} of config.yaml, but it has "
                            f"{list(backend.behaviors)}")
     rs = run_settings(project, backend, run)
-    check_run(project, rs, overwrite)  # a conflicting run stops us before the model loads
+    existing = check_run(project, rs, overwrite)  # a conflicting run stops us before the model loads
+    with lock_file(project.paths.run_lock(rs.name), f"run {rs.name!r}"):
+        return _classify_locked(project, backend, rs, existing, chosen, overwrite, progress, verify)
+
+
+def _classify_locked(project: Project, backend: Backend, rs: RunSettings, existing: str | None, chosen: list[Video],
+                     overwrite: bool, progress: bool, verify: bool) -> str:
     folder = project.paths.vectors(rs.name)
     logger.info("Run %s: %d video(s), backend %s, results in %s", rs.name, len(chosen), backend.name, folder)
     todo = []
     for video in chosen:
-        out = folder / f"{video.id}.h5"
+        out = project.paths.vector_file(rs.name, video.id)
         if not overwrite and _finished(out, video, rs):
             logger.info("%s: finished already (%s); skipping", video.id, out)
             continue
@@ -312,19 +413,21 @@ def classify_videos(
     wall = 0.0
     call: _Run | None = None
     if todo:
+        checked = _preflight(rs, todo, verify)  # nothing is loaded or written before every video passed
         backend.load()
         resolved = backend.resolved()
+        if existing is not None:
+            check_resolved(project, rs, resolved)
         if isinstance(backend, WindowBackend):
             backend.prepare(rs.prompt, rs.examples)
-        created = open_run(project, rs, overwrite, resolved)
-        call = _Run(project, backend, rs, created, resolved, progress)
+        call = _Run(project, backend, rs, resolved, progress, overwrite)
         t_start = time.perf_counter()  # throughput without loading the model
         overall = tqdm(total=len(todo), desc=f"classify {rs.name}", unit="video", disable=not progress)
         # a video backend shows its own per-frame bar: no window bar for it (it would stay empty)
         bar = tqdm(total=0, unit="window", leave=False, disable=not progress) if rs.kind == "window" else None
         jobs: list[_Job] = []
         try:
-            jobs = [call.job(video, overwrite) for video in todo]
+            jobs = [call.job(video, checked[video.id]) for video in todo]
             if rs.kind == "video":
                 for job in jobs:
                     overall.set_postfix_str(job.video.id)
@@ -341,7 +444,7 @@ def classify_videos(
                 bar.close()
             overall.close()
         wall = time.perf_counter() - t_start
-    finished = [p for p in (folder / f"{v.id}.h5" for v in project.videos) if p.is_file()]
+    finished = list(project.vector_files(rs.name).values())
     if finished:
         write_run_summary(finished, folder / "summary.csv")
         write_window_tables(project, rs.name)
@@ -349,4 +452,5 @@ def classify_videos(
         call.write_timing(wall)
     if call is None or not call.timing:
         logger.info("Run %s: nothing to classify (every video finished)", rs.name)
+    _count_unparseable(project, rs, chosen)
     return rs.name

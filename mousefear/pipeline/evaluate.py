@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mousefear._io import atomic_write_text, json_safe
+from mousefear._io import atomic_write_text, json_safe, writing
 from mousefear._version import __version__
 from mousefear.core.project import ConfigLike, Project
 from mousefear.errors import LabelError, ProjectError, VectorFileError
@@ -613,7 +613,8 @@ def evaluate(
         "protocol": bool(project.settings.protocol),
     }
     out = paths.evaluation(run)
-    out.mkdir(parents=True, exist_ok=True)
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
     metrics = _tidy(data)
     atomic_write_text(out / "metrics.csv", metrics.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
     atomic_write_text(out / "metrics.json", json.dumps(json_safe(data), indent=1, allow_nan=False) + "\n")

@@ -47,7 +47,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from mousefear._io import atomic_write_bytes, atomic_write_text
+from mousefear._io import atomic_write_bytes, atomic_write_text, writing
 from mousefear._version import __version__
 from mousefear.core.preprocess import preprocess_window, preprocessing_record
 from mousefear.core.project import ConfigLike, Project
@@ -351,7 +351,8 @@ def contact_sheet(frames: np.ndarray, caption: str, frame_captions: Iterable[str
 def _write_candidate(folder: Path, window: Any, frames: np.ndarray, settings: dict, write_sheet: bool,
                      window_seconds: float, stride_seconds: float | None,
                      crop: tuple[int, int, int, int] | None) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+    with writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
     for i, f in enumerate(frames):
         atomic_write_bytes(folder / f"frame_{i:02d}.png", _png(f))
     info = {
@@ -503,7 +504,7 @@ def exemplar_frames(config: ConfigLike, exemplar_id: str) -> np.ndarray:
     np.ndarray
         (k, height, width, 3) uint8 RGB.
     """
-    folder = Project.open(config).paths.exemplars / str(exemplar_id)
+    folder = Project.open(config).paths.exemplar(exemplar_id)
     files = sorted(folder.glob("frame_*.png"))
     if not files:
         raise ProjectError(f"{folder}: Expected the frames of candidate {exemplar_id!r} (frame_00.png ...), but "
@@ -527,7 +528,7 @@ def exemplar_info(config: ConfigLike, exemplar_id: str) -> dict[str, Any]:
     exemplar_id
         Candidate id (``{video_id}_{start:06d}-{end:06d}``).
     """
-    path = Project.open(config).paths.exemplars / str(exemplar_id) / "info.json"
+    path = Project.open(config).paths.exemplar(exemplar_id) / "info.json"
     if not path.is_file():
         raise ProjectError(f"{path}: no such file; run extract_exemplars")
     return json.loads(path.read_text(encoding="utf-8"))

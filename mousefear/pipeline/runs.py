@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mousefear._io import atomic_write_text
+from mousefear._io import atomic_write_text, writing
 from mousefear._version import __version__
 from mousefear.backends.base import Backend
 from mousefear.core.preprocess import preprocess_window, preprocessing_record
@@ -451,7 +451,8 @@ def open_run(project: Project, rs: RunSettings, overwrite: bool, resolved: Mappi
     created = _dt.datetime.now(_UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     record = {"run": rs.name, "created": created, "mousefear_version": __version__,
               "settings_sha256": rs.sha256, "settings": rs.settings, "resolved": dict(resolved)}
-    folder.mkdir(parents=True, exist_ok=True)
+    with writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "prompt.txt", rs.settings["prompt"]["text"])
     atomic_write_text(folder / "run.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
     return created
