@@ -9,7 +9,8 @@ written with its CSV twin, then ``behavior-vectors/<run>/summary.csv`` for the r
     behavior-vectors/<run>/run.json        every setting of the run, and what the backend resolved on loading
     behavior-vectors/<run>/prompt.txt      the conversation the model sees, as text (its SHA-256 = prompt_hash)
     behavior-vectors/<run>/timing.json     time per window of the latest call, per video
-    behavior-vectors/<run>/<video_id>.h5   the behaviour vector (+ <video_id>.csv)
+    behavior-vectors/<run>/<video_id>.h5   the behaviour vector (+ <video_id>.csv); a video backend's per-frame
+                                           measurements in its group measurements/
     behavior-vectors/<run>/summary.csv     one row per video (time and bouts per behaviour)
     cache/<run>/<video_id>/                per-window (or per-video) results as they are produced (resume)
 
@@ -36,12 +37,12 @@ from tqdm.auto import tqdm
 
 from mousefear._io import atomic_write_text
 from mousefear.backends import build_backend
-from mousefear.backends.base import Backend, VideoBackend, WindowBackend, check_probabilities
+from mousefear.backends.base import Backend, VideoBackend, VideoResult, WindowBackend, check_probabilities
 from mousefear.core.preprocess import preprocess_window
 from mousefear.core.project import ConfigLike, Project
 from mousefear.core.video import Video, iter_windows, window_bounds, window_partial
 from mousefear.errors import ProjectError, VectorFileError, VideoError
-from mousefear.formats.vectors import read_vector_windows, write_vector
+from mousefear.formats.vectors import measurement_table, read_vector_windows, write_vector
 from mousefear.pipeline.cache import VideoCache
 from mousefear.pipeline.runs import (
     RunSettings,
@@ -59,6 +60,14 @@ from mousefear.pipeline.summary import write_run_summary
 __all__ = ["classify_videos", "default_run_name"]
 
 logger = logging.getLogger(__name__)
+
+
+def video_measurements(res: VideoResult) -> Any:
+    """The per-frame measurements of a video backend's result as the vector file stores them (None when the
+    backend gives none)."""
+    if not res.signals:
+        return None
+    return measurement_table(res.signals, res.units, res.info.get("measurement", {}))
 
 
 def _finished(path: Path, video: Video, rs: RunSettings) -> bool:
@@ -144,7 +153,8 @@ class _Run:
                      n_frames=job.video.n_frames, attrs=self._attrs(job.video),
                      partial=job.partial if len(job.partial) == len(start) else None,
                      frame_probabilities=np.asarray(res.frame_probabilities),
-                     frame_label=np.asarray(res.frame_label), created=self.created)
+                     frame_label=np.asarray(res.frame_label), created=self.created,
+                     measurements=video_measurements(res))
         self.timing[job.video.id] = {"windows_classified": n_new, "seconds": round(time.perf_counter() - t0, 3),
                                      "video_seconds": round(job.video.n_frames / job.video.fps, 3)}
 
