@@ -316,6 +316,9 @@ def window_means(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-window probabilities as the mean of the frame probabilities inside each window.
 
+    Frames without a decision (a NaN row, e.g. where the motion detector found no animal) are left out of the
+    mean; a window none of whose frames has one gets a NaN row (no answer).
+
     Parameters
     ----------
     frame_probabilities
@@ -343,9 +346,14 @@ def window_means(
         i = int(bad[0])
         raise ValueError(f"Expected windows with 0 <= start_frame < end_frame <= {n_frames}, but window {i} is "
                          f"[{start[i]}, {end[i]})")
-    cum = np.zeros((n_frames + 1, frame_probabilities.shape[1]), dtype=np.float64)
-    np.cumsum(frame_probabilities, axis=0, out=cum[1:])
-    probs = (cum[end] - cum[start]) / (end - start)[:, None]
+    probs_in = np.asarray(frame_probabilities, dtype=np.float64)
+    decided = ~np.isnan(probs_in).any(axis=1)  # frames without a decision (NaN rows) are left out of the means
+    cum = np.zeros((n_frames + 1, probs_in.shape[1]), dtype=np.float64)
+    np.cumsum(np.where(decided[:, None], probs_in, 0.0), axis=0, out=cum[1:])
+    count = np.concatenate(([0], np.cumsum(decided)))
+    n = (count[end] - count[start])[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        probs = np.where(n > 0, (cum[end] - cum[start]) / np.maximum(n, 1), np.nan)
     return start, end, probs.astype(np.float32)
 
 

@@ -91,7 +91,7 @@ def check_measurements(table: Any, n_frames: int) -> dict[str, Any]:
 
 def write_measurements(f: h5py.File, checked: dict[str, Any]) -> None:
     """Write the group from the output of :func:`check_measurements` into an open file."""
-    group = f.create_group(MEASUREMENTS_GROUP)
+    group = f.create_group(MEASUREMENTS_GROUP, track_order=True)  # columns keep their order
     group.attrs["measurement"] = checked["meta"]
     str_dt = h5py.string_dtype("utf-8")
     for name, data in checked["arrays"].items():

@@ -641,7 +641,7 @@ def read_vector_measurements(path: str | os.PathLike, missing_ok: bool = False) 
     Returns
     -------
     pandas.DataFrame or None, n_frames rows
-        Indexed by ``frame``, one float32 column per measurement (NaN where not measured), in the file's order.
+        Indexed by ``frame``, one float32 column per measurement (NaN where not measured), in the written order.
         ``df.attrs``: ``units`` and ``descriptions`` (name -> str), ``measurement`` (dict: what besides the
         arrays the decision needs, e.g. the method, fps and lag of the motion detector) and ``file`` (every
         file attribute, as in :func:`read_vector`).
