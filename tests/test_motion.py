@@ -185,7 +185,7 @@ def test_errors_name_the_problem(tmp_path):
     np.testing.assert_allclose(np.nanmedian(res.signals["speed"][5:-5]), 6.0, rtol=0.05)  # 60 px/s = 6 cm/s
     with pytest.raises(VideoError, match="Expected 31 frames"):
         classify(b, path, fps=30.0, n_frames=31, pixels_per_cm=10.0, progress=False)
-    with pytest.raises(VideoError, match="crop box inside"):
+    with pytest.raises(VideoError, match=r"Expected a crop box \(x, y, width, height\) inside the 160x120 frame"):
         classify(b, path, fps=30.0, crop=(0, 0, 500, 10), pixels_per_cm=10.0, progress=False)
 
 

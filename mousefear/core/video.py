@@ -12,7 +12,7 @@ import logging
 import math
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -172,6 +172,24 @@ def open_video(path: str | os.PathLike, threads: int | None = None) -> Iterator[
         yield cap
     finally:
         cap.release()
+
+
+def read_first_frame(cap: cv2.VideoCapture, path: str | os.PathLike,
+                     crop: Sequence[int] | None) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The first frame (BGR) of an opened video and the crop box ``(x, y, width, height)`` checked against it (the
+    whole frame when ``crop`` is None); VideoError naming the file when no frame decodes or the box lies outside."""
+    ok, frame = cap.read()
+    if not ok:
+        raise VideoError(f"{path}: no frame could be decoded (not a video, or damaged)")
+    fh, fw = frame.shape[:2]
+    return frame, _crop_box(crop, fw, fh, str(path)) or (0, 0, fw, fh)
+
+
+def check_decoded_count(path: str | os.PathLike, n_decoded: int, n_frames: int | None) -> None:
+    """Raise VideoError when a video decoded to another frame count than the registry's ``n_frames``."""
+    if n_frames is not None and n_decoded != n_frames:
+        raise VideoError(f"{path}: Expected {n_frames} frames (the registry's count), but {n_decoded} decode; the "
+                         "file changed since it was registered?")
 
 
 def _reported_frame_count(cap: cv2.VideoCapture) -> int:
