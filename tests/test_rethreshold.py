@@ -217,3 +217,64 @@ def test_measurement_settings_in_config_are_kept_from_the_parent(proj, caplog):
     assert win.attrs["backend_settings"]["pixel_cutoff"] == 20.0
     table = pd.read_csv(cfg.parent / "behavior-vectors" / name / "summary.csv")
     assert table.video_id.tolist() == ["m1_day1", "m2_day1"]
+
+
+def test_pixels_run_and_renamed_classes_rethreshold_like_a_fresh_run(tmp_path):
+    """The pixels method's measurements (repeated frames included) re-decide exactly too, and decision settings
+    such as the behaviour names (freezing_behavior) change without decoding."""
+    v1, _ = write_mouse_video(tmp_path / "m1_day1.avi", SECONDS, body=30, repeat_pattern=(2, 1))
+    cfg = mousefear.create_project("px", "t", [v1], working_directory=tmp_path, date="2026-01-01")
+    c = load_config(cfg)
+    c["classification"]["backend"] = "motion"
+    c["classification"]["motion"]["method"] = "pixels"
+    c["behaviors"][1]["name"] = "locomotion"
+    c["classification"]["motion"]["moving_behavior"] = "locomotion"
+    save_config(cfg, c)
+    parent = mousefear.classify_videos(cfg, progress=False)
+    table = read_vector_measurements(cfg.parent / "behavior-vectors" / parent / "m1_day1.h5")
+    assert table["repeat"].sum() > 0 and table.attrs["measurement"]["method"] == "pixels"
+    derived = mousefear.rethreshold(cfg, parent, changes={"freeze_threshold": 0.002, "max_repeat_frames": 1})
+    c = load_config(cfg)
+    c["classification"]["motion"].update({"freeze_threshold": 0.002, "max_repeat_frames": 1})
+    save_config(cfg, c)
+    fresh = mousefear.classify_videos(cfg, run="fresh", progress=False)
+    d_data, _ = h5_content(cfg.parent / "behavior-vectors" / derived / "m1_day1.h5")
+    f_data, _ = h5_content(cfg.parent / "behavior-vectors" / fresh / "m1_day1.h5")
+    for name in f_data:
+        np.testing.assert_array_equal(d_data[name], f_data[name], err_msg=name)
+    renamed = mousefear.rethreshold(cfg, parent, name="renamed", changes={"freezing_behavior": "grooming"})
+    labels = set(read_vector(cfg.parent / "behavior-vectors" / renamed / "m1_day1.h5")["label"])
+    assert labels <= {"grooming", "locomotion", ""} and "grooming" in labels
+
+
+def test_derivation_defaults_and_a_derived_parent(proj):
+    """A derivation that changes results (here a stand-in that swaps nothing but is recorded) gets its own
+    identity and name <parent>_<kind>_<hash>; rethreshold refuses such a run as its parent."""
+    from mousefear.core.project import Project
+    from mousefear.pipeline.derived import Derivation, DerivedVideo, derive_run
+
+    class Same(Derivation):
+        kind = "same"
+
+        def parameters(self):
+            return {"window": 3}
+
+        def derive(self, video):
+            probs = video.windows[video.behaviors].to_numpy(dtype=np.float64)
+            return DerivedVideo(probabilities=probs, frame_probabilities=video.frames[video.behaviors].to_numpy(),
+                                frame_label=np.asarray([video.behaviors.index(b) if b else -1
+                                                        for b in video.frames["label"]]))
+
+    cfg, parent = proj
+    project = Project.open(cfg)
+    name = derive_run(project, parent, Same())
+    record = json.loads((cfg.parent / "behavior-vectors" / name / "run.json").read_text())
+    assert name == f"{parent}_same_{record['settings_sha256'][:8]}"
+    assert record["settings"]["derivations"] == [{"kind": "same", "window": 3}]
+    assert record["derived_from"]["parameters"] == {"window": 3}
+    a = read_vector(cfg.parent / "behavior-vectors" / name / "m1_day1.h5")
+    b = read_vector(cfg.parent / "behavior-vectors" / parent / "m1_day1.h5")
+    assert a["label"].tolist() == b["label"].tolist()
+    with pytest.raises(ProjectError, match=f"Run '{name}' is derived \\(same\\) from run '{parent}'; rethreshold "
+                                           "that run instead"):
+        mousefear.rethreshold(cfg, name, changes={"still_speed": 0.2})

@@ -49,6 +49,16 @@ class Rethreshold(Derivation):
     def parameters(self) -> dict[str, Any]:
         return {"changed": {k: {"from": a, "to": b} for k, (a, b) in sorted(self.changed.items())}}
 
+    def check_parent(self, parent: str, record: Mapping[str, Any]) -> None:
+        """A run derived by another kind of derivation (smoothing, ...) is not re-decided: its results are not
+        the decisions of its measurements."""
+        steps = record["settings"].get("derivations") or []
+        if steps:
+            kinds = ", ".join(str(d.get("kind")) for d in steps)
+            raise ProjectError(f"Run {parent!r} is derived ({kinds}) from run "
+                               f"{(record.get('derived_from') or {}).get('run')!r}; rethreshold that run instead "
+                               "and derive again")
+
     def run_settings(self, parent: Mapping[str, Any]) -> dict[str, Any]:
         """The parent's settings with the backend described as it is now: the settings a classification with
         this backend would record (so the identity and the default name are those of that classification)."""
