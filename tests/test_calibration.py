@@ -178,7 +178,8 @@ def test_too_few_freezing_seconds_says_so_and_changes_nothing(tmp_path, mouse_vi
     assert config_path(cfg).read_text() == before
     folder = cfg.parent / "evaluation" / "few" / "calibration"
     summary = json.loads((folder / "motion_calibration.json").read_text())
-    assert summary["too_few"] is True and summary["f1_cross_validated"] is None
+    assert summary["too_few"] is True and summary["f1_cross_validated"] is None and summary["f1_in_sample"] is None
+    assert math.isnan(res.f1_in_sample)
     assert summary["message"] == res.message and not (folder / "motion_cv.csv").exists()
     assert main(["calibrate-motion", str(cfg), "--from-labels", "--run", "few"]) == 0
     out = capsys.readouterr().out

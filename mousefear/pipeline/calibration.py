@@ -98,7 +98,8 @@ class MotionCalibration:
     precision, recall : float
         Cross-validated precision and recall of freezing seconds.
     f1_in_sample : float
-        F1 of ``values`` on all the scored seconds they were chosen on: optimistic, never the accuracy.
+        F1 of ``values`` on all the scored seconds they were chosen on: optimistic, never the accuracy (NaN
+        when ``too_few``).
     too_few : bool
         Too few scored freezing (or other) seconds to fit or check thresholds; ``message`` says what is missing.
     message : str
@@ -307,7 +308,7 @@ def _from_labels(project: Project, progress: bool) -> MotionCalibration:
         short.append(f"{n_scored - n_freeze} scored second(s) of other behaviour, at least {MIN_OTHER_SECONDS} "
                      "needed")
     if short:
-        result.too_few = True
+        result.too_few, result.f1_in_sample = True, math.nan  # no figure at all from so few seconds
         result.message = (f"Too few scored seconds to calibrate or to measure an accuracy ({'; '.join(short)}): "
                           f"config.yaml is left as it is. Score more seconds (mousefear suggest lists those that "
                           f"would help most) and calibrate again")

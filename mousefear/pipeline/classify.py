@@ -64,10 +64,14 @@ logger = logging.getLogger(__name__)
 
 def video_measurements(res: VideoResult) -> Any:
     """The per-frame measurements of a video backend's result as the vector file stores them (None when the
-    backend gives none)."""
+    backend gives none; a signal the backend gives no unit for is stored with unit ``""``)."""
     if not res.signals:
         return None
-    return measurement_table(res.signals, res.units, res.info.get("measurement", {}))
+    missing = [k for k in res.signals if k not in res.units]
+    if missing:
+        logger.info("The backend gives no unit for %s: stored with unit ''", ", ".join(missing))
+    units = {**{k: ("", "not described by the backend") for k in missing}, **res.units}
+    return measurement_table(res.signals, units, res.info.get("measurement", {}))
 
 
 def _finished(path: Path, video: Video, rs: RunSettings) -> bool:
