@@ -7,7 +7,8 @@ the same kind. :func:`derive_run` is the one mechanism that turns a derivation i
 
 - the derived run is an ordinary run: ``behavior-vectors/<run>/`` holds the same files a classification writes
   (``<video_id>.h5`` with its CSV twin and, where the derivation gives them, the measurements; ``summary.csv``;
-  ``run.json`` and ``prompt.txt``), so evaluate, summarize, review, compare and export treat it like any other;
+  ``run.json`` and ``prompt.txt``; not ``timing.json``, which times decoding and classifying, nor a cache), so
+  evaluate, summarize, review, compare and export treat it like any other;
 - its settings (run.json ``settings``) are the parent's as the derivation changes them, and its identity and
   name follow the rules of every run (:mod:`mousefear.pipeline.runs`): a run of that name with other settings is
   refused unless ``overwrite``; a finished video of the same settings is not derived again. A derivation whose
