@@ -18,8 +18,10 @@ e.g. ``body_change_threshold=0.05``), prints:
   thread) and of the whole detector on the same video (decoding with one thread, measuring, deciding), measured
   ``--repeats`` times in turn in the same run; the median of each and their ratio.
 
-The defaults were chosen on synthetic videos (tests/_motion_videos.py), not on these labels: the tracktor
-figures are out of sample for the defaults (see docs/motion-and-summaries.md).
+The defaults were not fitted to these labels (the synthetic videos of tests/_motion_videos.py decided the
+design), but the method was developed while looking at tracktor's measurements, so the tracktor figures here
+are not a clean held-out estimate; ``benchmarks/bench_calibration.py`` gives the cross-validated one (see
+docs/motion-and-summaries.md).
 """
 
 from __future__ import annotations

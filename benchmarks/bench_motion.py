@@ -32,8 +32,9 @@ def main() -> int:
 
     cv2.setNumThreads(1)  # one CPU core
     from mousefear.backends.motion import MotionBackend
+    from mousefear.core.intervals import window_bounds
     from mousefear.core.settings import Settings
-    from mousefear.core.video import Video, probe_video, window_bounds
+    from mousefear.core.video import Video, probe_video
 
     info = probe_video(args.video, checksum=False)
     video = Video.from_file(args.video)

@@ -11,7 +11,7 @@ Importing mousefear never imports torch or transformers; only the model backends
 
 from mousefear._version import __version__
 from mousefear.core.settings import load_config, save_config
-from mousefear.formats.vectors import read_vector
+from mousefear.formats.vectors import read_vector, read_vector_measurements
 from mousefear.gui import label_exemplars_gui, review_predictions_gui
 from mousefear.pipeline.calibration import calibrate_motion
 from mousefear.pipeline.classify import classify_videos
@@ -30,6 +30,8 @@ from mousefear.pipeline.labels import export_labels, import_labels
 from mousefear.pipeline.nwb import export_nwb
 from mousefear.pipeline.registry import add_videos, check_videos, create_project, video_table
 from mousefear.pipeline.rename import rename_video
+from mousefear.pipeline.rethreshold import rethreshold
+from mousefear.pipeline.suggest import suggest_seconds
 from mousefear.pipeline.summary import summarize
 from mousefear.pipeline.tables import window_table
 
@@ -54,9 +56,12 @@ __all__ = [
     "load_config",
     "read_exemplar_index",
     "read_vector",
+    "read_vector_measurements",
     "rename_video",
+    "rethreshold",
     "review_predictions_gui",
     "save_config",
+    "suggest_seconds",
     "summarize",
     "video_table",
     "window_table",

@@ -376,13 +376,14 @@ def _classify(p: argparse.ArgumentParser):
     return run
 
 
-@command("calibrate-motion", "calibrate the motion baseline from an empty chamber or from labelled frames")
+@command("calibrate-motion", "calibrate the motion baseline from an empty chamber or from scored seconds")
 def _calibrate_motion(p: argparse.ArgumentParser):
     p.add_argument("config", help="config.yaml of the project (or the project folder)")
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--empty-video", default=None, help="recording of the empty chamber: sets pixel_cutoff")
     how.add_argument("--from-labels", action="store_true",
-                     help="choose freeze_threshold and min_freeze_seconds from the labelled frames")
+                     help="choose the thresholds of classification.motion.method from the scored seconds and "
+                     "report their cross-validated F1")
     p.add_argument("--run", default=None, help="run name for evaluation/<run>/calibration/ (default: "
                    "the run classify-videos makes with the motion backend and the calibrated values)")
 
@@ -390,15 +391,70 @@ def _calibrate_motion(p: argparse.ArgumentParser):
         from mousefear.pipeline.calibration import calibrate_motion
 
         res = calibrate_motion(a.config, empty_video=a.empty_video, run=a.run, from_labels=a.from_labels)
+        print(res.message)
         for key, value in res.values.items():
-            print(f"classification.motion.{key}: {res.previous[key]:g} -> {value:g}")
-        if res.grid is not None:
-            print(f"freezing F1 on the labelled frames: {res.f1:.3f} (in-sample: measured on the frames the values "
-                  "were chosen on)")
-        if res.heldout is not None:
-            print(f"leave-one-video-out F1: {res.heldout['f1_heldout'].mean():.3f}")
+            what = "" if res.written else " (fitted, not written to config.yaml)"
+            print(f"classification.motion.{key}: {res.previous[key]:g} -> {value:g}{what}")
         for f in res.files:
             print(f"wrote {f}")
+        return 0
+
+    return run
+
+
+@command("suggest", "list the unscored seconds whose scoring would change the motion calibration most")
+def _suggest(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--n", type=int, default=20, help="how many seconds to list (default 20)")
+    p.add_argument("--no-measure", action="store_true",
+                   help="leave out videos whose measurements no run stored (instead of decoding them)")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.pipeline.suggest import suggest_seconds
+
+        table = suggest_seconds(a.config, n=a.n, measure=not a.no_measure)
+        info = table.attrs
+        print(f"{info['scored_seconds']} second(s) scored; {info['committee']} of {info['grid']} threshold "
+              "settings fit them")
+        if table.empty:
+            print("no unscored second with a detected animal")
+            return 0
+        cols = ["rank", "video_id", "second", "start_s", "disagreement", "predicted", "reason"]
+        print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        return 0
+
+    return run
+
+
+@command("rethreshold", "re-decide a motion run from its stored measurements into a new run (no decoding)")
+def _rethreshold(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--run", default=None, help="motion run to re-decide (default: classification.run, else the only "
+                   "or the newest run)")
+    p.add_argument("--name", default=None, help="name of the new run (default: the name classify gives these "
+                   "settings)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="changes",
+                   help="a decision setting of classification.motion to use instead of config.yaml's (e.g. "
+                   "body_change_threshold=0.05); repeatable")
+    p.add_argument("--videos", nargs="+", default=None, help="only these videos of the run (default: all)")
+    p.add_argument("--overwrite", action="store_true", help="replace a run of that name made with other settings")
+
+    def run(a: argparse.Namespace) -> int:
+        from ruamel.yaml import YAML
+
+        from mousefear.core.project import Project
+        from mousefear.errors import ConfigError
+        from mousefear.pipeline.rethreshold import rethreshold
+
+        changes = {}
+        for item in a.changes:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"--set: Expected KEY=VALUE, but got {item!r}")
+            changes[key.strip()] = YAML(typ="safe").load(value) if value.strip() else None
+        project = Project.open(a.config)
+        name = rethreshold(project, a.run, name=a.name, changes=changes, videos=a.videos, overwrite=a.overwrite)
+        print(f"run {name}: {project.paths.vectors(name)}")
         return 0
 
     return run
@@ -446,7 +502,8 @@ def _review(p: argparse.ArgumentParser):
 #: The sub-commands in the order of the workflow (``mousefear --help`` lists them so).
 WORKFLOW_ORDER = ("create-project", "add-videos", "rename-video", "info", "check", "extract-exemplars", "label",
                   "import-labels", "label-exemplars", "classify", "window-table", "review", "evaluate", "compare-runs",
-                  "summarize", "create-labeled-video", "calibrate-motion", "export-labels", "export-nwb")
+                  "summarize", "create-labeled-video", "calibrate-motion", "suggest", "rethreshold", "export-labels",
+                  "export-nwb")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -81,3 +81,20 @@ def read_index(config: Path) -> list[dict]:
 
     with open(config.parent / "exemplars" / "index.csv", newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+def add_motion_run(config: Path, scored_seconds: int = 15) -> str:
+    """Classify the project's video with the motion backend (its measurements stored) and score its first
+    ``scored_seconds`` seconds with the sample's ground truth; returns the run's name."""
+    import mousefear
+    from mousefear.core.settings import load_config, save_config
+    from mousefear.formats.labels import read_label_file, write_label_file
+
+    cfg = load_config(config)
+    cfg["classification"]["backend"] = "motion"
+    save_config(config, cfg)
+    run = mousefear.classify_videos(config, progress=False)
+    labels = read_label_file(REPO / "sample_project" / "mouse1_day1_labels.csv", BEHAVIORS)
+    labels[30 * scored_seconds:] = ""
+    write_label_file(config.parent / "labels" / f"{VIDEO}.csv", labels, BEHAVIORS)
+    return run

@@ -38,6 +38,18 @@ def truth(script: list[tuple[str, int, float]]) -> np.ndarray:
     return np.concatenate([[kind] * n for kind, n, _ in script]).astype(object)
 
 
+def shown_frames(n: int, repeat_pattern: tuple[int, ...]) -> list[int]:
+    """Index of the distinct frame shown at each of ``n`` output frames: distinct frames are written
+    ``repeat_pattern[k]`` times in turn and frames are skipped so that the video keeps its length and speed."""
+    shown, i, k = [], 0, 0
+    while len(shown) < n:
+        for _ in range(repeat_pattern[k % len(repeat_pattern)]):
+            shown.append(min(i, n - 1))
+        i += repeat_pattern[k % len(repeat_pattern)]
+        k += 1
+    return shown[:n]
+
+
 def write_motion_video(path: Path, script: list[tuple[str, int, float]], noise: float = 0.0, seed: int = 0,
                        repeat_pattern: tuple[int, ...] = (1,), fps: float = FPS) -> Path:
     """Render ``script`` to an MJPG .avi; ``repeat_pattern`` writes distinct frames that many times in turn.
@@ -50,15 +62,8 @@ def write_motion_video(path: Path, script: list[tuple[str, int, float]], noise: 
     n = len(centres)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, SIZE)
     assert writer.isOpened()
-    shown = []  # index of the script frame shown at each output frame
-    i, k = 0, 0
-    while len(shown) < n:
-        for _ in range(repeat_pattern[k % len(repeat_pattern)]):
-            shown.append(min(i, n - 1))
-        i += repeat_pattern[k % len(repeat_pattern)]
-        k += 1
     prev_idx, prev_frame = None, None
-    for idx in shown[:n]:
+    for idx in shown_frames(n, repeat_pattern):
         if idx == prev_idx:
             frame = prev_frame  # an exact repeat, as a frame-rate conversion writes
         else:
@@ -79,8 +84,9 @@ def write_mouse_video(path: Path, seconds: list[tuple[str, int]], *, fps: float 
                       seed: int = 0) -> tuple[Path, np.ndarray]:
     """A top view of a dark mouse (an ellipse ``body`` px long with a thin tail) on a light floor, MJPG .avi.
 
-    ``seconds``: (``"walk"`` or ``"still"``, whole seconds) segments; the mouse walks at ``speed`` px/s
-    (bouncing off the sides) and holds its position when still. ``cable`` > 0 adds a dark head-mounted cable,
+    ``seconds``: (``"walk"`` or ``"still"``, whole seconds) segments, or (``"walk"``, seconds, px/s) for a walk
+    at its own speed; the mouse walks at ``speed`` px/s (bouncing off the sides) and holds its position when
+    still. ``cable`` > 0 adds a dark head-mounted cable,
     2 px wide, from the head to the top edge, whose top end sways sideways by ``cable`` px at 1.5 Hz the whole
     time (also while the mouse is still). ``repeat_pattern`` repeats distinct frames (a frame-rate
     conversion). Returns the path and the (n_seconds,) bool truth: True for the seconds of a ``still``
@@ -88,7 +94,8 @@ def write_mouse_video(path: Path, seconds: list[tuple[str, int]], *, fps: float 
     """
     w, h = size
     step = speed / fps
-    script = [(kind, int(round(n * fps)), 0.0 if kind == "still" else step) for kind, n in seconds]
+    script = [(seg[0], int(round(seg[1] * fps)),
+               0.0 if seg[0] == "still" else (seg[2] / fps if len(seg) > 2 else step)) for seg in seconds]
     rng = np.random.default_rng(seed)
     pos = np.array([w * 0.3, h * 0.55])
     direction = 1.0
@@ -104,16 +111,10 @@ def write_mouse_video(path: Path, seconds: list[tuple[str, int]], *, fps: float 
             centres.append(pos.copy())
             heads.append(direction)
     n = len(centres)
-    shown, i, k = [], 0, 0
-    while len(shown) < n:
-        for _ in range(repeat_pattern[k % len(repeat_pattern)]):
-            shown.append(min(i, n - 1))
-        i += repeat_pattern[k % len(repeat_pattern)]
-        k += 1
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
     assert writer.isOpened()
     prev_idx, prev_frame = None, None
-    for t, idx in enumerate(shown[:n]):
+    for t, idx in enumerate(shown_frames(n, repeat_pattern)):
         if idx == prev_idx and not cable:
             frame = prev_frame
         else:
@@ -133,5 +134,5 @@ def write_mouse_video(path: Path, seconds: list[tuple[str, int]], *, fps: float 
         writer.write(frame)
         prev_idx, prev_frame = idx, frame
     writer.release()
-    truth = np.concatenate([[kind == "still"] * n for kind, n in seconds]).astype(bool)
+    truth = np.concatenate([[seg[0] == "still"] * seg[1] for seg in seconds]).astype(bool)
     return path, truth

@@ -118,7 +118,7 @@ def test_every_public_function_reads_config_once(project, monkeypatch, tmp_path)
 
     with Project.open(project).edit() as doc:
         doc["classification"]["backend"] = "motion"
-        doc["classification"]["motion"]["method"] = "pixels"  # calibrated from labels
+        doc["classification"]["motion"]["method"] = "pixels"
     labels = tmp_path / "m1_day1_labels.csv"
     labels.write_text("frame,behavior\n" + "".join(f"{i},{'freezing' if i < 15 else 'exploring'}\n"
                                                      for i in range(45)))
@@ -140,6 +140,8 @@ def test_every_public_function_reads_config_once(project, monkeypatch, tmp_path)
         ("export_labels", lambda c: mousefear.export_labels(c, "m1_day1", run="m", format="bouts")),
         ("calibrate_motion", lambda c: mousefear.calibrate_motion(c, from_labels=True, run="m", save=False,
                                                                   progress=False)),
+        ("suggest_seconds", lambda c: mousefear.suggest_seconds(c, n=3, progress=False)),
+        ("rethreshold", lambda c: mousefear.rethreshold(c, "m", name="m2", changes={"freeze_threshold": 0.01})),
         ("load_config", lambda c: mousefear.load_config(c)),
     ]
     for name, call in calls:

@@ -17,9 +17,10 @@ from conftest import write_video
 from mousefear.backends import BACKENDS, backend_class
 from mousefear.backends.base import Backend, VideoBackend, WindowBackend
 from mousefear.backends.fake import FakeWindowBackend
+from mousefear.core.intervals import window_bounds
 from mousefear.core.prompts import load_prompt_template, render_prompt
 from mousefear.core.settings import Settings
-from mousefear.core.video import Video, Window, window_bounds
+from mousefear.core.video import Video, Window
 
 NAMES = sorted(BACKENDS) + ["fake"]
 

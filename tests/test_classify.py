@@ -305,6 +305,11 @@ def test_frame_level_backend_goes_into_the_same_files(project, tiny_qwen):
     np.testing.assert_allclose(win["freezing"], [8 / 15, 7 / 15, 8 / 15], rtol=1e-6)
     assert vec.attrs["backend"] == "evenodd" and vec.attrs["prompt_hash"] == "" and vec.attrs["icl_example_ids"] == []
     assert vec.attrs["backend_settings"] == {"rule": "parity"}
+    # its per-frame signal is stored as a measurement (the backend gave no unit for it)
+    from mousefear.formats.vectors import read_vector_measurements
+
+    m = read_vector_measurements(folder / "m1_day1.h5")
+    assert m["parity"].tolist() == [0.0, 1.0] * 22 + [0.0] and m.attrs["units"] == {"parity": ""}
     mousefear.classify_videos(cfg_path, backend=be, progress=False)
     assert len(be.calls) == 1  # finished: skipped
     # the same cache and resume as window backends: a result in the cache is not computed again

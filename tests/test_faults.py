@@ -303,7 +303,8 @@ def test_unparseable_answers_are_kept_counted_and_too_many_end_the_run(project):
 
 def test_a_model_that_names_no_behaviour_is_not_retried_and_the_command_fails(project, fake_key, capsys):
     rc, line, server, cfg = _classify_through(capsys, project, answer="The mouse sits in the corner.")
-    assert rc == 2 and "too many windows without a behaviour (the answer named no behaviour): m1_day1 3 of 3 (100.0 %)" in line
+    assert rc == 2 and ("too many windows without a behaviour (the answer named no behaviour): m1_day1 3 of 3 "
+                        "(100.0 %)") in line
     assert len(server.window_requests()) == 3  # one request per window: an answer is not a failure
     assert _cache_indices(cfg, "r") == [0, 1, 2]
 

@@ -652,3 +652,29 @@ def test_bad_side_files_are_refused_naming_file_and_row(tmp_path, name, text, me
     path.write_text(text)
     with pytest.raises(LabelError, match="^" + re.escape(message.format(path=path))):
         (read_state if name == "state" else read_corrections)(path)
+
+
+def test_review_lists_the_seconds_to_score_next(proj):
+    """The page's list is suggest_seconds of the project, from stored measurements only (nothing decoded while
+    the page waits); a run without measurements leaves its video out and says so."""
+    from _gui_helpers import add_motion_run
+
+    from mousefear.gui import start_review
+    from mousefear.pipeline.suggest import suggest_seconds
+
+    srv = start_review(proj, run=RUN, video=VIDEO)
+    try:
+        client = Client(srv.port)
+        data = client.get_json("/api/review/suggest?n=5")
+        assert data["rows"] == [] and data["left_out"] == [VIDEO] and data["scored_seconds"] == 0
+        assert client.get("/api/review/suggest?n=0")[0] == 400
+        assert client.get("/api/review/suggest?n=x")[0] == 400
+        run = add_motion_run(proj)  # now a run stores the video's measurements, and 15 s are scored
+        data = client.get_json("/api/review/suggest?n=3")
+    finally:
+        srv.stop()
+    table = suggest_seconds(proj, 3, measure=False)
+    assert [(r["video"], r["second"], r["start_frame"], r["predicted"]) for r in data["rows"]] == [
+        (r.video_id, r.second, r.start_frame, r.predicted) for r in table.itertuples()]
+    assert len(data["rows"]) == 3 and all(r["second"] >= 15 for r in data["rows"])  # unscored seconds only
+    assert data["left_out"] == [] and data["scored_seconds"] == 15 and run.startswith("motion-animal-")

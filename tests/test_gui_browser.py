@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from _gui_helpers import BEHAVIORS, RUN, VIDEO, read_index
+from _gui_helpers import BEHAVIORS, RUN, VIDEO, add_motion_run, read_index
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -207,3 +207,32 @@ def test_review_correct_one_window(page, proj, artifacts):
     rows = read_corrections(proj.parent / "labels" / f"{VIDEO}.corrections.csv")
     assert [(r["start_frame"], r["end_frame"], r["behavior"], r["run"], r["predicted"]) for r in rows] == [
         (60, 90, "rearing", RUN, "grooming")]
+
+
+def test_review_lists_seconds_to_score_next_and_opens_them(page, proj, artifacts):
+    from mousefear.gui import start_review
+    from mousefear.pipeline.suggest import suggest_seconds
+
+    run = add_motion_run(proj)  # the motion run stores its measurements; the first 15 s are scored
+    expected = suggest_seconds(proj, 20, measure=False)
+    server = start_review(proj, run=run, video=VIDEO)
+    try:
+        page.goto(server.url)
+        page.wait_for_selector("body[data-ready='1']")
+        items = page.locator("#suggest button")
+        assert items.count() == len(expected) > 0
+        sync_api.expect(page.locator("#suggest-summary")).to_contain_text("15 s scored")
+        second = expected.iloc[1]
+        with page.expect_response(lambda r: "/api/review/frame?" in r.url and f"frame={second.start_frame}" in r.url):
+            items.nth(1).click()
+        sync_api.expect(page.locator("#window-title")).to_contain_text(
+            f"frames {second.start_frame}–{second.end_frame - 1}")
+        assert items.nth(1).get_attribute("title") == second.reason
+        page.screenshot(path=str(artifacts / "review-page-suggestions.png"), full_page=True)
+        page.keyboard.press("1")  # score it: freezing, saved into labels/ at once
+        sync_api.expect(page.locator("#status")).to_contain_text("Saved freezing")
+        with page.expect_response(lambda r: "/api/review/suggest" in r.url):
+            page.click("#suggest-refresh")
+        sync_api.expect(page.locator("#suggest-summary")).to_contain_text("16 s scored")
+    finally:
+        server.stop()

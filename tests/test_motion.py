@@ -156,6 +156,16 @@ def test_window_means_rejects_bad_bounds():
     assert start.tolist() == [0, 4] and end.tolist() == [4, 10] and probs.dtype == np.float32
 
 
+def test_window_means_leave_out_frames_without_a_decision():
+    """Frames without a decision (NaN rows: no animal found) do not make every later window NaN; a window with
+    no decided frame has none."""
+    p = np.array([[np.nan, np.nan], [np.nan, np.nan], [1.0, 0.0], [0.0, 1.0], [0.2, 0.8], [np.nan, np.nan],
+                  [0.6, 0.4], [np.nan, np.nan]])
+    _, _, probs = window_means(p, [(0, 2), (0, 4), (2, 5), (4, 8), (5, 6)])
+    expected = [[np.nan, np.nan], [0.5, 0.5], [0.4, 0.6], [0.4, 0.6], [np.nan, np.nan]]
+    np.testing.assert_allclose(probs, np.array(expected, dtype=np.float32), rtol=1e-6)
+
+
 def test_errors_name_the_problem(tmp_path):
     with pytest.raises(ConfigError, match=r"Expected classification.motion.moving_behavior to be one of the "
                        r"behaviours \['freezing', 'grooming'\], but got 'exploring'"):
@@ -175,7 +185,7 @@ def test_errors_name_the_problem(tmp_path):
     np.testing.assert_allclose(np.nanmedian(res.signals["speed"][5:-5]), 6.0, rtol=0.05)  # 60 px/s = 6 cm/s
     with pytest.raises(VideoError, match="Expected 31 frames"):
         classify(b, path, fps=30.0, n_frames=31, pixels_per_cm=10.0, progress=False)
-    with pytest.raises(VideoError, match="crop box inside"):
+    with pytest.raises(VideoError, match=r"Expected a crop box \(x, y, width, height\) inside the 160x120 frame"):
         classify(b, path, fps=30.0, crop=(0, 0, 500, 10), pixels_per_cm=10.0, progress=False)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -26,16 +27,21 @@ PROTOCOL = {"day1": [{"name": "baseline", "start": 0, "end": 12}, {"name": "tone
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
-    """The sample video with its frame-exact labels; run ``motion-...`` (thresholds calibrated on those labels) and
-    run ``fake`` (CLAHE, one in-context example per behaviour), both evaluated and compared."""
+    """The sample video, twice (a second mouse with the same recording: enough 20-s blocks of scored time for a
+    cross-validated calibration), with its frame-exact labels; run ``motion-...`` (thresholds calibrated on those
+    labels) and run ``fake`` (CLAHE, one in-context example per behaviour), both evaluated and compared."""
     tmp = tmp_path_factory.mktemp("report")
-    cfg = mousefear.create_project("sample", "demo", [SAMPLE / "mouse1_day1.mp4"], working_directory=tmp)
+    second = tmp / "src" / "mouse2_day1.mp4"
+    second.parent.mkdir()
+    shutil.copyfile(SAMPLE / "mouse1_day1.mp4", second)
+    cfg = mousefear.create_project("sample", "demo", [SAMPLE / "mouse1_day1.mp4", second], working_directory=tmp)
     project = Project.open(cfg)
     with project.edit() as doc:
         doc["protocol"] = PROTOCOL
         doc["classification"]["backend"] = "motion"
         doc["classification"]["motion"]["method"] = "pixels"
-    mousefear.import_labels(project, SAMPLE / "mouse1_day1_labels.csv", video="mouse1_day1")
+    for vid in ("mouse1_day1", "mouse2_day1"):
+        mousefear.import_labels(project, SAMPLE / "mouse1_day1_labels.csv", video=vid)
     mousefear.extract_exemplars(project)
     mousefear.label_exemplars(project)
     mousefear.calibrate_motion(project, from_labels=True, progress=False)
@@ -78,7 +84,7 @@ def test_report_marks_in_sample_figures_and_groups_the_settings(two_runs):
     # every agreement heading carries the in-sample mark
     for h in ("Overall agreement", "Per behaviour: frames", "Confusion matrix (frames)", "Per video"):
         assert f"{h}in-sample" in p.headings
-    assert "In-sample figures." in text and "There is no out-of-sample estimate" in text
+    assert "In-sample figures." in text and "Out of sample (thresholds chosen on the other 20-s blocks" in text
     assert text.count('<span class="insample">in-sample</span>') >= 7
     settings = _table_with(p, ["Model"])
     assert [r[0] for r in settings if len(r) == 1] == ["Model", "Preprocessing", "Windows", "Backend parameters",
@@ -100,13 +106,13 @@ def test_report_marks_in_sample_figures_and_groups_the_settings(two_runs):
     assert "Overall agreementpartly in-sample" in fp.headings
 
 
-def test_correlation_with_one_video_is_not_evidence_and_epochs_are_shown(two_runs):
+def test_correlation_with_two_videos_is_not_evidence_and_epochs_are_shown(two_runs):
     project, motion, _, _ = two_runs
     p = _parse(project.paths.evaluation(motion) / "report.html")
     corr = _table_with(p, ["behaviour", "Pearson r", "n videos", "note"])
-    assert {r[0]: (r[1], r[2]) for r in corr[1:]}["freezing"] == ("n/a", "1")
+    assert {r[0]: (r[1], r[2]) for r in corr[1:]}["freezing"] == ("n/a", "2")
     epochs = _table_with(p, ["subject", "session", "epoch", "start s", "end s", "covered s", "freezing %"])
-    assert [r[2] for r in epochs[1:]] == ["baseline", "tone", "post"]
+    assert [r[2] for r in epochs[1:]] == ["baseline", "tone", "post"] * 2
     table = pd.read_csv(project.paths.vectors(motion) / "epochs.csv")
     assert [float(r[6]) for r in epochs[1:]] == pytest.approx(table["freezing_percent"].round(1).tolist())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mousefear.core.project import Project
-from mousefear.pipeline.runs import _default_run_name, _model_short, default_run_name, preprocessing_text
+from mousefear.pipeline.runs import _model_short, default_run_name, name_from_settings, preprocessing_text
 
 SHA = "5ee282bb" + "0" * 56
 
@@ -31,9 +31,17 @@ def _model_settings(model="Qwen/Qwen2.5-VL-3B-Instruct", backend="transformers",
     ({"backend": {"backend": "motion", "settings": {"freeze_threshold": 2e-05, "min_freeze_seconds": 0.5,
                                                     "flee_speed": 4.0}}, "frame_level": True},
      "motion-2e-05-0.5s-flee-5ee282"),
+    ({"backend": {"backend": "motion", "settings": {"method": "pixels", "freeze_threshold": 0.001,
+                                                    "body_change_threshold": 0.03, "min_freeze_seconds": 1.0,
+                                                    "flee_speed": None}}, "frame_level": True},
+     "motion-pixels-0.001-1s-5ee282"),
+    ({"backend": {"backend": "motion", "settings": {"method": "animal", "freeze_threshold": 0.001,
+                                                    "body_change_threshold": 0.03, "min_freeze_seconds": 2.0,
+                                                    "flee_speed": None}}, "frame_level": True},
+     "motion-animal-0.03-2s-5ee282"),
 ])
 def test_default_run_names_lead_with_a_readable_stem(settings, name):
-    assert _default_run_name(settings, SHA) == name
+    assert name_from_settings(settings, SHA) == name
 
 
 def test_model_short_names():
@@ -45,7 +53,7 @@ def test_model_short_names():
 def test_default_run_name_of_a_project(project):
     p = Project.open(project)
     name = default_run_name(p, p.settings.updated({"classification.backend": "motion"}))
-    assert name.startswith("motion-0.0005-1s-") and len(name.rsplit("-", 1)[1]) == 6
+    assert name.startswith("motion-animal-0.03-1s-") and len(name.rsplit("-", 1)[1]) == 6
 
 
 def test_preprocessing_text():

@@ -502,3 +502,85 @@ def test_read_refuses_missing_attribute(vector_file):
         del f.attrs["fps"]
     with pytest.raises(VectorFileError, match="attributes \\['fps'\\]"):
         read_vector(vector_file)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Per-frame measurements (the optional group measurements/)
+# --------------------------------------------------------------------------------------------------------
+
+UNITS = {"body_change": ("1", "fraction of the body changed"), "area": ("pixel^2", "area of the animal"),
+         "found": ("1", "1 where the animal was found")}
+
+
+def make_measurements(n=6):
+    from mousefear.formats.vectors import measurement_table
+
+    arrays = {"body_change": np.array([0.0, 0.013, np.nan, 0.5, 1 / 3, 0.25])[:n],
+              "area": np.arange(n) * 100.5, "found": np.array([1, 1, 0, 1, 1, 1])[:n]}
+    return measurement_table(arrays, UNITS, {"method": "animal", "fps": 2.0, "lag_frames": 1,
+                                             "settings": {"pixel_cutoff": 20.0}})
+
+
+def test_measurements_round_trip_with_units_and_dims(tmp_path):
+    from mousefear.formats.vectors import read_vector_measurements
+
+    table = make_measurements()
+    path = write_vector(tmp_path / "v.h5", **make_vector_kwargs(), measurements=table)
+    back = read_vector_measurements(path)
+    assert list(back.columns) == ["body_change", "area", "found"]  # in the order given
+    for name in table.columns:
+        np.testing.assert_array_equal(back[name].to_numpy(), table[name].to_numpy(dtype=np.float32))
+        assert back[name].dtype == np.float32
+    assert back.index.name == "frame" and back.index.tolist() == list(range(6))
+    assert back.attrs["units"] == {k: u for k, (u, _) in UNITS.items()}
+    assert back.attrs["descriptions"] == {k: d for k, (_, d) in UNITS.items()}
+    assert back.attrs["measurement"] == {"method": "animal", "fps": 2.0, "lag_frames": 1,
+                                         "settings": {"pixel_cutoff": 20.0}}
+    assert back.attrs["file"]["video_id"] == "m1_day1" and back.attrs["file"]["format_version"] == 1
+    with h5py.File(path, "r") as f:  # self-describing for h5py, MATLAB, R users
+        ds = f["measurements/body_change"]
+        assert ds.dtype == np.float32 and ds.shape == (6,) and ds.compression == "gzip"
+        assert list(ds.attrs["dims"]) == ["frames"] and ds.attrs["unit"] == "1"
+        assert ds.attrs["description"] == "fraction of the body changed"
+    # the rest of the file reads as before, and the same inputs still give the same bytes
+    assert read_vector(path)["label"].tolist() == ["freezing", "freezing", "", "", "exploring", "exploring"]
+    again = write_vector(tmp_path / "w.h5", **make_vector_kwargs(), measurements=make_measurements())
+    assert again.read_bytes() == path.read_bytes()
+
+
+def test_files_without_measurements_still_read(vector_file):
+    from mousefear.formats.vectors import read_vector_measurements
+
+    assert read_vector_measurements(vector_file, missing_ok=True) is None
+    with pytest.raises(VectorFileError, match=re.escape(
+            f"{vector_file} has no per-frame measurements (group measurements/): it was made by the "
+            "'transformers' backend, which stores none")):
+        read_vector_measurements(vector_file)
+    assert len(read_vector(vector_file)) == 6 and len(read_vector_windows(vector_file)) == 3
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda t: t.iloc[:5], "Expected measurements of 6 frames, but got 5 rows"),
+    (lambda t: t.assign(extra=1.0), "Expected a unit and a description of measurement 'extra'"),
+    (lambda t: t.rename(columns={"area": "a/b"}), "Expected measurement names of letters"),
+    (lambda t: t.assign(found="yes"), "Expected numeric measurement 'found'"),
+])
+def test_bad_measurements_are_refused_and_nothing_written(tmp_path, change, message):
+    table = make_measurements()
+    bad = change(table)
+    bad.attrs = dict(table.attrs)
+    with pytest.raises(VectorFileError, match=re.escape(message)):
+        write_vector(tmp_path / "v.h5", **make_vector_kwargs(), measurements=bad)
+    _assert_dir_empty(tmp_path)
+
+
+def test_measurement_of_another_length_is_refused_on_reading(tmp_path):
+    from mousefear.formats.vectors import read_vector_measurements
+
+    path = write_vector(tmp_path / "v.h5", **make_vector_kwargs(), measurements=make_measurements())
+    with h5py.File(path, "a") as f:
+        del f["measurements/area"]
+        f["measurements"].create_dataset("area", data=np.zeros(4, np.float32))
+    with pytest.raises(VectorFileError, match=re.escape(
+            f"Expected measurements/area of {path} to have shape (6,) (frames), but got (4,)")):
+        read_vector_measurements(path)

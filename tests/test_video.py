@@ -11,8 +11,9 @@ import pytest
 
 import mousefear
 from mousefear.core import video as mv
+from mousefear.core.intervals import sample_indices, window_bounds, window_partial
 from mousefear.core.project import Project
-from mousefear.core.video import iter_frames, iter_windows, sample_indices, window_bounds, window_partial
+from mousefear.core.video import iter_frames, iter_windows
 from mousefear.errors import ConfigError
 
 

@@ -85,6 +85,10 @@ class VideoResult:
         pixels, speed, ...).
     info : dict
         Per-video facts worth keeping (JSON-serialisable; for example the body length the speed unit came from).
+        ``info["measurement"]``, when present, is what besides the signals a decision from them needs.
+    units : dict of str to (str, str)
+        ``(unit, description)`` of every signal; the signals are stored in the behaviour-vector file with them
+        (:func:`~mousefear.formats.vectors.read_vector_measurements`).
     """
 
     frame_probabilities: np.ndarray
@@ -94,6 +98,7 @@ class VideoResult:
     probabilities: np.ndarray
     signals: dict[str, np.ndarray] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    units: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def n_frames(self) -> int:

@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -95,11 +95,31 @@ MIN_CONFIDENCE = 0.55
 PIXELS_ANIMAL_CONTRAST = 40.0
 #: Per-frame measurements of each method (name -> (unit, description)): stored in the behaviour-vector file.
 MEASUREMENTS = {"animal": ANIMAL_SIGNALS, "pixels": PIXEL_SIGNALS}
+#: Per-frame values the decision derives from the measurements (name -> (unit, description)), also stored;
+#: ``{speed_unit}`` stands for ``flee_speed_unit``.
+DERIVED = {
+    "animal": {"change": ("1", "body_change of the pair of frames that straddles the frame"),
+               "centroid_speed": ("body_lengths/s", "centroid_shift of that pair per second, in body lengths"),
+               "speed": ("{speed_unit}", "speed of the centroid over speed_window_seconds (fleeing rule)")},
+    "pixels": {"change": ("1", "raw_change with short runs of repeated frames filled (max_repeat_frames)"),
+               "speed_px_s": ("pixel/s", "speed of the blob's centroid over speed_window_seconds"),
+               "speed": ("{speed_unit}", "speed of the centroid over speed_window_seconds (fleeing rule)")},
+}
 #: What besides the arrays the decision needs, per method (stored as attributes of the measurements).
-MEASUREMENT_META = {"animal": ("method", "fps", "lag_frames", "analysis_stride", "n_frames", "frame_size", "crop"),
-                    "pixels": ("method", "fps", "n_frames", "analysis_size", "scale")}
+MEASUREMENT_META = {"animal": ("method", "fps", "lag_frames", "analysis_stride", "n_frames", "frame_size", "crop",
+                               "settings"),
+                    "pixels": ("method", "fps", "n_frames", "analysis_size", "scale", "settings")}
+#: Parameters that change the measurements of each method (recorded with them as ``settings``); every other
+#: parameter only changes the decision, so it can be changed without decoding again
+#: (:meth:`MotionBackend.decide_from_measurements`, :func:`mousefear.pipeline.rethreshold.rethreshold`).
+MEASUREMENT_SETTINGS = {"animal": ("method", "pixel_cutoff", "lag_seconds", "animal_contrast", "animal"),
+                        "pixels": ("method", "pixel_cutoff", "blur_kernel", "analysis_width", "animal",
+                                   "repeat_level", "repeat_tolerance")}
+#: The thresholds fitted by calibration from labels, per method (:mod:`mousefear.pipeline.calibration`).
+CALIBRATED = {"animal": ("body_change_threshold", "still_speed", "min_freeze_seconds"),
+              "pixels": ("freeze_threshold", "min_freeze_seconds")}
 
-__all__ = ["MEASUREMENTS", "MODELLED", "MotionBackend", "decide"]
+__all__ = ["CALIBRATED", "DERIVED", "MEASUREMENTS", "MEASUREMENT_SETTINGS", "MODELLED", "MotionBackend", "decide"]
 
 
 def decide(
@@ -322,11 +342,40 @@ class MotionBackend(VideoBackend):
         VideoError
             The video cannot be read, or decodes to a frame count other than the registry's.
         """
+        self.check_scale(video.pixels_per_cm, video.path, f"set videos['{video.key}'].pixels_per_cm in config.yaml, "
+                         "or use flee_speed_unit: body_lengths/s")
+        m = self.measure(video, crop=crop, progress=progress)
+        return self.decide_from_measurements(m, fps=video.fps, window_bounds=window_bounds,
+                                             pixels_per_cm=video.pixels_per_cm)
+
+    def check_scale(self, pixels_per_cm: float | None, source: Any, fix: str) -> None:
+        """Raise ConfigError (naming ``source`` and how to ``fix`` it) when fleeing is detected in cm/s and the
+        video has no scale."""
+        if self._detect_flee and self.flee_speed_unit == "cm/s" and pixels_per_cm is None:
+            raise ConfigError(f"{source}: fleeing is detected in cm/s (classification.motion.flee_speed_unit), "
+                              f"but the video's pixels_per_cm is null; {fix}")
+
+    def measurement_settings(self) -> dict[str, Any]:
+        """The parameters that change the measurements (:data:`MEASUREMENT_SETTINGS` of the method), by name."""
+        return {k: getattr(self, k) for k in MEASUREMENT_SETTINGS[self.method]}
+
+    def measure(self, video: Video, *, crop: tuple[int, int, int, int] | None, progress: bool = True,
+                ) -> dict[str, Any]:
+        """Decode a registered video once and measure every frame (no decision).
+
+        Returns
+        -------
+        dict
+            The per-frame arrays of :data:`MEASUREMENTS` of the method, each (n_frames,), and the values of
+            :data:`MEASUREMENT_META` (``settings``: :meth:`measurement_settings`): what
+            :meth:`decide_from_measurements` takes.
+
+        Raises
+        ------
+        VideoError
+            The video cannot be read, or decodes to a frame count other than the registry's.
+        """
         path = video.path
-        if self._detect_flee and self.flee_speed_unit == "cm/s" and video.pixels_per_cm is None:
-            raise ConfigError(f"{path}: fleeing is detected in cm/s (classification.motion.flee_speed_unit), "
-                              f"but the video's pixels_per_cm is null; set videos['{video.key}'].pixels_per_cm "
-                              "in config.yaml, or use flee_speed_unit: body_lengths/s")
         if self.method == "animal":
             m = measure_animal(path, fps=video.fps, crop=crop, n_frames=video.n_frames, animal=self.animal,
                                contrast=self.animal_contrast, pixel_cutoff=self.pixel_cutoff,
@@ -337,8 +386,79 @@ class MotionBackend(VideoBackend):
                                animal_contrast=PIXELS_ANIMAL_CONTRAST, repeat_level=self.repeat_level,
                                repeat_tolerance=self.repeat_tolerance, progress=progress)
             m["method"] = "pixels"
-        return self.decide_from_measurements(m, fps=video.fps, window_bounds=window_bounds,
-                                             pixels_per_cm=video.pixels_per_cm)
+        m["settings"] = json_safe(self.measurement_settings())
+        return m
+
+    def _prepared(self, m: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        """Check that ``m`` are measurements of this method and its measurement settings; the arrays rounded
+        to float32 (as stored) and back to float64; the frame count."""
+        method = str(m.get("method", "pixels"))
+        if method != self.method:
+            raise ConfigError(f"Expected measurements of the {self.method!r} method "
+                              f"(classification.motion.method), but got measurements of {method!r}")
+        recorded = m.get("settings")
+        if recorded is not None:
+            mine = json_safe(self.measurement_settings())
+            diff = [f"{k} {recorded.get(k)!r} (now {v!r})" for k, v in mine.items() if recorded.get(k) != v]
+            if diff:
+                raise ConfigError(f"Expected measurements made with this detector's measurement settings, but "
+                                  f"they were made with {', '.join(diff)}; measure again (classify the video)")
+        names = MEASUREMENTS[method]
+        m = {**m, **{k: np.asarray(m[k], dtype=np.float32).astype(np.float64) for k in names}}
+        return m, int(np.asarray(m[next(iter(names))]).size)
+
+    def frozen_frames(self, m: dict[str, Any], *, fps: float, thresholds: Sequence[Mapping[str, float]],
+                      ) -> Iterator[np.ndarray]:
+        """Frames decided freezing with each set of thresholds, from one video's measurements.
+
+        What :meth:`decide_from_measurements` would decide as freezing (label of ``freezing_behavior``) with
+        the thresholds of :data:`CALIBRATED` of the method replaced by those given, for many sets at once (the
+        parts that do not depend on the thresholds are computed once): calibration from labels scores its grid
+        with it.
+
+        Parameters
+        ----------
+        m
+            Measurements of this method (see :meth:`decide_from_measurements`).
+        fps
+            Frames per second.
+        thresholds
+            Each a dict of the names of :data:`CALIBRATED` of the method -> value.
+
+        Yields
+        ------
+        np.ndarray
+            (n_frames,) bool per set of thresholds, in order.
+        """
+        m, _ = self._prepared(m)
+        if self.method == "animal":
+            found, lag, stride, _, shift_speed = self._animal_parts(m, fps)
+            for t in thresholds:
+                pair_still = (m["body_change"] < t["body_change_threshold"]) & (shift_speed < t["still_speed"])
+                yield still_runs(pair_still, found, lag, stride, round(t["min_freeze_seconds"] * fps))
+        else:
+            change = deduplicate_change(m["raw_change"], m["repeat"] > 0, self.max_repeat_frames)
+            for t in thresholds:
+                yield freezing_runs(change, t["freeze_threshold"], round(t["min_freeze_seconds"] * fps))
+
+    def threshold_ratios(self, m: dict[str, Any], *, fps: float) -> dict[str, np.ndarray]:
+        """Per frame, each measure the freezing decision compares with a threshold, divided by that threshold.
+
+        Returns
+        -------
+        dict
+            ``animal``: ``"body change"`` (``body_change / body_change_threshold``) and ``"centroid speed"``
+            (centroid speed of the pair in body lengths per second / ``still_speed``); ``pixels``: ``"change"``
+            (``change / freeze_threshold``). Each (n_frames,) float64; below 1 = still by that measure; NaN where
+            not measured.
+        """
+        m, _ = self._prepared(m)
+        if self.method == "animal":
+            _, _, _, _, shift_speed = self._animal_parts(m, fps)
+            return {"body change": m["body_change"] / self.body_change_threshold,
+                    "centroid speed": shift_speed / self.still_speed}
+        change = deduplicate_change(m["raw_change"], m["repeat"] > 0, self.max_repeat_frames)
+        return {"change": change / self.freeze_threshold}
 
     def decide_from_measurements(
         self,
@@ -352,13 +472,9 @@ class MotionBackend(VideoBackend):
         behaviour-vector file with :func:`~mousefear.formats.vectors.read_vector_measurements`); see
         :meth:`classify_video`. The arrays are rounded to float32 first, so deciding again from the stored
         measurements with the same settings gives the same result."""
-        method = str(m.get("method", "pixels"))
-        if method != self.method:
-            raise ConfigError(f"Expected measurements of the {self.method!r} method "
-                              f"(classification.motion.method), but got measurements of {method!r}")
+        m, n = self._prepared(m)
+        method = self.method
         names = MEASUREMENTS[method]
-        m = {**m, **{k: np.asarray(m[k], dtype=np.float32).astype(np.float64) for k in names}}
-        n = int(np.asarray(m[next(iter(names))]).size)
         if method == "animal":
             decision, conf, signals, info = self._decide_animal(m, fps, pixels_per_cm)
         else:
@@ -386,8 +502,11 @@ class MotionBackend(VideoBackend):
         out_signals.update({k: np.asarray(v, dtype=np.float32) for k, v in signals.items()})
         meta = {k: m[k] for k in MEASUREMENT_META[method] if k in m}
         info = {"measurement": json_safe(meta), "speed_unit": self.flee_speed_unit, **info}
+        units = {**names, **{k: (u.format(speed_unit=self.flee_speed_unit), d)
+                             for k, (u, d) in DERIVED[method].items()}}
         return VideoResult(frame_probabilities=probs.astype(np.float32), frame_label=frame_label.astype(np.int16),
-                           start_frame=start, end_frame=end, probabilities=wprobs, signals=out_signals, info=info)
+                           start_frame=start, end_frame=end, probabilities=wprobs, signals=out_signals, info=info,
+                           units={k: units[k] for k in out_signals})
 
     def _speed(self, cx: np.ndarray, cy: np.ndarray, body_px: float, fps: float, pixels_per_cm: float | None,
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -421,18 +540,24 @@ class MotionBackend(VideoBackend):
                 "animal_found_frames": int(np.count_nonzero(found))}
         return decision, conf, signals, info
 
-    def _decide_animal(self, m: dict[str, Any], fps: float, pixels_per_cm: float | None):
+    @staticmethod
+    def _animal_parts(m: dict[str, Any], fps: float) -> tuple[np.ndarray, int, int, float, np.ndarray]:
+        """What the animal method's decision needs besides its thresholds: found, lag, stride, body length (px)
+        and the centroid speed of each pair in body lengths per second."""
         found = m["found"] > 0
         lag = int(m["lag_frames"])
         major = m["major_axis"][found]
         body_px = float(np.median(major)) if major.size else math.nan
+        shift_speed = m["centroid_shift"] / (body_px * lag / fps) if body_px > 0 else np.full(found.size, np.nan)
+        return found, lag, int(m.get("analysis_stride", 1)), body_px, shift_speed
+
+    def _decide_animal(self, m: dict[str, Any], fps: float, pixels_per_cm: float | None):
+        found, lag, stride, body_px, _ = self._animal_parts(m, fps)
         change, centroid_speed = animal_stillness(m["body_change"], m["centroid_shift"], lag, fps, body_px)
         cx, cy = np.where(found, m["centroid_x"], np.nan), np.where(found, m["centroid_y"], np.nan)
         speed_px, speed = self._speed(cx, cy, body_px, fps, pixels_per_cm)
-        shift_speed = m["centroid_shift"] / (body_px * lag / fps) if body_px > 0 else np.full(found.size, np.nan)
-        pair_still = (m["body_change"] < self.body_change_threshold) & (shift_speed < self.still_speed)
-        frozen = still_runs(pair_still, found, lag, int(m.get("analysis_stride", 1)),
-                            round(self.min_freeze_seconds * fps))
+        thresholds = {k: getattr(self, k) for k in CALIBRATED["animal"]}
+        frozen = next(self.frozen_frames(m, fps=fps, thresholds=[thresholds]))
         decision, conf = decide(change, speed if self._detect_flee else None, fps=fps,
                                 freeze_threshold=self.body_change_threshold,
                                 min_freeze_seconds=self.min_freeze_seconds,
@@ -440,5 +565,5 @@ class MotionBackend(VideoBackend):
         decision[~found | (~np.isfinite(change) & ~frozen)] = -1  # no animal, or no movement measured
         signals = {"change": change, "centroid_speed": centroid_speed, "speed": speed}
         info = {"body_length_px": body_px, "animal_found_frames": int(np.count_nonzero(found)),
-                "lag_frames": lag, "analysis_stride": int(m.get("analysis_stride", 1))}
+                "lag_frames": lag, "analysis_stride": stride}
         return decision, conf, signals, info

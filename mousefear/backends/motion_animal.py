@@ -45,8 +45,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mousefear.core.video import open_video
-from mousefear.errors import VideoError
+from mousefear.core.video import check_decoded_count, open_video, read_first_frame
 
 __all__ = ["ANIMAL_SIGNALS", "MAX_ANALYSIS_FPS", "analysis_stride", "animal_stillness", "measure_animal"]
 
@@ -382,14 +381,9 @@ def measure_animal(
     nan_row = (0.0, math.nan, math.nan, math.nan, math.nan)
     nan3 = (math.nan, math.nan, math.nan)
     with open_video(path, threads=decode_threads) as cap:
-        ok, frame = cap.read()
-        if not ok:
-            raise VideoError(f"{path}: no frame could be decoded (not a video, or damaged)")
+        frame, box = read_first_frame(cap, path, crop)
         fh, fw = frame.shape[:2]
-        box = (0, 0, fw, fh) if crop is None else tuple(int(c) for c in crop)
-        x, y, w, h = box
-        if not (x >= 0 and y >= 0 and w > 0 and h > 0 and x + w <= fw and y + h <= fh):
-            raise VideoError(f"{path}: Expected a crop box inside the {fw}x{fh} frame, but got {list(crop or [])}")
+        ok = True
         tracker = _Tracker(frame, crop=box, dark=animal == "dark", contrast=contrast, locate_width=locate_width,
                            fps=fps / stride, background_seconds=background_seconds, opening_fraction=opening_fraction)
         ring: list[_Animal | None] = [None] * (lag + 1)
@@ -422,9 +416,7 @@ def measure_animal(
         finally:
             bar.close()
     n = len(rows)
-    if n_frames is not None and n != n_frames:
-        raise VideoError(f"{path}: Expected {n_frames} frames (the registry's count), but {n} decode; the file "
-                         "changed since it was registered?")
+    check_decoded_count(path, n, n_frames)
     shape = np.asarray(rows, dtype=np.float64).reshape(n, 5)
     move = np.asarray(moves, dtype=np.float64).reshape(n, 3)
     out: dict[str, Any] = {name: shape[:, j] for j, name in enumerate(("found", "area", "centroid_x",

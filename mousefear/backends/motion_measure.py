@@ -15,8 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mousefear.core.video import open_video
-from mousefear.errors import VideoError
+from mousefear.core.video import check_decoded_count, open_video, read_first_frame
 
 __all__ = ["PIXEL_SIGNALS", "analysis_size", "deduplicate_change", "freezing_runs", "measure_motion",
            "speed_from_centroids"]
@@ -118,13 +117,8 @@ def measure_motion(
     ksize = int(blur_kernel)
     with open_video(path) as cap:
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        ok, frame = cap.read()
-        if not ok:
-            raise VideoError(f"{path}: no frame could be decoded (not a video, or damaged)")
-        fh, fw = frame.shape[:2]
-        x, y, w, h = (0, 0, fw, fh) if crop is None else (int(c) for c in crop)
-        if not (x >= 0 and y >= 0 and w > 0 and h > 0 and x + w <= fw and y + h <= fh):
-            raise VideoError(f"{path}: Expected a crop box inside the {fw}x{fh} frame, but got {list(crop or [])}")
+        frame, (x, y, w, h) = read_first_frame(cap, path, crop)
+        ok = True
         aw, ah = analysis_size(w, h, int(analysis_width))
         scale = w / aw
         n_pix = aw * ah
@@ -160,9 +154,7 @@ def measure_motion(
         finally:
             bar.close()
     n = len(changed)
-    if n_frames is not None and n != n_frames:
-        raise VideoError(f"{path}: Expected {n_frames} frames (the registry's count), but {n} decode; the file "
-                         "changed since it was registered?")
+    check_decoded_count(path, n, n_frames)
     counts = np.asarray(changed, dtype=np.int64)
     raw = counts / float(n_pix)
     if n > 1:

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mousefear.errors import LabelError
+from mousefear.errors import ConfigError, LabelError
 
 __all__ = [
     "bouts_to_labels",
+    "sample_indices",
+    "window_bounds",
+    "window_edges",
+    "window_partial",
     "check_probabilities",
     "check_windows",
     "labels_to_bouts",
@@ -316,6 +321,9 @@ def window_means(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-window probabilities as the mean of the frame probabilities inside each window.
 
+    Frames without a decision (a NaN row, e.g. where the motion detector found no animal) are left out of the
+    mean; a window none of whose frames has one gets a NaN row (no answer).
+
     Parameters
     ----------
     frame_probabilities
@@ -343,9 +351,14 @@ def window_means(
         i = int(bad[0])
         raise ValueError(f"Expected windows with 0 <= start_frame < end_frame <= {n_frames}, but window {i} is "
                          f"[{start[i]}, {end[i]})")
-    cum = np.zeros((n_frames + 1, frame_probabilities.shape[1]), dtype=np.float64)
-    np.cumsum(frame_probabilities, axis=0, out=cum[1:])
-    probs = (cum[end] - cum[start]) / (end - start)[:, None]
+    probs_in = np.asarray(frame_probabilities, dtype=np.float64)
+    decided = ~np.isnan(probs_in).any(axis=1)  # frames without a decision (NaN rows) are left out of the means
+    cum = np.zeros((n_frames + 1, probs_in.shape[1]), dtype=np.float64)
+    np.cumsum(np.where(decided[:, None], probs_in, 0.0), axis=0, out=cum[1:])
+    count = np.concatenate(([0], np.cumsum(decided)))
+    n = (count[end] - count[start])[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        probs = np.where(n > 0, (cum[end] - cum[start]) / np.maximum(n, 1), np.nan)
     return start, end, probs.astype(np.float32)
 
 
@@ -380,3 +393,116 @@ def whole_seconds(mask: Any, fps: float) -> np.ndarray:
         return np.zeros(0, dtype=bool)
     bad = np.concatenate(([0], np.cumsum(~m)))
     return (bad[bounds[:, 1]] - bad[bounds[:, 0]]) == 0
+
+
+# ------------------------------------------------------------------------------------------------ window bounds
+def _exact(value: float) -> Fraction:
+    """``value`` as the exact fraction of its shortest decimal form (29.97 -> 2997/100)."""
+    return Fraction(repr(float(value)))
+
+
+def _round_half_up(value: Fraction) -> int:
+    return math.floor(value + Fraction(1, 2))
+
+
+def window_edges(n_frames: int, fps: float, window_seconds: float,
+                  stride_seconds: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Window starts and nominal (unclipped) ends, both (n_windows,) int64."""
+    stride_seconds = window_seconds if stride_seconds is None else stride_seconds
+    if not (isinstance(n_frames, int | np.integer) and n_frames >= 0):
+        raise ValueError(f"Expected n_frames to be a whole number >= 0, but got {n_frames!r}")
+    for name, value in (("fps", fps), ("window_seconds", window_seconds), ("stride_seconds", stride_seconds)):
+        if not (isinstance(value, int | float | np.number) and math.isfinite(value) and value > 0):
+            raise ConfigError(f"Expected {name} to be a positive number, but got {value!r}")
+    fps_q, win_q, stride_q = _exact(fps), _exact(window_seconds), _exact(stride_seconds)
+    if _round_half_up(win_q * fps_q) < 1 or _round_half_up(stride_q * fps_q) < 1:
+        raise ConfigError(
+            f"Expected window_seconds and stride_seconds to span at least one frame at {fps} fps, but got "
+            f"window_seconds={window_seconds}, stride_seconds={stride_seconds}"
+        )
+    starts: list[int] = []
+    ends: list[int] = []
+    k = 0
+    while True:
+        offset = k * stride_q * fps_q
+        start = _round_half_up(offset)
+        if start >= n_frames:
+            break
+        starts.append(start)
+        ends.append(_round_half_up(offset + win_q * fps_q))
+        k += 1
+    return np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+
+
+def window_bounds(n_frames: int, fps: float, window_seconds: float = 1.0,
+                  stride_seconds: float | None = None) -> np.ndarray:
+    """Frame bounds of the windows of a video.
+
+    Window ``k`` starts at frame ``round(k * stride_seconds * fps)`` and ends (exclusive) at
+    ``round((k * stride_seconds + window_seconds) * fps)``, clipped to ``n_frames``. Both are computed from ``k``
+    in exact rational arithmetic on the decimal values given (29.97 is 2997/100, not its binary
+    approximation) and rounded half up, so there is no drift however long the video, and with
+    ``stride_seconds == window_seconds`` each window ends exactly where the next starts. Every window that starts
+    before ``n_frames`` is included; those cut short by the end of the video are *partial*
+    (see :func:`window_partial`).
+
+    Parameters
+    ----------
+    n_frames
+        Frames of the video (counted by decoding).
+    fps
+        Frames per second.
+    window_seconds
+        Length of a window in seconds.
+    stride_seconds
+        Seconds between the starts of consecutive windows (None = ``window_seconds``: back to back). Smaller than
+        the window gives overlapping windows, larger leaves gaps.
+
+    Returns
+    -------
+    np.ndarray
+        (n_windows, 2) int64 ``[start_frame, end_frame)`` per window.
+
+    Raises
+    ------
+    ConfigError
+        A length that is not a positive number, or a window or stride shorter than one frame.
+    """
+    starts, ends = window_edges(n_frames, fps, window_seconds, stride_seconds)
+    return np.stack([starts, np.minimum(ends, n_frames)], axis=1).reshape(-1, 2)
+
+
+def window_partial(n_frames: int, fps: float, window_seconds: float = 1.0,
+                   stride_seconds: float | None = None) -> np.ndarray:
+    """(n_windows,) bool: which windows of :func:`window_bounds` are cut short by the end of the video."""
+    _, ends = window_edges(n_frames, fps, window_seconds, stride_seconds)
+    return ends > n_frames
+
+
+def sample_indices(start: int, end: int, k: int) -> np.ndarray:
+    """Frames sampled evenly inside ``[start, end)``: the centres of ``k`` equal sub-intervals.
+
+    Frame ``j`` (``j = 0 .. k-1``) is ``start + floor((2j + 1) * (end - start) / (2k))``, in integer
+    arithmetic. There are always exactly ``k`` indices, ascending: when the window holds fewer than ``k``
+    frames (a short partial window), frames repeat, each as evenly as possible, so every window shows the
+    model the same number of images.
+
+    Parameters
+    ----------
+    start, end
+        Half-open frame range, ``end > start``.
+    k
+        Number of frames to sample, >= 1.
+
+    Returns
+    -------
+    np.ndarray
+        (k,) int64 frame indices.
+    """
+    start, end, k = int(start), int(end), int(k)
+    if end <= start:
+        raise ValueError(f"Expected end > start, but got start={start}, end={end}")
+    if k < 1:
+        raise ValueError(f"Expected k >= 1 frames per window, but got {k}")
+    j = np.arange(k, dtype=np.int64)
+    return start + ((2 * j + 1) * (end - start)) // (2 * k)

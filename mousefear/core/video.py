@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from fractions import Fraction
 from pathlib import Path
 from types import EllipsisType
 from typing import Any
@@ -28,6 +26,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 
 from mousefear._io import sha256_file
+from mousefear.core.intervals import sample_indices, window_edges
 from mousefear.errors import ConfigError, VideoError
 
 logger = logging.getLogger(__name__)
@@ -179,6 +178,24 @@ def open_video(path: str | os.PathLike, threads: int | None = None) -> Iterator[
         cap.release()
 
 
+def read_first_frame(cap: cv2.VideoCapture, path: str | os.PathLike,
+                     crop: Sequence[int] | None) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The first frame (BGR) of an opened video and the crop box ``(x, y, width, height)`` checked against it (the
+    whole frame when ``crop`` is None); VideoError naming the file when no frame decodes or the box lies outside."""
+    ok, frame = cap.read()
+    if not ok:
+        raise VideoError(f"{path}: no frame could be decoded (not a video, or damaged)")
+    fh, fw = frame.shape[:2]
+    return frame, _crop_box(crop, fw, fh, str(path)) or (0, 0, fw, fh)
+
+
+def check_decoded_count(path: str | os.PathLike, n_decoded: int, n_frames: int | None) -> None:
+    """Raise VideoError when a video decoded to another frame count than the registry's ``n_frames``."""
+    if n_frames is not None and n_decoded != n_frames:
+        raise VideoError(f"{path}: Expected {n_frames} frames (the registry's count), but {n_decoded} decode; the "
+                         "file changed since it was registered?")
+
+
 def _reported_frame_count(cap: cv2.VideoCapture) -> int:
     n = cap.get(cv2.CAP_PROP_FRAME_COUNT)
     return int(n) if n and n > 0 else 0
@@ -293,119 +310,6 @@ class Window:
     def end_seconds(self) -> float:
         """End of the window (exclusive) in seconds from the start of the video."""
         return self.end_frame / self.fps
-
-
-# ------------------------------------------------------------------------------------------------------ windows
-def _exact(value: float) -> Fraction:
-    """``value`` as the exact fraction of its shortest decimal form (29.97 -> 2997/100)."""
-    return Fraction(repr(float(value)))
-
-
-def _round_half_up(value: Fraction) -> int:
-    return math.floor(value + Fraction(1, 2))
-
-
-def _window_edges(n_frames: int, fps: float, window_seconds: float,
-                  stride_seconds: float | None) -> tuple[np.ndarray, np.ndarray]:
-    """Window starts and nominal (unclipped) ends, both (n_windows,) int64."""
-    stride_seconds = window_seconds if stride_seconds is None else stride_seconds
-    if not (isinstance(n_frames, int | np.integer) and n_frames >= 0):
-        raise ValueError(f"Expected n_frames to be a whole number >= 0, but got {n_frames!r}")
-    for name, value in (("fps", fps), ("window_seconds", window_seconds), ("stride_seconds", stride_seconds)):
-        if not (isinstance(value, int | float | np.number) and math.isfinite(value) and value > 0):
-            raise ConfigError(f"Expected {name} to be a positive number, but got {value!r}")
-    fps_q, win_q, stride_q = _exact(fps), _exact(window_seconds), _exact(stride_seconds)
-    if _round_half_up(win_q * fps_q) < 1 or _round_half_up(stride_q * fps_q) < 1:
-        raise ConfigError(
-            f"Expected window_seconds and stride_seconds to span at least one frame at {fps} fps, but got "
-            f"window_seconds={window_seconds}, stride_seconds={stride_seconds}"
-        )
-    starts: list[int] = []
-    ends: list[int] = []
-    k = 0
-    while True:
-        offset = k * stride_q * fps_q
-        start = _round_half_up(offset)
-        if start >= n_frames:
-            break
-        starts.append(start)
-        ends.append(_round_half_up(offset + win_q * fps_q))
-        k += 1
-    return np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
-
-
-def window_bounds(n_frames: int, fps: float, window_seconds: float = 1.0,
-                  stride_seconds: float | None = None) -> np.ndarray:
-    """Frame bounds of the windows of a video.
-
-    Window ``k`` starts at frame ``round(k * stride_seconds * fps)`` and ends (exclusive) at
-    ``round((k * stride_seconds + window_seconds) * fps)``, clipped to ``n_frames``. Both are computed from ``k``
-    in exact rational arithmetic on the decimal values given (29.97 is 2997/100, not its binary
-    approximation) and rounded half up, so there is no drift however long the video, and with
-    ``stride_seconds == window_seconds`` each window ends exactly where the next starts. Every window that starts
-    before ``n_frames`` is included; those cut short by the end of the video are *partial*
-    (see :func:`window_partial`).
-
-    Parameters
-    ----------
-    n_frames
-        Frames of the video (counted by decoding).
-    fps
-        Frames per second.
-    window_seconds
-        Length of a window in seconds.
-    stride_seconds
-        Seconds between the starts of consecutive windows (None = ``window_seconds``: back to back). Smaller than
-        the window gives overlapping windows, larger leaves gaps.
-
-    Returns
-    -------
-    np.ndarray
-        (n_windows, 2) int64 ``[start_frame, end_frame)`` per window.
-
-    Raises
-    ------
-    ConfigError
-        A length that is not a positive number, or a window or stride shorter than one frame.
-    """
-    starts, ends = _window_edges(n_frames, fps, window_seconds, stride_seconds)
-    return np.stack([starts, np.minimum(ends, n_frames)], axis=1).reshape(-1, 2)
-
-
-def window_partial(n_frames: int, fps: float, window_seconds: float = 1.0,
-                   stride_seconds: float | None = None) -> np.ndarray:
-    """(n_windows,) bool: which windows of :func:`window_bounds` are cut short by the end of the video."""
-    _, ends = _window_edges(n_frames, fps, window_seconds, stride_seconds)
-    return ends > n_frames
-
-
-def sample_indices(start: int, end: int, k: int) -> np.ndarray:
-    """Frames sampled evenly inside ``[start, end)``: the centres of ``k`` equal sub-intervals.
-
-    Frame ``j`` (``j = 0 .. k-1``) is ``start + floor((2j + 1) * (end - start) / (2k))``, in integer
-    arithmetic. There are always exactly ``k`` indices, ascending: when the window holds fewer than ``k``
-    frames (a short partial window), frames repeat, each as evenly as possible, so every window shows the
-    model the same number of images.
-
-    Parameters
-    ----------
-    start, end
-        Half-open frame range, ``end > start``.
-    k
-        Number of frames to sample, >= 1.
-
-    Returns
-    -------
-    np.ndarray
-        (k,) int64 frame indices.
-    """
-    start, end, k = int(start), int(end), int(k)
-    if end <= start:
-        raise ValueError(f"Expected end > start, but got start={start}, end={end}")
-    if k < 1:
-        raise ValueError(f"Expected k >= 1 frames per window, but got {k}")
-    j = np.arange(k, dtype=np.int64)
-    return start + ((2 * j + 1) * (end - start)) // (2 * k)
 
 
 def _crop_box(crop: Any, width: int | None, height: int | None, source: str) -> tuple[int, int, int, int] | None:
@@ -527,7 +431,7 @@ class WindowStream(Iterator[Window]):
         self.video_id = video_id
         self.fps = float(fps)
         self.n_frames = int(n_frames)
-        starts, ends = _window_edges(self.n_frames, self.fps, window_seconds, stride_seconds)
+        starts, ends = window_edges(self.n_frames, self.fps, window_seconds, stride_seconds)
         self.bounds = np.stack([starts, np.minimum(ends, self.n_frames)], axis=1).reshape(-1, 2)
         self._partial = ends > self.n_frames
         if int(frames_per_window) < 1:

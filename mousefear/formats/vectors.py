@@ -23,6 +23,13 @@ dataset                    shape                     dtype         content
 ``frames/probability``     (n_frames, n_behaviors)   float32       probability per frame (NaN: no window)
 =========================  ========================  ============  =========================================
 
+Optional group ``measurements/`` (video backends that measure something per frame, such as the motion
+detector): one dataset per measurement, ``measurements/<name>`` of shape (n_frames,), float32 (NaN where not
+measured), gzip-compressed, with the attributes ``dims`` (``["frames"]``), ``unit`` (``"1"`` for a fraction or a
+flag, ``"pixel"``, ``"pixel^2"``, ``"body_lengths/s"``, ...) and ``description``; the group's attribute
+``measurement`` (JSON text) holds what besides the arrays a decision needs (the method, fps, lag, ...). Files
+without the group are read as before; an older reader ignores the group, so ``format_version`` stays 1.
+
 The frame arrays are gzip-compressed. File attributes: ``format`` (``"mousefear-behavior-vector"``),
 ``format_version`` (int, currently 1), ``mousefear_version``, ``created`` (ISO 8601, UTC), ``json_attrs``
 (JSON list of the attribute names stored as JSON text) and every key of the ``attrs`` given to
@@ -55,13 +62,23 @@ from mousefear._io import atomic_path, atomic_write_text
 from mousefear._version import __version__
 from mousefear.core.intervals import check_count, check_probabilities, check_windows, windows_to_frames
 from mousefear.errors import VectorFileError
+from mousefear.formats.measurements import (
+    MEASUREMENTS_GROUP,
+    check_measurements,
+    measurement_table,
+    read_measurements,
+    write_measurements,
+)
 
 __all__ = [
     "FORMAT",
+    "MEASUREMENTS_GROUP",
     "FORMAT_VERSION",
     "REQUIRED_ATTRS",
     "read_vector",
+    "read_vector_measurements",
     "read_vector_windows",
+    "measurement_table",
     "vector_csv_path",
     "write_vector",
     "write_vector_csv",
@@ -302,6 +319,7 @@ def write_vector(
     frame_label: Any = None,
     created: str | _dt.datetime | None = None,
     csv: bool = True,
+    measurements: pd.DataFrame | None = None,
 ) -> Path:
     """Validate and write one video's behaviour vector (HDF5, plus its CSV twin), atomically.
 
@@ -334,6 +352,11 @@ def write_vector(
     csv : bool, default True
         Also write the CSV twin at :func:`vector_csv_path`. It is renamed into place just before the HDF5
         file, whose presence marks a finished video; a failure while writing leaves neither behind.
+    measurements : pandas.DataFrame, optional
+        Per-frame measurements behind the decisions (the optional ``measurements/`` group), as made by
+        :func:`measurement_table` or returned by :func:`read_vector_measurements`: n_frames rows, one numeric
+        column per measurement (stored as float32), ``attrs["units"]`` and ``attrs["descriptions"]`` (name ->
+        str for every column) and ``attrs["measurement"]`` (a JSON-serialisable dict). Default: no group.
 
     Returns
     -------
@@ -388,6 +411,7 @@ def write_vector(
             if (np.isnan(fprobs).all(axis=1) & (flabel != -1)).any():
                 raise ValueError("Expected frame_label -1 where frame_probabilities is NaN, but got a label")
             fprobs, flabel = fprobs.astype(np.float32), flabel.astype(np.int16)
+        measured = None if measurements is None else check_measurements(measurements, n_frames)
     except ValueError as exc:
         raise VectorFileError(f"Cannot write behaviour vector {path}: {exc}") from exc
 
@@ -417,7 +441,7 @@ def write_vector(
     # error naming the file (the HDF5 library itself may crash when a write fails under it). Both go to temporary
     # names; the CSV is renamed into place first, then the HDF5 file (whose presence marks a finished video). A
     # failure while writing leaves no new file behind.
-    h5_bytes = _h5_bytes(datasets, file_attrs, created_str)
+    h5_bytes = _h5_bytes(datasets, file_attrs, created_str, measured)
     with atomic_path(path) as tmp_h5:
         with open(tmp_h5, "wb") as fh:
             fh.write(h5_bytes)
@@ -429,8 +453,10 @@ def write_vector(
     return path
 
 
-def _h5_bytes(datasets: dict[str, tuple[np.ndarray, Any]], file_attrs: dict[str, Any], created_str: str) -> bytes:
-    """The HDF5 file (datasets as ``name: (array, dtype or None)``), built in memory."""
+def _h5_bytes(datasets: dict[str, tuple[np.ndarray, Any]], file_attrs: dict[str, Any], created_str: str,
+              measured: dict[str, Any] | None = None) -> bytes:
+    """The HDF5 file (datasets as ``name: (array, dtype or None)``, and the measurements group when given), built
+    in memory."""
     json_keys = sorted(k for k, v in file_attrs.items() if isinstance(v, list | dict) or v is None)
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
@@ -444,6 +470,8 @@ def _h5_bytes(datasets: dict[str, tuple[np.ndarray, Any]], file_attrs: dict[str,
             f.attrs[key] = json.dumps(value, sort_keys=True) if key in json_keys else value
         for name, (data, dtype) in datasets.items():
             _create(f, name, data, dtype=dtype, compress=name.startswith("frames/"))
+        if measured is not None:
+            write_measurements(f, measured)
     return buffer.getvalue()
 
 
@@ -600,3 +628,32 @@ def read_vector_windows(path: str | os.PathLike) -> pd.DataFrame:
     df.attrs.update(attrs)
     df.attrs["behaviors"] = behaviors
     return df
+
+
+def read_vector_measurements(path: str | os.PathLike, missing_ok: bool = False) -> pd.DataFrame | None:
+    """Read the per-frame measurements of a behaviour-vector file (the optional ``measurements/`` group).
+
+    Parameters
+    ----------
+    path : path-like
+        Behaviour-vector HDF5 file.
+    missing_ok : bool, default False
+        Return None for a file without measurements instead of raising.
+
+    Returns
+    -------
+    pandas.DataFrame or None, n_frames rows
+        Indexed by ``frame``, one float32 column per measurement (NaN where not measured), in the written order.
+        ``df.attrs``: ``units`` and ``descriptions`` (name -> str), ``measurement`` (dict: what besides the
+        arrays the decision needs, e.g. the method, fps and lag of the motion detector) and ``file`` (every
+        file attribute, as in :func:`read_vector`).
+
+    Raises
+    ------
+    mousefear.errors.VectorFileError
+        As :func:`read_vector`; also when the file has no measurements (unless ``missing_ok``) or a measurement
+        of another length than the video.
+    """
+    f, path = _open_checked(path)
+    with f:
+        return read_measurements(f, _read_attrs(f), path, missing_ok)

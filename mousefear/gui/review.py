@@ -9,6 +9,9 @@ canonical label file ``labels/<video_id>.csv``, and records the window in the si
 
 ``predicted`` is the run's label of the window and ``probability`` its probability (empty when the model gave
 no answer); ``behavior == predicted`` means the person confirmed the prediction. ``time`` is UTC.
+
+The page also lists the seconds worth scoring next for the motion calibration (``/api/review/suggest``:
+:func:`~mousefear.pipeline.suggest.suggest_seconds` from the measurements runs stored, nothing decoded).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import numpy as np
 from mousefear._io import atomic_write_text
 from mousefear.core.intervals import labels_to_bouts
 from mousefear.core.project import ConfigLike, Project
-from mousefear.errors import LabelError, ProjectError, VectorFileError
+from mousefear.errors import LabelError, MousefearError, ProjectError, VectorFileError
 from mousefear.formats.labels import read_label_file, write_label_file
 from mousefear.formats.vectors import read_vector_windows
 from mousefear.gui.frames import FrameCache, FrameSource
@@ -147,6 +150,7 @@ class ReviewApp(App):
             "/api/review/runs": self.get_runs,
             "/api/review/data": self.get_data,
             "/api/review/frame": self.get_frame,
+            "/api/review/suggest": self.get_suggest,
         })
         self.post_routes["/api/review/correct"] = self.post_correct
 
@@ -240,6 +244,25 @@ class ReviewApp(App):
                                                   f"but got {frame}")
         data = self.frames.jpeg(video, frame)
         return Response(data, "image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+    def get_suggest(self, query: dict[str, str]) -> Response:
+        """The seconds to score next (:func:`~mousefear.pipeline.suggest.suggest_seconds`, from stored
+        measurements only: nothing is decoded while the page waits)."""
+        from mousefear.pipeline.suggest import suggest_seconds
+
+        n = query_int(query, "n") if "n" in query else 20
+        if not 1 <= n <= 200:
+            raise HttpError(HTTPStatus.BAD_REQUEST, f"Expected n in [1, 200], but got {n}")
+        try:
+            table = suggest_seconds(self.project, n, measure=False, progress=False)
+        except MousefearError as exc:
+            return Response.json({"rows": [], "error": str(exc)})
+        rows = [{"video": str(r.video_id), "second": int(r.second), "start_frame": int(r.start_frame),
+                 "end_frame": int(r.end_frame), "start_s": float(r.start_s), "disagreement": _num(r.disagreement),
+                 "predicted": str(r.predicted), "reason": str(r.reason)} for r in table.itertuples()]
+        return Response.json({"rows": rows, "left_out": list(table.attrs["left_out"]),
+                              "scored_seconds": int(table.attrs["scored_seconds"]),
+                              "committee": int(table.attrs["committee"]), "grid": int(table.attrs["grid"])})
 
     def post_correct(self, body: dict[str, Any]) -> Response:
         run, video = self._run_video(body.get("run"), body.get("video"))

@@ -6,7 +6,8 @@
                     fps, frame count, crop box, scale: :func:`mousefear.pipeline.runs.video_settings`)
     windows.jsonl   window backends: one JSON line per window, appended (flushed and fsynced) as each result
                     arrives: {"index", "start_frame", "end_frame", "partial", "probabilities", "text"}, NaN as null
-    video.npz       video backends: the whole :class:`~mousefear.backends.base.VideoResult`, written atomically
+    video.npz       video backends: the whole :class:`~mousefear.backends.base.VideoResult` (signals and their
+                    units included), written atomically
 
 A cache whose meta.json does not match is discarded whole, never continued, so one video's results never mix two
 settings. A killed process leaves at most a torn last line in windows.jsonl, which is cut off; lines must hold
@@ -156,8 +157,9 @@ class VideoCache:
             with np.load(self.npz, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
             info = json.loads(str(arrays.pop("info_json")))
+            units = {k: tuple(v) for k, v in json.loads(str(arrays.pop("units_json"))).items()}
             signals = {k[len("signal_"):]: v for k, v in arrays.items() if k.startswith("signal_")}
-            return VideoResult(**{k: arrays[k] for k in _RESULT_ARRAYS}, signals=signals, info=info)
+            return VideoResult(**{k: arrays[k] for k in _RESULT_ARRAYS}, signals=signals, info=info, units=units)
         except (OSError, ValueError, KeyError) as exc:
             logger.warning("%s: unreadable (%s); classifying the video again", self.npz, exc)
             return None
@@ -168,6 +170,7 @@ class VideoCache:
         arrays = {k: np.asarray(getattr(result, k)) for k in _RESULT_ARRAYS}
         arrays.update({f"signal_{k}": np.asarray(v) for k, v in result.signals.items()})
         arrays["info_json"] = np.asarray(json.dumps(json_safe(result.info), sort_keys=True))
+        arrays["units_json"] = np.asarray(json.dumps({k: list(v) for k, v in result.units.items()}, sort_keys=True))
         with atomic_path(self.npz) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, **arrays)

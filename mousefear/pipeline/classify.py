@@ -10,7 +10,8 @@ written with its CSV twin, then ``behavior-vectors/<run>/summary.csv`` for the r
     behavior-vectors/<run>/prompt.txt      the conversation the model sees, as text (its SHA-256 = prompt_hash)
     behavior-vectors/<run>/timing.json     time per window of the latest call, per video
     behavior-vectors/<run>/unparseable.json  windows per video whose answer named no behaviour (NaN), every call
-    behavior-vectors/<run>/<video_id>.h5   the behaviour vector (+ <video_id>.csv)
+    behavior-vectors/<run>/<video_id>.h5   the behaviour vector (+ <video_id>.csv); a video backend's per-frame
+                                           measurements in its group measurements/
     behavior-vectors/<run>/summary.csv     one row per video (time and bouts per behaviour)
     behavior-vectors/<run>/<video_id>_seconds.csv, windows.csv   one row per window (mousefear.pipeline.tables)
     cache/<run>/<video_id>/                per-window (or per-video) results as they are produced (resume)
@@ -43,12 +44,13 @@ from tqdm.auto import tqdm
 
 from mousefear._io import atomic_write_text, lock_file
 from mousefear.backends import build_backend
-from mousefear.backends.base import Backend, VideoBackend, WindowBackend, check_probabilities
+from mousefear.backends.base import Backend, VideoBackend, VideoResult, WindowBackend, check_probabilities
+from mousefear.core.intervals import window_bounds, window_partial
 from mousefear.core.preprocess import preprocess_window
 from mousefear.core.project import ConfigLike, Project
-from mousefear.core.video import Video, iter_windows, window_bounds, window_partial
+from mousefear.core.video import Video, iter_windows
 from mousefear.errors import ConfigError, ModelError, ProjectError, VectorFileError, VideoError
-from mousefear.formats.vectors import read_vector_windows, write_vector
+from mousefear.formats.vectors import measurement_table, read_vector_windows, write_vector
 from mousefear.pipeline.cache import VideoCache
 from mousefear.pipeline.registry import check_video_file, check_video_unchanged
 from mousefear.pipeline.runs import (
@@ -63,12 +65,23 @@ from mousefear.pipeline.runs import (
     vector_attrs,
     video_settings,
 )
-from mousefear.pipeline.summary import write_run_summary
-from mousefear.pipeline.tables import write_window_tables
+from mousefear.pipeline.tables import write_run_tables
 
 __all__ = ["classify_videos", "default_run_name"]
 
 logger = logging.getLogger(__name__)
+
+
+def video_measurements(res: VideoResult) -> Any:
+    """The per-frame measurements of a video backend's result as the vector file stores them (None when the
+    backend gives none; a signal the backend gives no unit for is stored with unit ``""``)."""
+    if not res.signals:
+        return None
+    missing = [k for k in res.signals if k not in res.units]
+    if missing:
+        logger.info("The backend gives no unit for %s: stored with unit ''", ", ".join(missing))
+    units = {**{k: ("", "not described by the backend") for k in missing}, **res.units}
+    return measurement_table(res.signals, units, res.info.get("measurement", {}))
 
 
 def _finished(path: Path, video: Video, rs: RunSettings) -> bool:
@@ -173,7 +186,8 @@ class _Run:
                      n_frames=job.video.n_frames, attrs=self._attrs(job.video),
                      partial=job.partial if len(job.partial) == len(start) else None,
                      frame_probabilities=np.asarray(res.frame_probabilities),
-                     frame_label=np.asarray(res.frame_label), created=self.start())
+                     frame_label=np.asarray(res.frame_label), created=self.start(),
+                     measurements=video_measurements(res))
         self.timing[job.video.id] = {"windows_classified": n_new, "seconds": round(time.perf_counter() - t0, 3),
                                      "video_seconds": round(job.video.n_frames / job.video.fps, 3)}
 
@@ -444,10 +458,7 @@ def _classify_locked(project: Project, backend: Backend, rs: RunSettings, existi
                 bar.close()
             overall.close()
         wall = time.perf_counter() - t_start
-    finished = list(project.vector_files(rs.name).values())
-    if finished:
-        write_run_summary(finished, folder / "summary.csv")
-        write_window_tables(project, rs.name)
+    write_run_tables(project, rs.name)
     if call is not None:
         call.write_timing(wall)
     if call is None or not call.timing:

@@ -450,32 +450,34 @@ _EXEMPLAR_ID = re.compile(r"^(?P<video>.+)_(?P<start>\d{6,})-(?P<end>\d{6,})$")
 def _in_sample(folder: Path, settings: Mapping[str, Any], scored: list[_VideoData]) -> dict[str, Any]:
     """What of the scored labels the run was tuned on (a figure measured on them is in-sample).
 
-    - ``calibration``: the run's motion thresholds were chosen on labelled frames (``calibration/motion_grid.csv``
-      of ``evaluation/<run>/``, written by ``calibrate_motion(from_labels=True)``). The videos calibrated on are
-      those of ``motion_heldout.csv`` when there is one, else every scored video (no record says otherwise);
-      their leave-one-video-out F1 is kept as the out-of-sample estimate.
+    - ``calibration``: the run's motion thresholds were chosen on scored seconds (``calibration/
+      motion_calibration.json`` of ``evaluation/<run>/``, written by ``calibrate_motion(from_labels=True)``). The
+      videos calibrated on are those it lists under ``measurements``; its cross-validated F1 (thresholds chosen on
+      the other blocks of time, with its 95 % interval) is kept as the out-of-sample estimate.
     - ``icl_frames``: scored frames inside the run's in-context example windows (shown to the model with
       their label).
     """
-    out: dict[str, Any] = {"calibrated": False, "videos": [], "heldout_f1": {}, "icl_frames": 0, "notes": []}
+    out: dict[str, Any] = {"calibrated": False, "videos": [], "cross_validated": {}, "icl_frames": 0, "notes": []}
     ids = {v.video_id for v in scored}
-    grid, heldout = folder / "calibration" / "motion_grid.csv", folder / "calibration" / "motion_heldout.csv"
-    if grid.is_file():
-        calibrated = ids
-        if heldout.is_file():
-            table = pd.read_csv(heldout, dtype={"video_id": str})
-            calibrated = ids & set(table["video_id"])
-            out["heldout_f1"] = {str(r.video_id): float(r.f1_heldout) for r in table.itertuples()
-                                 if str(r.video_id) in ids}
-        if calibrated:
+    summary = folder / "calibration" / "motion_calibration.json"
+    if summary.is_file():
+        try:
+            cal = json.loads(summary.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise VectorFileError(f"{summary}: not a readable calibration summary ({exc})") from None
+        calibrated = ids & set((cal.get("measurements") or {}) or ids)
+        if calibrated and not cal.get("too_few"):
             out["calibrated"] = True
             out["videos"] = sorted(calibrated)
+            if cal.get("f1_cross_validated") is not None:
+                out["cross_validated"] = {"f1": cal["f1_cross_validated"],
+                                          "ci95": cal.get("f1_cross_validated_ci95"),
+                                          "block_seconds": cal.get("block_seconds")}
             out["notes"].append(
-                f"IN-SAMPLE: the run's motion thresholds were chosen on the labelled frames of "
-                f"{', '.join(out['videos'])} ({grid.relative_to(folder).as_posix()}), the frames scored here; the "
-                "agreement of those videos overstates what to expect on new videos"
-                + ("; the leave-one-video-out F1 is the out-of-sample estimate" if out["heldout_f1"] else
-                   "; label another video to measure it out of sample"))
+                f"IN-SAMPLE: the run's motion thresholds were chosen on the scored seconds of "
+                f"{', '.join(out['videos'])} ({summary.relative_to(folder).as_posix()}), the labels scored here; the "
+                "agreement of those videos overstates what to expect on new videos; the cross-validated freezing F1 "
+                "of the calibration (thresholds chosen on the other blocks of time) is the out-of-sample estimate")
     s = settings.get("settings") if isinstance(settings.get("settings"), Mapping) else {}
     example_ids = ((s.get("icl") or {}).get("example_ids") if s else settings.get("icl_example_ids")) or []
     by_id = {v.video_id: v for v in scored}

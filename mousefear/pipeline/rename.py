@@ -29,8 +29,7 @@ from mousefear.core.project import ConfigLike, Project, check_name
 from mousefear.errors import ProjectError
 from mousefear.pipeline.exemplars import exemplar_id, read_exemplar_index, write_exemplar_index
 from mousefear.pipeline.registry import check_table_names
-from mousefear.pipeline.summary import write_run_summary
-from mousefear.pipeline.tables import write_window_tables
+from mousefear.pipeline.tables import write_run_tables
 
 __all__ = ["rename_video"]
 
@@ -206,10 +205,7 @@ def rename_video(config: ConfigLike, old: str, new: str) -> list[str]:
         raise
     steps.commit()
     for run in project.runs():  # tables and summaries made from the vector files, with the new id
-        files = list(project.vector_files(run).values())
-        if files:
-            write_run_summary(files, paths.vectors(run) / "summary.csv")
-            write_window_tables(project, run)
+        write_run_tables(project, run)
     stale = [p for run in project.runs() for p in (paths.evaluation(run) / "metrics.json",
                                                    paths.vectors(run) / "epochs.csv",
                                                    paths.nwb_file(run, old_id)) if p.is_file()]

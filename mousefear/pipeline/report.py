@@ -199,14 +199,15 @@ def _in_sample_banner(d: Mapping[str, Any]) -> str:
                      f"{html.escape(', '.join(ins.get('videos', [])))} (motion calibration from labels), the same "
                      "labels every figure marked <i>in-sample</i> is measured on: they show how well the settings fit "
                      "these labels, not how the run does on new videos. ")
-        heldout = ins.get("heldout_f1") or {}
-        if heldout:
-            parts.append("Out of sample (thresholds chosen on the other videos, leave one video out): freezing F1 "
-                         + ", ".join(f"{html.escape(k)} {_fmt(v)[0]}" for k, v in heldout.items())
-                         + f"; mean {_fmt(sum(heldout.values()) / len(heldout))[0]}. ")
+        cv = ins.get("cross_validated") or {}
+        if cv.get("f1") is not None:
+            ci = cv.get("ci95") or [None, None]
+            parts.append(f"Out of sample (thresholds chosen on the other {_fmt(cv.get('block_seconds'))[0]}-s blocks "
+                         f"of time): freezing F1 {_fmt(cv['f1'])[0]} (95 % interval {_fmt(ci[0])[0]} to "
+                         f"{_fmt(ci[1])[0]}). ")
         else:
-            parts.append("There is no out-of-sample estimate: label a second video and calibrate again to get the "
-                         "leave-one-video-out F1, or evaluate on videos that were not calibrated on. ")
+            parts.append("There is no out-of-sample estimate: score more seconds (mousefear suggest lists those worth "
+                         "scoring) and calibrate again, or evaluate on videos that were not calibrated on. ")
     if ins.get("icl_frames"):
         parts.append(f"{int(ins['icl_frames'])} scored frame(s) lie in the run's in-context example windows, which "
                      "the model was shown together with their labels.")

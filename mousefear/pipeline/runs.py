@@ -11,6 +11,9 @@ run.json (``behavior-vectors/<run>/run.json``)::
 
     {"run", "created" (ISO 8601 UTC), "mousefear_version", "settings_sha256", "settings": {"backend",
      "frame_level", "behaviors", "windows", "preprocessing", "prompt", "icl"}, "resolved": {...}}
+
+A *derived run* (:mod:`mousefear.pipeline.derived`) has the same run.json, plus ``derived_from`` (the parent run
+and the derivation's settings).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 from mousefear._io import atomic_write_text, writing
 from mousefear._version import __version__
 from mousefear.backends.base import Backend
+from mousefear.core.intervals import sample_indices
 from mousefear.core.preprocess import preprocess_window, preprocessing_record
 from mousefear.core.project import ConfigLike, Project, check_name
 from mousefear.core.prompts import (
@@ -41,11 +45,11 @@ from mousefear.core.prompts import (
     text_hash,
 )
 from mousefear.core.settings import Settings
-from mousefear.core.video import Video, read_frames, sample_indices
+from mousefear.core.video import Video, read_frames
 from mousefear.errors import ProjectError
 
-__all__ = ["RunSettings", "default_run_name", "icl_examples", "preprocessing_text", "run_columns", "run_settings",
-           "video_settings"]
+__all__ = ["RunSettings", "default_run_name", "icl_examples", "identity", "name_from_settings", "preprocessing_text",
+           "read_run_json", "run_columns", "run_settings", "video_settings"]
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +109,8 @@ def _without_runtime(settings: Mapping[str, Any], runtime: tuple[str, ...]) -> d
     return ident
 
 
-def _identity(settings: Mapping[str, Any], runtime: tuple[str, ...]) -> str:
+def identity(settings: Mapping[str, Any], runtime: tuple[str, ...]) -> str:
+    """A run's identity: the SHA-256 of its settings (as in run.json) without the runtime parameters."""
     return hashlib.sha256(json.dumps(_without_runtime(settings, runtime), sort_keys=True).encode()).hexdigest()
 
 
@@ -119,8 +124,12 @@ def _model_short(model_id: str) -> str:
 
 
 def _motion_stem(backend_settings: Mapping[str, Any]) -> list[str]:
-    parts = []
-    thr, secs = backend_settings.get("freeze_threshold"), backend_settings.get("min_freeze_seconds")
+    """``[<method>, <threshold>, <min_freeze_seconds>s, flee]``: the decision settings that most often differ between
+    motion runs (the animal method's body-change threshold, or the pixels method's freeze threshold)."""
+    method = backend_settings.get("method")
+    parts = [str(method)] if method else []
+    key = "body_change_threshold" if method == "animal" else "freeze_threshold"
+    thr, secs = backend_settings.get(key), backend_settings.get("min_freeze_seconds")
     if thr is not None:
         parts.append(f"{float(thr):g}")
     if secs is not None:
@@ -130,8 +139,9 @@ def _motion_stem(backend_settings: Mapping[str, Any]) -> list[str]:
     return parts
 
 
-def _default_run_name(settings: Mapping[str, Any], sha: str) -> str:
-    """A readable stem of the settings, then 6 hex digits of the identity hash for uniqueness.
+def name_from_settings(settings: Mapping[str, Any], sha: str) -> str:
+    """The run name derived from a run's settings and identity when none is given: a readable stem of the
+    settings, then 6 hex digits of the identity hash for uniqueness.
 
     Video backends: ``<backend>-<freeze_threshold>-<min_freeze_seconds>s[-flee]`` (``motion-0.0005-1s-5ee282``);
     model backends: ``[<backend>-]<model>[-<prompt>]-icl<k>[-gen][-vid][-gray][-clahe][-diff|-overlay][-nocrop]``
@@ -332,9 +342,9 @@ def run_settings(project: Project, backend: Backend, run: str | None = None) -> 
         settings["icl"] = {"per_class": cls.icl_per_class, "example_ids": [e.id for e in examples],
                            "labels": [e.label for e in examples], "seed": s.seed,
                            "example_crops": [crops.get(e.video_id) for e in examples]}
-    sha = _identity(settings, runtime)
+    sha = identity(settings, runtime)
     name = run if run is not None else cls.run
-    name = _default_run_name(settings, sha) if name is None else check_name(name, "a run name")
+    name = name_from_settings(settings, sha) if name is None else check_name(name, "a run name")
     return RunSettings(name=name, settings=settings, sha256=sha, runtime=runtime, kind=backend.kind,
                        prompt=prompt, examples=examples)
 
@@ -373,6 +383,24 @@ def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
             out += _diff_keys(a.get(k), b.get(k), f"{prefix}{k}.")
         return out
     return [] if a == b else [prefix.rstrip(".")]
+
+
+def read_run_json(project: Project, run: str) -> dict[str, Any]:
+    """The run.json of a run (see the module), read and checked to be a JSON object.
+
+    Raises
+    ------
+    ProjectError
+        The run has no run.json or it cannot be read.
+    """
+    path = project.paths.vectors(run) / "run.json"
+    if not path.is_file():
+        raise ProjectError(f"{path}: run {run!r} has no run.json (made by an older mousefear?); classify its "
+                           "videos again to record its settings")
+    data = _read_run_json(path)
+    if not isinstance(data.get("settings"), dict):
+        raise ProjectError(f"{path}: Expected the run's settings under 'settings', but found none")
+    return data
 
 
 def _read_run_json(path: Path) -> dict[str, Any]:
@@ -435,10 +463,11 @@ def check_resolved(project: Project, rs: RunSettings, resolved: Mapping[str, Any
                            "overwrite=True (--overwrite) to replace the old run")
 
 
-def open_run(project: Project, rs: RunSettings, overwrite: bool, resolved: Mapping[str, Any]) -> str:
+def open_run(project: Project, rs: RunSettings, overwrite: bool, resolved: Mapping[str, Any],
+             extra: Mapping[str, Any] | None = None) -> str:
     """Create the run folder with run.json and prompt.txt (or keep those of the same run); return its creation
     time (ISO 8601, UTC). With ``overwrite`` a run of the same name and other settings is removed first,
-    with its cache."""
+    with its cache. ``extra``: more keys of a new run.json (``derived_from`` of a derived run)."""
     created = check_run(project, rs, overwrite)
     folder = project.paths.vectors(rs.name)
     if created is not None:
@@ -450,7 +479,7 @@ def open_run(project: Project, rs: RunSettings, overwrite: bool, resolved: Mappi
         shutil.rmtree(project.paths.cache(rs.name), ignore_errors=True)
     created = _dt.datetime.now(_UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     record = {"run": rs.name, "created": created, "mousefear_version": __version__,
-              "settings_sha256": rs.sha256, "settings": rs.settings, "resolved": dict(resolved)}
+              "settings_sha256": rs.sha256, "settings": rs.settings, "resolved": dict(resolved), **(extra or {})}
     with writing(folder):
         folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "prompt.txt", rs.settings["prompt"]["text"])

@@ -20,8 +20,9 @@ from mousefear.core.video import Video
 from mousefear.errors import ProjectError
 from mousefear.formats.vectors import read_vector_windows
 from mousefear.formats.windows import FIXED_COLUMNS, probability_column, window_rows, write_window_table
+from mousefear.pipeline.summary import write_run_summary
 
-__all__ = ["decided_by", "run_videos", "window_table", "write_window_tables"]
+__all__ = ["decided_by", "run_videos", "window_table", "write_run_tables", "write_window_tables"]
 
 logger = logging.getLogger(__name__)
 
@@ -120,3 +121,15 @@ def window_table(config: ConfigLike, run: str | None = None, write: bool = True)
     table = pd.concat(tables, ignore_index=True)
     table.attrs["behaviors"] = behaviors
     return table
+
+
+def write_run_tables(project: Project, run: str) -> None:
+    """(Re)write the tables made from a run's vector files: ``summary.csv`` and the per-window tables.
+
+    Every step that changes a run's vector files (classify, a derived run, renaming a video) ends with this, so the
+    tables always follow the files. Nothing is written for a run without vector files.
+    """
+    files = list(project.vector_files(run).values())
+    if files:
+        write_run_summary(files, project.paths.vectors(run) / "summary.csv")
+        write_window_tables(project, run)

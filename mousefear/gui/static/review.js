@@ -14,6 +14,7 @@ const st = {
   sel: null,       // selected window index
   fromQueue: false,
   saving: false,
+  suggestions: [],
 };
 let player = null;
 
@@ -293,6 +294,50 @@ function confirmPrediction() {
   else MF.showError("This window has no predicted behaviour of the project to confirm.");
 }
 
+// ------------------------------------------------------------------------------- seconds to score next
+async function loadSuggestions() {
+  const box = document.getElementById("suggest");
+  const summary = document.getElementById("suggest-summary");
+  summary.textContent = "ranking…";
+  box.replaceChildren();
+  let res;
+  try {
+    res = await MF.getJSON("/api/review/suggest?n=20");
+  } catch (err) {
+    summary.textContent = `Cannot rank seconds: ${err.message}`;
+    return;
+  }
+  st.suggestions = res.rows;
+  if (res.error) { summary.textContent = res.error; return; }
+  const parts = [`${res.scored_seconds} s scored; ${res.committee} of ${res.grid} threshold settings fit them`];
+  if (res.left_out.length) parts.push(`no stored measurements of ${res.left_out.join(", ")} (classify with the motion backend)`);
+  summary.textContent = parts.join(". ");
+  res.rows.forEach((r, i) => {
+    const sw = MF.el("span", { class: "badge", text: r.predicted });
+    sw.style.background = MF.color(st.behaviors, r.predicted);
+    const btn = MF.el("button", { onclick: () => openSecond(r), "data-suggest": String(i), title: r.reason },
+      MF.el("span", { class: "t", text: MF.time(r.start_s) }), MF.el("span", { text: r.video }), sw,
+      MF.el("span", { class: "p", text: r.disagreement === null ? "" : r.disagreement.toFixed(2) }));
+    box.append(btn);
+  });
+}
+
+async function openSecond(r) {
+  const runSel = document.getElementById("run");
+  const videoSel = document.getElementById("video");
+  if (st.data.video !== r.video) {
+    const run = st.runs.find((x) => x.name === runSel.value);
+    if (!run || !run.videos.includes(r.video)) {
+      MF.showError(`Run ${runSel.value} has no predictions of ${r.video}; choose a run that has.`);
+      return;
+    }
+    videoSel.value = r.video;
+    await loadVideo(runSel.value, r.video).catch((e) => MF.showError(e.message));
+  }
+  const i = windowAt(r.start_frame);
+  if (i !== null) { st.fromQueue = false; select(i); }
+}
+
 // ------------------------------------------------------------------------------------------ loading
 async function loadVideo(run, video) {
   const data = await MF.getJSON(`/api/review/data?run=${encodeURIComponent(run)}&video=${encodeURIComponent(video)}`);
@@ -368,7 +413,9 @@ async function init() {
     });
     renderAnswers();
     drawLegend();
+    document.getElementById("suggest-refresh").addEventListener("click", (ev) => { ev.target.blur(); loadSuggestions(); });
     await loadVideo(runSel.value, videoSel.value);
+    await loadSuggestions();
     document.body.dataset.ready = "1";
   } catch (err) {
     MF.showError(`Cannot load the predictions: ${err.message}`);
