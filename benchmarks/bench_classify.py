@@ -15,7 +15,8 @@ Prints, measured in one run:
   prompt, 2 in-context examples of 4 frames, windows of 4 frames): prefix reuse on (batch 1 and
   ``--batch-size``) and off, and the ratio reuse / no reuse;
 - with ``--real-shape``: for each named shape (``testing.REAL_SHAPES``; ``3b`` = ``qwen2.5-vl-3b``), a randomly
-  initialised model of those exact shapes (bfloat16 on a GPU, float32 on a CPU; see ``--real-dtype``) with the
+  initialised model of those exact shapes (bfloat16 on a GPU, float32 on a CPU, as ``classification.dtype:
+  auto``; see ``--real-dtype``) with the
   family's real processor: seconds to build it, to prefill the shared prefix (``--real-icl`` examples), for the
   first window (warm-up) and per window over the next ``--real-windows - 1`` windows (prefix reuse, batch 1),
   wall time and this process's CPU time (less sensitive to other work on a shared machine), and the visual
@@ -166,8 +167,9 @@ def main() -> None:
     parser.add_argument("--real-icl", type=int, default=2, choices=(0, 1, 2, 3),
                         help="in-context examples in the prompt of the real shapes (the prefix is prefilled once)")
     parser.add_argument("--real-dtype", choices=("auto", "bfloat16", "float32"), default="auto",
-                        help="dtype of the real shapes: auto = bfloat16 on a GPU, float32 on a CPU (bfloat16 matrix "
-                             "products are far slower than float32 on most CPUs)")
+                        help="dtype of the real shapes: auto = bfloat16 on a GPU, float32 on a CPU (as "
+                             "classification.dtype: auto; on CPUs with bfloat16 instructions, AVX-512 BF16 or AMX, "
+                             "bfloat16 is faster)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--count", action="store_true", help="print the parameters of every released shape")
     args = parser.parse_args()

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mousefear._io import read_json_object
 from mousefear.errors import ConfigError, ModelError
 
 logger = logging.getLogger(__name__)
@@ -253,13 +254,7 @@ def read_model_config(model: str, revision: str | None = None,
                 raise ModelError(f"Model {model} (revision {revision or 'main'}): its config.json is not in the "
                                  f"Hugging Face cache and cannot be downloaded ({_first_line(exc)}); "
                                  f"{how_to_get(model)}") from None
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: not a readable config.json ({exc})") from None
-    if not isinstance(config, dict):
-        raise ModelError(f"{path}: Expected a JSON object (a model's config.json), but got {type(config).__name__}")
-    return config, str(path)
+    return read_json_object(path, ModelError, "a model config.json"), str(path)
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mousefear._io import atomic_write_text
+from mousefear._io import atomic_write_text, read_json_object
 from mousefear._version import __version__
 from mousefear.backends.base import Backend
 from mousefear.core.preprocess import PatchGrid, preprocess_window, preprocessing_record
@@ -291,13 +291,7 @@ def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
 
 
 def _read_run_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ProjectError(f"{path}: not a readable run file ({exc}); remove it or use another run name") from None
-    if not isinstance(data, dict):
-        raise ProjectError(f"{path}: Expected a JSON object (a run file), but got {type(data).__name__}")
-    return data
+    return read_json_object(path, ProjectError, "a run file", "; remove it or use another run name")
 
 
 def check_run(project: Project, rs: RunSettings, overwrite: bool) -> str | None:
