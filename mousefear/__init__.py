@@ -14,6 +14,7 @@ from mousefear.core.settings import load_config, save_config
 from mousefear.formats.vectors import read_vector, read_vector_measurements
 from mousefear.gui import label_exemplars_gui, review_predictions_gui
 from mousefear.pipeline.calibration import calibrate_motion
+from mousefear.pipeline.check import check_model
 from mousefear.pipeline.classify import classify_videos
 from mousefear.pipeline.compare import compare_runs
 from mousefear.pipeline.evaluate import evaluate
@@ -39,6 +40,7 @@ __all__ = [
     "__version__",
     "add_videos",
     "calibrate_motion",
+    "check_model",
     "check_videos",
     "classify_videos",
     "compare_runs",

@@ -280,3 +280,26 @@ def json_safe(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def read_json_object(path: str | os.PathLike, error: type[Exception], what: str, hint: str = "") -> dict[str, Any]:
+    """The JSON object in a file, or ``error`` with one line naming the file and what is wrong.
+
+    Parameters
+    ----------
+    path
+        The file.
+    error
+        Exception class raised (``ProjectError``, ``ModelError``, ...).
+    what
+        What the file should be, for the message (``"a run file"``).
+    hint
+        What to do about it, appended to the message of an unreadable file (``"; remove it ..."``).
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise error(f"{path}: not a readable {what.removeprefix('a ')} ({exc}){hint}") from None
+    if not isinstance(data, dict):
+        raise error(f"{path}: Expected a JSON object ({what}), but got {type(data).__name__}")
+    return data

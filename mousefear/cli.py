@@ -376,6 +376,22 @@ def _classify(p: argparse.ArgumentParser):
     return run
 
 
+@command("check-model", "load the configured model, classify a few windows, and tell what the whole project will "
+                        "take on this machine")
+def _check_model(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--windows", type=int, default=2, help="windows of the first registered video to classify "
+                   "(default: 2; the first includes the warm-up)")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.pipeline.check import check_model
+
+        print(check_model(a.config, windows=a.windows).report())
+        return 0
+
+    return run
+
+
 @command("calibrate-motion", "calibrate the motion baseline from an empty chamber or from scored seconds")
 def _calibrate_motion(p: argparse.ArgumentParser):
     p.add_argument("config", help="config.yaml of the project (or the project folder)")
@@ -501,16 +517,16 @@ def _review(p: argparse.ArgumentParser):
 
 #: The sub-commands in the order of the workflow (``mousefear --help`` lists them so).
 WORKFLOW_ORDER = ("create-project", "add-videos", "rename-video", "info", "check", "extract-exemplars", "label",
-                  "import-labels", "label-exemplars", "classify", "window-table", "review", "evaluate", "compare-runs",
-                  "summarize", "create-labeled-video", "calibrate-motion", "suggest", "rethreshold", "export-labels",
-                  "export-nwb")
+                  "import-labels", "label-exemplars", "check-model", "classify", "window-table", "review", "evaluate",
+                  "compare-runs", "summarize", "create-labeled-video", "calibrate-motion", "suggest", "rethreshold",
+                  "export-labels", "export-nwb")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command, in the order of the workflow."""
     parser = argparse.ArgumentParser(
         prog="mousefear",
-        description="Behaviour vectors from fear-conditioning videos of mice with Qwen2.5-VL.",
+        description="Behaviour vectors from fear-conditioning videos of mice with Qwen2.5-VL or Qwen3-VL.",
     )
     parser.add_argument("--version", action="version", version=f"mousefear {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debugging details")

@@ -9,10 +9,10 @@ Creates a fresh project under OUT_DIR (default: sample_project/output/, replaced
 (``mouse1_day1_labels.csv``) as human labels, labels the exemplars from it, classifies the video, evaluates the
 run against the labels (report.html), and writes the fear-conditioning summary for a three-epoch protocol.
 
-With Qwen2.5-VL weights on this machine (``--model``, default the config's ``Qwen/Qwen2.5-VL-3B-Instruct`` from
-the Hugging Face cache, or a local folder) the classification uses the model; without, it says so in one line
-and runs the motion baseline (its default method, movement measured on the animal) instead, so the report is
-still complete and says which backend produced it.
+With model weights on this machine (``--model``: a Qwen2.5-VL or Qwen3-VL; default the config's
+``Qwen/Qwen2.5-VL-3B-Instruct`` from the Hugging Face cache, or a local folder) the classification uses the model;
+without, it says so in one line and runs the motion baseline (its default method, movement measured on the animal)
+instead, so the report is still complete and says which backend produced it.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ def local_weights(model: str) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=HERE / "output", help="folder for the demo project")
-    parser.add_argument("--model", default=None, help="Qwen2.5-VL hub id or local folder (default: config's)")
+    parser.add_argument("--model", default=None,
+                        help="Qwen2.5-VL or Qwen3-VL hub id or local folder (default: config's)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.out.exists():
@@ -67,7 +68,7 @@ def main() -> None:
     if local_weights(model):
         cfg["classification"]["model"] = model
         save_config(config, cfg)
-        print(f"classifying with Qwen2.5-VL ({model})")
+        print(f"classifying with {model}")
     else:
         print(f"No local weights for {model}: running the motion baseline instead (get the weights with "
               f"`huggingface-cli download {model}` or pass --model FOLDER).")

@@ -89,7 +89,8 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 #: Fixtures that make a test an integration test (a model, a server, a browser, real videos): marked
 #: ``integration`` automatically, so ``pytest -m "not integration"`` runs the fast unit tests alone.
-INTEGRATION_FIXTURES = ("tiny_qwen", "shim", "browser", "page", "shared_video", "serve_log")
+INTEGRATION_FIXTURES = ("tiny_qwen", "tiny_qwen3", "tiny_model", "shim", "browser", "page", "shared_video",
+                        "serve_log")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -108,3 +109,21 @@ def tiny_qwen(tmp_path_factory) -> Path:
     from mousefear.testing import build_tiny_qwen
 
     return build_tiny_qwen(tmp_path_factory.mktemp("tiny-qwen"), seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3(tmp_path_factory) -> Path:
+    """Folder of a tiny random Qwen3-VL (``build_tiny_qwen(..., family="qwen3_vl")``), built once per session."""
+    from mousefear.testing import build_tiny_qwen
+
+    return build_tiny_qwen(tmp_path_factory.mktemp("tiny-qwen3"), seed=0, family="qwen3_vl")
+
+
+#: model family -> the session fixture of its tiny random model
+TINY_MODELS = {"qwen2_5_vl": "tiny_qwen", "qwen3_vl": "tiny_qwen3"}
+
+
+@pytest.fixture(params=sorted(TINY_MODELS))
+def tiny_model(request) -> tuple[str, Path]:
+    """``(family, folder)`` of the tiny random model of each supported family in turn (tests run once per family)."""
+    return request.param, request.getfixturevalue(TINY_MODELS[request.param])

@@ -355,20 +355,39 @@ def test_server_down_gives_a_clear_error(prompt):
         be.load()
 
 
+def test_family_of_the_served_model_decides_the_frame_grid(tmp_path):
+    from mousefear.core.preprocess import PatchGrid
+
+    url = "http://127.0.0.1:9/v1"
+    named = openai_backend(url, model="Qwen/Qwen3-VL-8B-Instruct", model_family="qwen3_vl")
+    assert named.frame_grid() == PatchGrid(factor=32, min_pixels=65536)  # taken as it is: nothing read or sent
+    assert "model_family" in named.describe()["runtime"]
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(ModelError) as err:
+        openai_backend(url, model=str(missing)).frame_grid()  # auto, and no config.json to read
+    assert str(err.value) == (
+        f"Model folder {missing} does not exist; set classification.model in config.yaml to a folder holding the "
+        "model, or to a hub id such as Qwen/Qwen2.5-VL-3B-Instruct. The server's model family decides how frames "
+        "are resized: set classification.model_family to qwen2_5_vl or qwen3_vl (the family of the model the "
+        f"server at {url} serves)")
+
+
 # --------------------------------------------------------------------------------------------------------
 # Against a server around the tiny model that offers log-probabilities (the shim)
 # --------------------------------------------------------------------------------------------------------
 
 
-def test_exact_scoring_through_prompt_logprobs_equals_the_local_backend(tiny_qwen, prompt):
+def test_exact_scoring_through_prompt_logprobs_equals_the_local_backend(tiny_model, prompt):
     pytest.importorskip("transformers")
     from _openai_shim import ShimServer
 
     from mousefear.backends.transformers import TransformersBackend
 
-    examples = [Example("m1_day1_000030-000060", "freezing", _frames(1, h=84, w=56), 30.0,
+    family, tiny_qwen = tiny_model
+    h, w = {"qwen2_5_vl": (56, 84), "qwen3_vl": (256, 288)}[family]  # frames the family's processor keeps
+    examples = [Example("m1_day1_000030-000060", "freezing", _frames(1, h=w, w=h), 30.0,
                         np.array([30, 37, 45, 52]), 30, 60, "m1_day1")]
-    windows = [_window(i) for i in range(3)]
+    windows = [_window(i, _frames(100 + i, h=h, w=w)) for i in range(3)]
     local = TransformersBackend.from_settings(Settings.default().updated({"classification.model": str(tiny_qwen)}))
     local.prepare(prompt, examples)
     expected = local.classify(windows)

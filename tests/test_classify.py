@@ -1,4 +1,5 @@
-"""classify_videos end to end with the tiny random Qwen2.5-VL: files, run settings, resume, skip, frame backends."""
+"""classify_videos end to end with the tiny random Qwen2.5-VL (and Qwen3-VL where the family matters): files, run
+settings, resume, skip, frame backends."""
 
 from __future__ import annotations
 
@@ -45,9 +46,17 @@ def _record(cfg_path):
     return preprocessing_record(Project.open(cfg_path).settings.classification.preprocessing)
 
 
-def _configure(cfg_path: Path, tiny_qwen: Path, **classification) -> Path:
+#: The smallest frames each family's processor keeps (fast runs): 56 x 56 for Qwen2.5-VL, 256 x 256 for Qwen3-VL.
+MIN_PIXELS = {"qwen2_5_vl": 28 * 28 * 4, "qwen3_vl": 65536}
+
+
+def _configure(cfg_path: Path, tiny_qwen: Path, family: str = "qwen2_5_vl", **classification) -> Path:
     """Point a project at the tiny model with small frames (fast), then apply ``classification`` changes."""
-    return _small(cfg_path, **{"model": str(tiny_qwen), **classification})
+    _small(cfg_path, **{"model": str(tiny_qwen), **classification})
+    cfg = load_config(cfg_path)
+    cfg["classification"]["preprocessing"]["max_pixels"] = MIN_PIXELS[family]
+    save_config(cfg_path, cfg)
+    return cfg_path
 
 
 def _h5_content(path: Path) -> tuple[dict, dict]:
@@ -72,12 +81,13 @@ def _assert_same_vectors(a: Path, b: Path) -> None:
             assert aa[k] == ab[k], k
 
 
-def test_classify_writes_complete_vector_files(project, tiny_qwen):
-    cfg_path = _configure(project, tiny_qwen)
+def test_classify_writes_complete_vector_files(project, tiny_model):
+    family, tiny_qwen = tiny_model
+    cfg_path = _configure(project, tiny_qwen, family)
     run = mousefear.classify_videos(cfg_path, progress=False)
     paths = project_paths(cfg_path)
     folder = paths.vectors(run)
-    assert run.startswith("tiny-qwen") and run.endswith(tuple("0123456789abcdef"))
+    assert run.startswith(tiny_qwen.name) and run.endswith(tuple("0123456789abcdef"))
     video = registered_videos(cfg_path)[0]
 
     vec = mousefear.read_vector(folder / "m1_day1.h5")
@@ -105,7 +115,9 @@ def test_classify_writes_complete_vector_files(project, tiny_qwen):
     assert a["prompt_hash"] == hashlib.sha256(prompt_text.encode()).hexdigest() == run_json["settings"]["prompt"][
         "sha256"]
     assert a["icl_example_ids"] == [] and a["prompt_template"] == "default"
-    assert a["preprocessing"] == _record(cfg_path)
+    grid = {"qwen2_5_vl": (28, 3136), "qwen3_vl": (32, 65536)}[family]  # frames resized to the family's grid
+    assert a["preprocessing"] == {**_record(cfg_path), "patch_factor": grid[0], "min_pixels": grid[1]}
+    assert a["backend_resolved"]["family"] == run_json["resolved"]["family"] == family
     assert a["created"] == a["run_created"] == run_json["created"]
     assert a["mousefear_version"] == mousefear.__version__
     assert a["backend_settings"]["decision"] == "score" and a["frames_per_window"] == 2
@@ -209,17 +221,18 @@ mousefear.classify_videos({cfg!r}, progress=False)
 """
 
 
-def _two_projects(tmp_path: Path, tiny_qwen: Path) -> tuple[Path, Path]:
+def _two_projects(tmp_path: Path, tiny_qwen: Path, family: str = "qwen2_5_vl") -> tuple[Path, Path]:
     video = write_video(tmp_path / "m2_day3.avi", n_frames=120, fps=10.0)
     out = []
     for name in ("killed", "straight"):
         cfg = mousefear.create_project(name, "t", [video], working_directory=tmp_path, date="2026-11-23")
-        out.append(_configure(cfg, tiny_qwen))
+        out.append(_configure(cfg, tiny_qwen, family))
     return out[0], out[1]
 
 
-def test_resume_after_kill_gives_identical_files(tmp_path, tiny_qwen):
-    killed, straight = _two_projects(tmp_path, tiny_qwen)
+def test_resume_after_kill_gives_identical_files(tmp_path, tiny_model):
+    family, tiny_qwen = tiny_model
+    killed, straight = _two_projects(tmp_path, tiny_qwen, family)
     child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(_CHILD.format(repo=str(REPO), cfg=str(killed)))],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     cache_root = project_paths(killed).root / "cache"
@@ -523,3 +536,38 @@ def test_icl_frames_made_again_after_a_crop_edit(project, monkeypatch):
     rs3 = runs.run_settings(Project.open(cfg_path), be)
     assert decoded == [tuple(NEW_CROP), (0, 0, 64, 48)] and rs3.sha256 == rs.sha256
     np.testing.assert_array_equal(rs3.examples[0].frames, stored)
+
+
+def test_family_grid_reaches_icl_frames_and_is_checked_before_anything(project, tiny_qwen3, monkeypatch):
+    import mousefear.pipeline.runs as runs
+    from mousefear.backends import build_backend
+    from mousefear.core.preprocess import PatchGrid
+    from mousefear.core.video import read_frames
+
+    cfg_path = _small(project)
+    (ex_id,) = _label_exemplars(cfg_path, {0: "freezing"})  # extracted with the default (Qwen2.5-VL) grid
+    _configure(cfg_path, tiny_qwen3, "qwen3_vl", icl_per_class=1)
+    decoded = []
+    original = runs.read_frames
+    monkeypatch.setattr(runs, "read_frames", lambda v, i, c: decoded.append(c) or original(v, i, c))
+    proj = Project.open(cfg_path)
+    be = build_backend(proj.settings)
+    rs = runs.run_settings(proj, be)
+    assert be.net is None  # the family came from config.json: nothing loaded
+    assert rs.grid == PatchGrid(factor=32, min_pixels=65536) and rs.preprocessing["patch_factor"] == 32
+    assert decoded == [(0, 0, 64, 48)]  # the stored frames were made for the 28-pixel grid: decoded again
+    info = mousefear.pipeline.exemplars.exemplar_info(cfg_path, ex_id)
+    raw = read_frames(registered_videos(cfg_path)[0].path, np.array(info["frame_indices"]), (0, 0, 64, 48))
+    expected = preprocess_window(raw, proj.settings.classification.preprocessing, grid=rs.grid)
+    np.testing.assert_array_equal(rs.examples[0].frames, expected)
+    assert expected.shape == (2, 224, 320, 3)  # 48 x 64 enlarged to at least 65536 pixels, sides multiples of 32
+
+    cfg = load_config(cfg_path)
+    cfg["classification"]["preprocessing"]["max_pixels"] = 28 * 28 * 4  # fine for Qwen2.5-VL, not for Qwen3-VL
+    save_config(cfg_path, cfg)
+    with pytest.raises(ProjectError) as err:
+        mousefear.classify_videos(cfg_path, progress=False)
+    assert str(err.value) == (f"{cfg_path}: classification.preprocessing.max_pixels is 3136, below the 65536 pixels "
+                              "the model's processor enlarges every smaller frame to (32-pixel grid); set it to at "
+                              "least 65536")
+    assert not any((project_paths(cfg_path).root / "behavior-vectors").iterdir())

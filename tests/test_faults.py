@@ -72,7 +72,8 @@ def _settings(cfg: Path, **classification) -> Path:
 
 def _server_project(cfg: Path, server: FaultServer, **openai) -> Path:
     """Point a project at a fault server (quick retries)."""
-    settings = {"backend": "openai", "model": "m", "openai.base_url": server.base_url, "openai.max_attempts": 2,
+    settings = {"backend": "openai", "model": "m", "model_family": "qwen2_5_vl",  # "m" has no config.json to read
+                "openai.base_url": server.base_url, "openai.max_attempts": 2,
                 "openai.backoff_seconds": 0.05, "openai.timeout_seconds": 5.0, "openai.max_concurrency": 1,
                 "openai.api_key_env": "MOUSEFEAR_FAULT_KEY"}
     settings.update({f"openai.{k}": v for k, v in openai.items()})
@@ -380,7 +381,8 @@ def _openai_backend(server: FaultServer, **params):
     from mousefear.core.prompts import load_prompt_template, render_prompt
     from mousefear.core.settings import Settings
 
-    settings = Settings.default().updated({"classification.backend": "openai", "classification.model": "m"})
+    settings = Settings.default().updated({"classification.backend": "openai", "classification.model": "m",
+                                           "classification.model_family": "qwen2_5_vl"})
     be = OpenAIBackend.from_settings(settings, base_url=server.base_url, api_key_env="MOUSEFEAR_FAULT_KEY", **params)
     be.load()
     be.prepare(render_prompt(load_prompt_template("default"), [(b, f"the mouse is {b}") for b in BEHAVIORS]), [])

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from mousefear.core.preprocess import PatchGrid
 from mousefear.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -259,6 +260,12 @@ class WindowBackend(Backend, abc.ABC):
     """A backend that classifies windows: gets the prompt once, then a probability vector per window."""
 
     kind = "window"
+
+    def frame_grid(self) -> PatchGrid:
+        """What frames are resized to before they come here: the model family's patch grid (sides multiples of
+        ``factor``, at least ``min_pixels``). Called by the pipeline before the run's identity is worked out, so
+        it may read a little (a model's config.json) but never loads weights. Default: Qwen2.5-VL's grid."""
+        return PatchGrid()
 
     @abc.abstractmethod
     def prepare(self, prompt: Prompt, examples: Sequence[Example]) -> None:

@@ -1,10 +1,13 @@
-"""Qwen2.5-VL behind an OpenAI-compatible server (vLLM, SGLang, ``transformers serve``): one chat request per window.
+"""Qwen2.5-VL or Qwen3-VL behind an OpenAI-compatible server (vLLM, SGLang, transformers serve): one request per window.
 
 Every window becomes one ``POST {base_url}/chat/completions`` with the same conversation the local backend
 builds (:func:`mousefear.prompts.build_messages` + :func:`mousefear.prompts.query_turn`): the system text, one
 user/assistant pair per in-context example, then the window's frames and question. Frames are sent as base64
 ``image_url`` data URLs (PNG by default: lossless, the server sees exactly the pixels the local backend sees;
-JPEG at quality 95 is smaller), each frame a separate image, before the turn's text.
+JPEG at quality 95 is smaller), each frame a separate image, before the turn's text. The frames are resized to
+the grid of the served model's family (:meth:`OpenAIBackend.frame_grid`: ``classification.model_family``, or
+read from the model's config.json where this machine has it or can fetch it), so the server's processor keeps
+them as they are.
 
 Deciding the label (``decision: score``) takes the best path the server offers. It is found once, by a small
 probe request when the backend is first described or prepared, recorded as ``decision_path`` in
@@ -74,7 +77,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mousefear.backends.base import WindowBackend, WindowResult
+from mousefear.backends.families import ModelFamily, resolve_family
 from mousefear.backends.http_deadline import post_within
+from mousefear.core.preprocess import PatchGrid
 from mousefear.core.prompts import Prompt, Turn, build_messages, parse_answer, query_turn
 from mousefear.errors import ConfigError, ModelError
 
@@ -273,6 +278,9 @@ class OpenAIBackend(WindowBackend):
     model
         Model name sent with every request (``classification.model``): what the server serves, e.g.
         ``Qwen/Qwen2.5-VL-3B-Instruct`` for ``vllm serve Qwen/Qwen2.5-VL-3B-Instruct``.
+    model_family
+        The served model's family: ``"auto"`` (read from the config.json of ``model``, a local folder or a hub
+        id) or a family name (``qwen2_5_vl``, ``qwen3_vl``), taken as it is.
     base_url
         The server's OpenAI base address, ending in ``/v1`` (``http://gpu-node:8000/v1``).
     api_key_env
@@ -303,13 +311,14 @@ class OpenAIBackend(WindowBackend):
     name = "openai"
     settings_sections = ("classification.openai", "classification")
     runtime_params = ("base_url", "api_key_env", "timeout_seconds", "max_concurrency", "max_attempts",
-                      "backoff_seconds")
+                      "backoff_seconds", "model_family")
 
     def __init__(
         self,
         behaviors: Sequence[str],
         *,
         model: str,
+        model_family: str,
         base_url: str,
         api_key_env: str | None,
         timeout_seconds: float,
@@ -324,6 +333,7 @@ class OpenAIBackend(WindowBackend):
     ):
         super().__init__(behaviors)
         self.model = model
+        self.model_family = model_family
         self.base_url = base_url
         self.api_key_env = api_key_env
         self.timeout_seconds = timeout_seconds
@@ -338,6 +348,7 @@ class OpenAIBackend(WindowBackend):
         self.decision_path: str | None = None
         self.choice_field: str | None = None  # "structured_outputs" or "guided_choice"
         self.server_model = ""
+        self._family: ModelFamily | None = None
         self._prompt: Prompt | None = None
         self._prefix: list[dict[str, Any]] = []
         self._stop = threading.Event()
@@ -363,15 +374,44 @@ class OpenAIBackend(WindowBackend):
     def derived(self) -> dict[str, Any]:
         return {"temperature": 0.0}
 
+    def family(self) -> ModelFamily:
+        """The served model's family: ``model_family``, or with ``auto`` read from the model's config.json
+        (a folder, the Hugging Face cache, or fetched from the hub; no weights).
+
+        Raises
+        ------
+        ModelError
+            ``auto`` and the config.json cannot be had (the message says to set ``model_family``), or it names
+            an unsupported family.
+        """
+        if self._family is None:
+            try:
+                self._family = resolve_family(self.model, self.model_family, check=False)
+            except ModelError as exc:
+                if self.model_family != "auto":
+                    raise
+                raise ModelError(f"{exc}. The server's model family decides how frames are resized: set "
+                                 "classification.model_family to qwen2_5_vl or qwen3_vl (the family of the model "
+                                 f"the server at {self._url} serves)") from None
+        return self._family
+
+    def frame_grid(self) -> PatchGrid:
+        """The served model family's patch grid: frames are resized to it before they are sent."""
+        return self.family().grid
+
     def resolved(self) -> dict[str, Any]:
         """After :meth:`load` (the probe): ``decision_path``, ``choice_field``, ``top_logprobs``,
-        ``score_includes_end_token`` and ``server_model`` (the model name the server answers with)."""
+        ``score_includes_end_token``, ``server_model`` (the model name the server answers with) and, once it is
+        known, ``family`` (the model family)."""
         if self.decision_path is None:
             return {}
-        return {"decision_path": self.decision_path, "choice_field": self.choice_field,
-                "top_logprobs": TOP_LOGPROBS if self.decision_path == "choice_logprobs" else None,
-                "score_includes_end_token": self.decision_path == "prompt_logprobs",
-                "server_model": self.server_model}
+        out = {"decision_path": self.decision_path, "choice_field": self.choice_field,
+               "top_logprobs": TOP_LOGPROBS if self.decision_path == "choice_logprobs" else None,
+               "score_includes_end_token": self.decision_path == "prompt_logprobs",
+               "server_model": self.server_model}
+        if self._family is not None:
+            out["family"] = self._family.name
+        return out
 
     def load(self) -> None:
         """Probe the server once for its decision path (a few tiny requests)."""

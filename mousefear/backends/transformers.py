@@ -1,4 +1,9 @@
-"""Qwen2.5-VL through transformers: label scoring (default) or greedy generation, with a reused prompt prefix.
+"""Qwen2.5-VL and Qwen3-VL through transformers: label scoring (default) or greedy generation, with a reused prompt
+prefix.
+
+What differs between the families (patch grid, processor bounds, end-of-turn token, what the rotary position ids
+need, how video frames carry their time) comes from their description in :mod:`mousefear.backends.families`;
+the family is read from the checkpoint's config.json before anything loads (:meth:`TransformersBackend.family`).
 
 How one batch of windows is classified (``decision="score"``)::
 
@@ -19,10 +24,12 @@ With ``decision="generate"`` the model answers greedily (temperature 0) on the s
 answer is parsed strictly (:func:`mousefear.prompts.parse_answer`): the named behaviour gets probability 1, an
 answer that names no behaviour gives all-NaN probabilities and keeps the raw text.
 
-Position ids: Qwen2.5-VL uses 3-D rotary positions (time, height, width). transformers infers them only for an
-input without a cache, so every forward here passes them explicitly: the suffix's positions are its own
-``get_rope_index`` shifted by the prefix's last position + 1 (the prefix always ends with text). This gives
-positions identical to those of the whole prompt computed at once (tested).
+Position ids: both families use 3-D rotary positions (time, height, width). transformers infers them only for an
+input without a cache, so every forward here passes them explicitly: the suffix's positions are the model's own
+``get_rope_index`` of the suffix shifted by the prefix's last position + 1 (the prefix always ends with text).
+Both families' rules are linear in the start position (Qwen2.5-VL: video time from ``second_per_grid_ts``;
+Qwen3-VL: every temporal patch of a video its own grid, after a ``<t seconds>`` timestamp text), so this gives
+positions identical to those of the whole prompt computed at once (tested for both).
 
 Batches: windows with the same number and size of frames (all but a partial last one) are prefilled together;
 the batch's caches are independent copies of the prefix cache.
@@ -30,178 +37,31 @@ the batch's caches are independent copies of the prefix cache.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import logging
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mousefear.backends.base import WindowBackend, WindowResult
+from mousefear.backends.checkpoints import (
+    DEFAULT_MODEL,
+    available_memory,
+    count_parameters,
+    import_torchvision_safely,
+    resolve_model,
+)
+from mousefear.backends.families import ModelFamily, family_from_config, resolve_family
+from mousefear.core.preprocess import PatchGrid
 from mousefear.core.prompts import Prompt, Turn, build_messages, parse_answer, query_turn
-from mousefear.errors import ConfigError, ModelError
+from mousefear.errors import ModelError
 
 logger = logging.getLogger(__name__)
 
+# DEFAULT_MODEL, import_torchvision_safely and resolve_model live in checkpoints.py; importable from here too
 __all__ = ["DEFAULT_MODEL", "TransformersBackend", "import_torchvision_safely", "resolve_model"]
-
-#: Model used when ``classification.model`` is not set.
-DEFAULT_MODEL = "Qwen/Qwen2.5-VL-3B-Instruct"
-
-# --------------------------------------------------------------------------------------------------------
-# torchvision next to a CPU torch
-# --------------------------------------------------------------------------------------------------------
-
-# Exact schemas of torchvision's C++ operators (csrc/ops/nms.cpp, csrc/ops/quantized/cpu/qnms_kernel.cpp).
-_TORCHVISION_SCHEMAS = {
-    "nms": "nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
-    "qnms": "qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
-}
-_TORCHVISION_FRAGMENT: Any = None  # keeps the schemas registered (dropping the Library unregisters them)
-
-
-def import_torchvision_safely() -> Any:
-    """Import torchvision, working around a CUDA torchvision wheel installed next to a CPU-only torch.
-
-    Such a torchvision cannot load its compiled operators, and its import fails with ``RuntimeError: operator
-    torchvision::nms does not exist``; transformers then reports the Qwen2.5-VL classes as missing. Only when
-    the plain import fails this way, the two operator schemas torchvision expects are declared with
-    ``torch.library.Library("torchvision", "FRAGMENT")`` and the import is tried again: the pure-Python image
-    transforms, which are all the Qwen2.5-VL processor uses, then work (NMS itself does not). Must run before
-    any transformers model or processor class is imported.
-
-    Returns
-    -------
-    module
-        The ``torchvision`` module.
-    """
-    global _TORCHVISION_FRAGMENT
-    import torch
-
-    try:
-        import torchvision
-
-        return torchvision
-    except RuntimeError as err:
-        if "torchvision::" not in str(err):
-            raise
-    logger.debug("torchvision's compiled operators do not load next to this torch; declaring their schemas")
-    for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
-        del sys.modules[name]  # the failed import left half-initialised modules
-    if _TORCHVISION_FRAGMENT is None:
-        lib = torch.library.Library("torchvision", "FRAGMENT")
-        for name, schema in _TORCHVISION_SCHEMAS.items():
-            try:
-                torch._C._dispatch_find_schema_or_throw(f"torchvision::{name}", "")
-            except RuntimeError:  # not declared yet
-                lib.define(schema)
-        _TORCHVISION_FRAGMENT = lib
-    import torchvision
-
-    return torchvision
-
-
-# --------------------------------------------------------------------------------------------------------
-# Finding the weights
-# --------------------------------------------------------------------------------------------------------
-
-
-def _looks_like_path(model: str) -> bool:
-    """A hub id is ``name`` or ``owner/name``; anything else (``./x``, ``/a/b``, ``~/m``, ``a/b/c``) is a path."""
-    return model.startswith((".", "/", "~")) or "\\" in model or model.count("/") > 1 or model.endswith("/")
-
-
-def _folder_revision(folder: Path) -> str:
-    """``folder:<16 hex>``: SHA-256 of config.json and of the weights index (sharded) or weight files (single).
-
-    A sharded checkpoint is identified by its index (which names every tensor's shard) and config; a
-    single-file checkpoint by the file's content. Weight files larger than 2 GiB that are not indexed are
-    identified by name and size only (hashing them would take minutes).
-    """
-    digest = hashlib.sha256()
-    names = ["config.json", "model.safetensors.index.json", "pytorch_model.bin.index.json"]
-    for name in names:
-        p = folder / name
-        if p.is_file():
-            digest.update(name.encode() + b"\0" + p.read_bytes())
-    if not any((folder / n).is_file() for n in names[1:]):
-        for p in sorted([*folder.glob("*.safetensors"), *folder.glob("*.bin")]):
-            digest.update(p.name.encode() + b"\0")
-            size = p.stat().st_size
-            if size <= 2 << 30:
-                with open(p, "rb") as fh:
-                    for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                        digest.update(chunk)
-            else:
-                digest.update(str(size).encode())
-    return "folder:" + digest.hexdigest()[:16]
-
-
-def _how_to_get(model: str) -> str:
-    return (f"download it where there is network with `huggingface-cli download {model}` (it lands in the "
-            f"Hugging Face cache, ~/.cache/huggingface), or set classification.model in config.yaml to a local "
-            f"folder holding the model (config.json, weights, processor and tokenizer files)")
-
-
-def resolve_model(model: str, revision: str | None = None, local_files_only: bool = False) -> tuple[Path, str]:
-    """Find a model's folder on disk and the revision to record.
-
-    Parameters
-    ----------
-    model
-        Hub id (``Qwen/Qwen2.5-VL-3B-Instruct``) or local folder.
-    revision
-        Hub branch, tag or commit (None: the default branch). Ignored for a folder.
-    local_files_only
-        Never touch the network: use the Hugging Face cache only.
-
-    Returns
-    -------
-    folder : pathlib.Path
-        Folder with config.json and the weights.
-    revision : str
-        For a hub id the commit hash of the cached snapshot; for a folder ``folder:<hash>``
-        (see :func:`_folder_revision`).
-
-    Raises
-    ------
-    ModelError
-        The folder does not exist or is not a model, or the hub id is neither cached nor downloadable (offline);
-        the message names the model and says how to get the weights.
-    """
-    if not isinstance(model, str) or not model.strip():
-        raise ConfigError(f"Expected classification.model to be a hub id or a folder, but got {model!r}")
-    folder = Path(model).expanduser()
-    if folder.is_dir():
-        if not (folder / "config.json").is_file():
-            raise ModelError(f"Model folder {folder} has no config.json, so it is not a transformers model folder")
-        return folder.resolve(), _folder_revision(folder)
-    if _looks_like_path(model):
-        raise ModelError(f"Model folder {folder} does not exist; set classification.model in config.yaml to a "
-                         f"folder holding the model, or to a hub id such as {DEFAULT_MODEL}")
-    from huggingface_hub import snapshot_download
-
-    patterns = ["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model", "*.tiktoken"]
-    try:
-        path = snapshot_download(model, revision=revision, local_files_only=True, allow_patterns=patterns)
-    except Exception:  # not cached (or cached at another revision)
-        if local_files_only:
-            raise ModelError(f"Model {model} (revision {revision or 'main'}) is not in the Hugging Face cache and "
-                             f"downloads are switched off; {_how_to_get(model)}") from None
-        logger.info("Downloading %s (revision %s) from the Hugging Face hub", model, revision or "main")
-        try:
-            path = snapshot_download(model, revision=revision, allow_patterns=patterns)
-        except Exception as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-            raise ModelError(f"Model {model} (revision {revision or 'main'}) is not in the Hugging Face cache and "
-                             f"cannot be downloaded ({reason}); {_how_to_get(model)}") from None
-    path = Path(path)
-    return path, path.name  # snapshots/<commit hash>
-
 
 # --------------------------------------------------------------------------------------------------------
 # The backend
@@ -230,11 +90,13 @@ class _Segment:
 
 
 class TransformersBackend(WindowBackend):
-    """Qwen2.5-VL (any size, or any model with the same processor and chat template) run locally.
+    """Qwen2.5-VL or Qwen3-VL (any size of either family) run locally.
 
     Build it with :meth:`from_settings`; the parameters without a default are settings of ``classification`` in
-    config.yaml (checked there). Building it reads nothing and downloads nothing: :meth:`load` finds the weights
-    (downloading them if needed and allowed), and loads the processor and the model.
+    config.yaml (checked there). Building it reads nothing and downloads nothing: :meth:`family` reads the
+    checkpoint's config.json (the pipeline asks for it before a run's identity is worked out), :meth:`load` finds
+    the weights (downloading them if needed and allowed), checks that the device has the memory for them, and
+    loads the processor and the model.
 
     Parameters
     ----------
@@ -244,6 +106,9 @@ class TransformersBackend(WindowBackend):
         Hub id or local folder (``classification.model``).
     model_revision
         Hub revision (branch, tag or commit); None = default branch.
+    model_family
+        ``"auto"`` (read from the checkpoint's config.json) or a family name (``qwen2_5_vl``, ``qwen3_vl``),
+        which must then agree with the checkpoint.
     dtype
         ``"auto"`` (bfloat16 on a CUDA GPU, float32 on CPU), ``"bfloat16"``, ``"float16"`` or ``"float32"``.
     device
@@ -258,17 +123,13 @@ class TransformersBackend(WindowBackend):
     reuse_prefix
         Prefill the shared prefix once and reuse its cache (True); False prefills every window's whole prompt
         (for checks and benchmarks: same results, slower).
-    min_pixels, max_pixels
-        Resize bounds of the processor per frame (Qwen2.5-VL's own: 3136 and 12845056). Frames are normally
-        resized by mousefear's preprocessing already (``preprocessing.max_pixels``); these only keep the
-        processor from resizing them again.
     local_files_only
         Never download weights, use the Hugging Face cache or a folder only.
     """
 
     name = "transformers"
     settings_sections = ("classification",)
-    runtime_params = ("device", "reuse_prefix", "local_files_only")
+    runtime_params = ("device", "reuse_prefix", "local_files_only", "model_family")
 
     def __init__(
         self,
@@ -276,30 +137,30 @@ class TransformersBackend(WindowBackend):
         *,
         model: str,
         model_revision: str | None,
+        model_family: str,
         dtype: str,
         device: str,
         decision: str,
         input_mode: str,
         max_new_tokens: int,
         reuse_prefix: bool = True,
-        min_pixels: int = 3136,
-        max_pixels: int = 12845056,
         local_files_only: bool = False,
     ):
         super().__init__(behaviors)
         self.model = model
         self.model_revision = model_revision
+        self.model_family = model_family
         self.dtype = dtype
         self.device = device
         self.decision = decision
         self.input_mode = input_mode
         self.max_new_tokens = max_new_tokens
         self.reuse_prefix = reuse_prefix
-        self.min_pixels = min_pixels
-        self.max_pixels = max_pixels
         self.local_files_only = local_files_only
         self.net: Any = None  # the loaded model
         self.processor: Any = None
+        self.n_parameters: int | None = None  # stored parameters of the checkpoint (after load)
+        self._family: ModelFamily | None = None
         self._resolved: dict[str, Any] = {}
         self._prompt: Prompt | None = None
         self._prefix_turns: list[Turn] = []
@@ -312,17 +173,29 @@ class TransformersBackend(WindowBackend):
     def model_id(self) -> str:
         return str(self.model)
 
-    @property
-    def size(self) -> dict[str, int]:
-        """The processor's resize bounds per frame, in pixels."""
-        return {"shortest_edge": int(self.min_pixels), "longest_edge": int(self.max_pixels)}
+    def family(self) -> ModelFamily:
+        """The model family, read from the checkpoint's config.json on first use (no weights are touched; a hub
+        model's config.json alone is downloaded if it is not cached and downloads are allowed).
+
+        Raises
+        ------
+        ModelError
+            config.json cannot be had, names an unsupported family, or not ``model_family``.
+        """
+        if self._family is None:
+            self._family = resolve_family(self.model, self.model_family, self.model_revision, self.local_files_only)
+        return self._family
+
+    def frame_grid(self) -> PatchGrid:
+        """The family's patch grid: frames are resized to it before they come here."""
+        return self.family().grid
 
     def derived(self) -> dict[str, Any]:
         return {"score_includes_end_token": True}
 
     def resolved(self) -> dict[str, Any]:
         """After :meth:`load`: ``model_revision`` (the commit of the cached snapshot, or ``folder:<hash>``),
-        ``device``, ``dtype`` and ``transformers_version``."""
+        ``family`` (the model family), ``device``, ``dtype`` and ``transformers_version``."""
         return dict(self._resolved)
 
     # ---------------------------------------------------------------- loading
@@ -333,33 +206,39 @@ class TransformersBackend(WindowBackend):
         Raises
         ------
         ModelError
-            The weights are not on this machine and cannot be downloaded, the folder is not a model, no CUDA GPU
-            is available for ``device="cuda"``; the message says how to get the weights.
+            The weights are not on this machine and cannot be downloaded, the folder is not a model of a supported
+            family (or not of ``model_family``), no CUDA GPU is available for ``device="cuda"``, the device has
+            not the memory for the weights in ``dtype``; the message says what to do.
         """
         if self.net is not None:
             return
         import torch
 
         folder, revision = resolve_model(self.model, self.model_revision, self.local_files_only)
+        family = self.family()
         device, dtype = _resolve_device_dtype(self.device, self.dtype)
+        self.n_parameters = _check_memory(self.model, folder, family, device, dtype)
         import_torchvision_safely()
         import transformers
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        logger.info("Loading %s (%s) on %s as %s", self.model, revision, device, dtype)
+        logger.info("Loading %s (%s, %s) on %s as %s", self.model, family.title, revision, device, dtype)
         try:
             self.processor = AutoProcessor.from_pretrained(folder)
             net = AutoModelForImageTextToText.from_pretrained(folder, dtype=getattr(torch, dtype))
         except (OSError, ValueError, KeyError) as exc:
             raise ModelError(f"Cannot load model {self.model} from {folder}: {exc}") from None
+        loaded = family_from_config(net.config.to_dict(), str(folder / "config.json"))
+        if loaded != family:  # the folder changed since its config.json was read
+            raise ModelError(f"Model {self.model} in {folder} is now a {loaded.title} checkpoint, not {family.title}")
         self.net = net.to(device).eval()
         # transformers 5.x renamed the forward argument past_key_values to cache (the old name warns)
         self._cache_arg = "cache" if "cache" in inspect.signature(self.net.forward).parameters else "past_key_values"
-        self._resolved = {"model_revision": revision, "device": device, "dtype": dtype,
+        self._resolved = {"model_revision": revision, "family": family.name, "device": device, "dtype": dtype,
                           "transformers_version": transformers.__version__}
         tok = self.processor.tokenizer
-        self._im_end = tok.convert_tokens_to_ids("<|im_end|>")
-        self._stop = {self._im_end, tok.convert_tokens_to_ids("<|endoftext|>")}
+        self._im_end = tok.convert_tokens_to_ids(family.end_of_turn)
+        self._stop = {tok.convert_tokens_to_ids(t) for t in family.stop_tokens}
         self._pad = tok.pad_token_id if tok.pad_token_id is not None else self._im_end
         self._cand_ids = []
         for b in self.behaviors:
@@ -418,14 +297,16 @@ class TransformersBackend(WindowBackend):
         kw: dict[str, Any] = {"text": [text], "return_tensors": "pt"}
         visual = [t for t in turns if t.frames is not None]
         if visual:
+            # the processor keeps the frames as preprocessing made them: bounds of the family, no frame sampling,
+            # no per-frame cap (sides are multiples of the family's factor already)
+            size = self.family().processor_size
             if self.input_mode == "video":
                 kw["videos"] = [list(t.frames) for t in visual]
                 kw["video_metadata"] = [_video_metadata(t) for t in visual]
-                kw["cap_pixels_per_frame"] = True
-                kw["videos_kwargs"] = {"size": dict(self.size)}
+                kw["videos_kwargs"] = {"size": size, "do_sample_frames": False, "cap_pixels_per_frame": False}
             else:
                 kw["images"] = [f for t in visual for f in t.frames]
-                kw["images_kwargs"] = {"size": dict(self.size)}
+                kw["images_kwargs"] = {"size": size}
         out = self.processor(**kw)
         out.pop("attention_mask", None)
         return {k: (v.to(self._device) if torch.is_tensor(v) else v) for k, v in out.items()}
@@ -443,7 +324,7 @@ class TransformersBackend(WindowBackend):
                 mm_token_type_ids=inputs["mm_token_type_ids"],
                 image_grid_thw=inputs.get("image_grid_thw"),
                 video_grid_thw=inputs.get("video_grid_thw"),
-                second_per_grid_ts=inputs.get("second_per_grid_ts"),
+                **{k: inputs.get(k) for k in self.family().rope_inputs},
             )
         if torch.is_tensor(offset):
             offset = offset.view(1, -1, 1).to(pos.device)
@@ -616,6 +497,39 @@ def _video_metadata(turn: Turn) -> dict[str, Any]:
     """
     return {"fps": float(turn.fps), "total_num_frames": int(turn.clip_frames),
             "frames_indices": [int(i) for i in turn.frame_indices]}
+
+
+def _check_memory(model: str, folder: Any, family: ModelFamily, device: str, dtype: str) -> int | None:
+    """Refuse to load weights that cannot fit in the device's free memory; return the parameter count.
+
+    The weights need ``parameters * bytes per value`` (from the safetensors headers); loading fails for certain
+    when that exceeds the free memory, so the message says it before minutes of loading. A margin below 20 % is
+    only warned about (activations and caches need some too). Checkpoints without safetensors are not checked.
+    """
+    try:
+        n = count_parameters(folder)
+    except (ModelError, OSError, ValueError, KeyError) as exc:
+        logger.debug("Cannot count the parameters of %s (%s): memory not checked", folder, exc)
+        return None
+    need = n * _BYTES_PER_VALUE[dtype]
+    free, _ = available_memory(device)
+    if free is None:
+        return n
+    if need > free:
+        smaller = [c for c in family.checkpoints if c != model][:1]
+        hint = (" or a smaller model (" + smaller[0] + ")") if smaller else ""
+        fp32 = ", or bfloat16 instead of float32 (classification.dtype)" if dtype == "float32" else ""
+        raise ModelError(f"Model {model} ({n / 1e9:.2f} billion parameters) needs {need / 2**30:.1f} GiB for its "
+                         f"weights in {dtype}, but {device} has {free / 2**30:.1f} GiB free; use a device with "
+                         f"more memory{fp32}{hint}, or run it on a server (classification.backend: openai)")
+    if need > 0.8 * free:
+        logger.warning("Model %s needs %.1f GiB for its weights in %s and %s has %.1f GiB free: little is left "
+                       "for the prompts", model, need / 2**30, dtype, device, free / 2**30)
+    return n
+
+
+#: Bytes per parameter value of each dtype.
+_BYTES_PER_VALUE = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 
 def _resolve_device_dtype(device: str, dtype: str) -> tuple[str, str]:

@@ -6,8 +6,8 @@ under ``classification.preprocessing`` in config.yaml, always in this order:
 
 1. **crop** to the video's crop box (when ``crop`` is true and a box is given; :func:`mousefear.video.iter_windows`
    usually crops while decoding already);
-2. **resize** so that both sides are multiples of 28 (the model's patch grid) and the frame fits ``max_pixels``
-   (:func:`smart_resize`);
+2. **resize** so that both sides are multiples of the model family's patch grid (:class:`PatchGrid`: 28 for
+   Qwen2.5-VL, 32 for Qwen3-VL) and the frame fits ``max_pixels`` (:func:`smart_resize`);
 3. the **motion reference** is taken here: grey levels of the resized frames, before any contrast change;
 4. **grayscale** (kept as three identical channels);
 5. **CLAHE** contrast equalisation (on the grey image, or on the L channel of Lab for colour frames);
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import cv2
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 #: Version of the preprocessing code; bumped whenever the same settings would give different pixels.
 PREPROCESSING_VERSION = 1
-#: Side of the model's image patches (Qwen2.5-VL: 14-pixel patches merged 2 x 2).
+#: Side of the model's image patches by default (Qwen2.5-VL: 14-pixel patches merged 2 x 2).
 PATCH_FACTOR = 28
 #: Smallest image the Qwen2.5-VL processor leaves as it is (it enlarges smaller ones), in pixels.
 MIN_PIXELS = 4 * 28 * 28
@@ -46,6 +47,24 @@ MOTION_THRESHOLD = 20
 MOTION_COLOR = (255, 0, 0)
 #: The fixed order of the steps of :func:`preprocess_window`.
 ORDER = ("crop", "resize", "grayscale", "clahe", "motion")
+
+
+@dataclass(frozen=True)
+class PatchGrid:
+    """What the resize step must produce for a model family, so that its processor keeps the frames as they are.
+
+    Attributes
+    ----------
+    factor : int
+        Both sides of a frame are multiples of this, in pixels: the patch size times the merge size (Qwen2.5-VL:
+        14 x 2 = 28; Qwen3-VL: 16 x 2 = 32). A frame of ``h x w`` pixels then gives ``(h / factor) * (w /
+        factor)`` visual tokens.
+    min_pixels : int
+        Smallest frame area the family's processor keeps (it enlarges smaller frames), in pixels.
+    """
+
+    factor: int = PATCH_FACTOR
+    min_pixels: int = MIN_PIXELS
 
 
 
@@ -95,7 +114,8 @@ def smart_resize(height: int, width: int, max_pixels: int, factor: int = PATCH_F
                  min_pixels: int = MIN_PIXELS) -> tuple[int, int]:
     """Size a frame is resized to for the model: sides multiples of ``factor``, area within the pixel budget.
 
-    The same rule as the Qwen2.5-VL image processor (so that the processor leaves our frames as they are):
+    The same rule as the image processor of Qwen2.5-VL and Qwen3-VL (``Qwen2VLImageProcessor``), so that the
+    processor leaves our frames as they are:
     each side is rounded to the nearest multiple of ``factor`` (at least ``factor``); if that exceeds
     ``max_pixels`` both sides are scaled by ``sqrt(height * width / max_pixels)`` and rounded down to multiples
     of ``factor``; if it falls below ``min_pixels`` they are scaled up and rounded up. The aspect ratio is kept
@@ -108,7 +128,7 @@ def smart_resize(height: int, width: int, max_pixels: int, factor: int = PATCH_F
     max_pixels
         Pixel budget (height x width) of the result.
     factor
-        Both sides of the result are multiples of this (28 for Qwen2.5-VL).
+        Both sides of the result are multiples of this (28 for Qwen2.5-VL, 32 for Qwen3-VL).
     min_pixels
         Smallest area of the result.
 
@@ -316,7 +336,7 @@ def motion_overlay(frames: np.ndarray, threshold: int = MOTION_THRESHOLD, color:
 
 
 # ------------------------------------------------------------------------------------------------------- chain
-def preprocessing_record(settings: PreprocessingSettings) -> dict[str, Any]:
+def preprocessing_record(settings: PreprocessingSettings, grid: PatchGrid | None = None) -> dict[str, Any]:
     """The settings of the preprocessing chain as recorded with every output made with them (run.json, vector
     files, exemplars' info.json).
 
@@ -324,6 +344,9 @@ def preprocessing_record(settings: PreprocessingSettings) -> dict[str, Any]:
     ----------
     settings
         ``project.settings.classification.preprocessing``.
+    grid
+        The model family's patch grid (default :class:`PatchGrid`: Qwen2.5-VL's); recorded as ``patch_factor``
+        and ``min_pixels``.
 
     Returns
     -------
@@ -333,14 +356,15 @@ def preprocessing_record(settings: PreprocessingSettings) -> dict[str, Any]:
         chain uses (patch_factor, min_pixels, motion_gain, motion_threshold, motion_color, order): plain Python
         values, JSON-serialisable. Two outputs with equal records were made from the same pixels.
     """
+    grid = PatchGrid() if grid is None else grid
     out: dict[str, Any] = {"version": PREPROCESSING_VERSION, **dataclasses.asdict(settings)}
-    out.update(patch_factor=PATCH_FACTOR, min_pixels=MIN_PIXELS, motion_gain=MOTION_GAIN,
+    out.update(patch_factor=grid.factor, min_pixels=grid.min_pixels, motion_gain=MOTION_GAIN,
                motion_threshold=MOTION_THRESHOLD, motion_color=list(MOTION_COLOR), order=list(ORDER))
     return out
 
 
 def preprocess_window(frames: np.ndarray, settings: PreprocessingSettings,
-                      crop_box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+                      crop_box: tuple[int, int, int, int] | None = None, grid: PatchGrid | None = None) -> np.ndarray:
     """Apply the configured preprocessing chain to the sampled frames of one window.
 
     The steps run in the fixed order of the module docstring (:data:`ORDER`): crop, resize, grayscale, CLAHE,
@@ -356,18 +380,21 @@ def preprocess_window(frames: np.ndarray, settings: PreprocessingSettings,
     crop_box
         ``(x, y, width, height)`` applied when ``settings.crop`` is true (None = the frames are cropped
         already, as :func:`mousefear.core.video.iter_windows` does).
+    grid
+        The model family's patch grid (default :class:`PatchGrid`: Qwen2.5-VL's 28-pixel grid).
 
     Returns
     -------
     np.ndarray
-        (n, new_height, new_width, 3) uint8 RGB, sides multiples of 28 within ``max_pixels``.
+        (n, new_height, new_width, 3) uint8 RGB, sides multiples of ``grid.factor`` within ``max_pixels``.
     """
     frames = _check_frames(frames)
     if frames.ndim != 4:
         raise ValueError(f"Expected a stack of frames (n, height, width, 3), but got {frames.shape}")
     if settings.crop and crop_box is not None:
         frames = crop_frames(frames, crop_box)
-    out = resize_frames(frames, settings.max_pixels, PATCH_FACTOR, MIN_PIXELS)
+    grid = PatchGrid() if grid is None else grid
+    out = resize_frames(frames, settings.max_pixels, grid.factor, grid.min_pixels)
     reference = grey_levels(out) if settings.motion != "none" else None
     if settings.grayscale:
         out = to_grayscale(out)

@@ -164,6 +164,7 @@ class ClassificationSettings:
     backend: str = _field(choice("transformers", "openai", "motion"))
     model: str = _field(text)
     model_revision: str | None = _field(optional(text))
+    model_family: str = _field(choice("auto", "qwen2_5_vl", "qwen3_vl"))  # the names of backends.families.FAMILIES
     dtype: str = _field(choice("auto", "bfloat16", "float16", "float32"))
     device: str = _field(text)
     decision: str = _field(choice("score", "generate"))

@@ -234,7 +234,7 @@ class _Run:
                     job.last_end = int(job.bounds[done - 1, 1]) if done else 0
                     for window in job.stream:
                         job.fed += 1
-                        yield replace(window, frames=preprocess_window(window.frames, pre))
+                        yield replace(window, frames=preprocess_window(window.frames, pre, grid=self.rs.grid))
                 job.fed_all = True
                 finish_ready()
 

@@ -25,15 +25,15 @@ import logging
 import re
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mousefear._io import atomic_write_text, writing
+from mousefear._io import atomic_write_text, read_json_object, writing
 from mousefear._version import __version__
 from mousefear.backends.base import Backend
 from mousefear.core.intervals import sample_indices
-from mousefear.core.preprocess import preprocess_window, preprocessing_record
+from mousefear.core.preprocess import PatchGrid, preprocess_window, preprocessing_record
 from mousefear.core.project import ConfigLike, Project, check_name
 from mousefear.core.prompts import (
     Example,
@@ -76,6 +76,8 @@ class RunSettings:
         The rendered prompt (None for a video backend).
     examples : list of Example
         The in-context examples, in prompt order.
+    grid : PatchGrid
+        What the windows' frames are resized to (the model family's patch grid).
     """
 
     name: str
@@ -85,6 +87,7 @@ class RunSettings:
     kind: str
     prompt: Prompt | None
     examples: list[Example]
+    grid: PatchGrid = field(default_factory=PatchGrid)
 
     @property
     def preprocessing(self) -> dict[str, Any]:
@@ -232,12 +235,13 @@ def run_columns(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------------------------------- in-context examples
-def icl_examples(project: Project) -> list[Example]:
+def icl_examples(project: Project, grid: PatchGrid | None = None) -> list[Example]:
     """Choose and load the run's in-context examples, frames preprocessed with the run's settings.
 
     Up to ``classification.icl_per_class`` labelled exemplars per behaviour, chosen with ``seed``. Frames stored
-    by :func:`~mousefear.pipeline.exemplars.extract_exemplars` with the same preprocessing, frame numbers and crop
-    box are used as they are; otherwise the frames are decoded again and preprocessed like the windows.
+    by :func:`~mousefear.pipeline.exemplars.extract_exemplars` with the same preprocessing (grid included),
+    frame numbers and crop box are used as they are; otherwise the frames are decoded again and preprocessed like
+    the windows, to ``grid`` (the model family's patch grid; default Qwen2.5-VL's).
 
     Raises
     ------
@@ -265,7 +269,7 @@ def icl_examples(project: Project) -> list[Example]:
         logger.warning(msg)
     by_id = {v.id: v for v in project.videos}
     pre = cls.preprocessing
-    record = preprocessing_record(pre)
+    record = preprocessing_record(pre, grid)
     rows = table.set_index("id")
     examples = []
     for ex_id in ids:
@@ -284,7 +288,7 @@ def icl_examples(project: Project) -> list[Example]:
             if pre.crop and "crop" in info and info["crop"] != list(video.crop):
                 logger.info("Exemplar %s was extracted with the crop box %s of %s, which is now %s: decoding its "
                             "frames again", ex_id, info["crop"], video.id, list(video.crop))
-            frames = preprocess_window(read_frames(video.path, indices, crop), pre)
+            frames = preprocess_window(read_frames(video.path, indices, crop), pre, grid=grid)
         examples.append(Example(id=ex_id, label=str(row["label"]), frames=frames, fps=video.fps,
                                 frame_indices=indices, start_frame=start, end_frame=end, video_id=video.id))
     return examples
@@ -307,7 +311,10 @@ def run_settings(project: Project, backend: Backend, run: str | None = None) -> 
     Raises
     ------
     ProjectError
-        The run name is not usable as a folder name, or the in-context examples cannot be had.
+        The run name is not usable as a folder name, the in-context examples cannot be had, or
+        ``preprocessing.max_pixels`` is below the smallest frame the model family's processor keeps.
+    ModelError
+        The model family cannot be told (a window backend reads its model's config.json for it).
     """
     s = project.settings
     cls = s.classification
@@ -323,17 +330,23 @@ def run_settings(project: Project, backend: Backend, run: str | None = None) -> 
         "behaviors": [{"name": n, "definition": d} for n, d in definitions],
         "windows": windows,
     }
-    prompt, examples = None, []
+    prompt, examples, grid = None, [], PatchGrid()
     if backend.kind == "video":
         settings["preprocessing"] = {"crop": cls.preprocessing.crop}
         settings["prompt"] = {"template": "", "text": "", "sha256": ""}
         settings["icl"] = {"per_class": 0, "example_ids": [], "seed": s.seed}
     else:
+        grid = backend.frame_grid()  # the model family's: may read the model's config.json, never its weights
+        if cls.preprocessing.max_pixels < grid.min_pixels:
+            raise ProjectError(f"{project.config_path}: classification.preprocessing.max_pixels is "
+                               f"{cls.preprocessing.max_pixels}, below the {grid.min_pixels} pixels the model's "
+                               f"processor enlarges every smaller frame to ({grid.factor}-pixel grid); set it to at "
+                               f"least {grid.min_pixels}")
         template = load_prompt_template(cls.prompt, project.root)
         prompt = render_prompt(template, definitions)
-        examples = icl_examples(project)
+        examples = icl_examples(project, grid)
         text = prompt_document(prompt, examples, cls.frames_per_window, cls.window_seconds)
-        settings["preprocessing"] = preprocessing_record(cls.preprocessing)
+        settings["preprocessing"] = preprocessing_record(cls.preprocessing, grid)
         settings["prompt"] = {"template": template.name, "template_file": str(template.path), "text": text,
                               "sha256": text_hash(text)}
         # the examples' frames depend on the crop box of their videos: a crop edit there changes every window's
@@ -346,7 +359,7 @@ def run_settings(project: Project, backend: Backend, run: str | None = None) -> 
     name = run if run is not None else cls.run
     name = name_from_settings(settings, sha) if name is None else check_name(name, "a run name")
     return RunSettings(name=name, settings=settings, sha256=sha, runtime=runtime, kind=backend.kind,
-                       prompt=prompt, examples=examples)
+                       prompt=prompt, examples=examples, grid=grid)
 
 
 def default_run_name(config: ConfigLike, settings: Settings | None = None) -> str:
@@ -404,13 +417,7 @@ def read_run_json(project: Project, run: str) -> dict[str, Any]:
 
 
 def _read_run_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ProjectError(f"{path}: not a readable run file ({exc}); remove it or use another run name") from None
-    if not isinstance(data, dict):
-        raise ProjectError(f"{path}: Expected a JSON object (a run file), but got {type(data).__name__}")
-    return data
+    return read_json_object(path, ProjectError, "a run file", "; remove it or use another run name")
 
 
 def check_run(project: Project, rs: RunSettings, overwrite: bool) -> str | None:
