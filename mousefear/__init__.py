@@ -30,6 +30,7 @@ from mousefear.pipeline.labels import export_labels, import_labels
 from mousefear.pipeline.nwb import export_nwb
 from mousefear.pipeline.registry import add_videos, check_videos, create_project, video_table
 from mousefear.pipeline.rename import rename_video
+from mousefear.pipeline.status import run_status
 from mousefear.pipeline.summary import summarize
 from mousefear.pipeline.tables import window_table
 
@@ -56,6 +57,7 @@ __all__ = [
     "read_vector",
     "rename_video",
     "review_predictions_gui",
+    "run_status",
     "save_config",
     "summarize",
     "video_table",

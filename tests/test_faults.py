@@ -652,58 +652,8 @@ def test_no_command_reads_or_writes_outside_the_project(project, tmp_path, capsy
 # ============================================================================================================
 # 8. Frame rates: implausible ones are refused unless the user gives the real one
 # ============================================================================================================
-def _avi_with_rate(path: Path, rate: int, scale: int = 1, usec_per_frame: int | None = None) -> Path:
-    """A synthetic AVI whose headers state ``rate / scale`` fps (and ``usec_per_frame`` in the main header)."""
-    write_video(path, n_frames=30, fps=15.0)
-    data = bytearray(path.read_bytes())
-    strh = data.find(b"strh")
-    struct.pack_into("<II", data, strh + 28, scale, rate)
-    if usec_per_frame is not None:
-        struct.pack_into("<I", data, data.find(b"avih") + 8, usec_per_frame)
-    path.write_bytes(bytes(data))
-    return path
-
-
-def test_a_file_that_states_no_frame_rate_is_not_registered_at_opencvs_25(project, tmp_path):
-    src = tmp_path / "src" / "m2_day1.avi"
-    _avi_with_rate(src, rate=0, usec_per_frame=0)
-    before = snapshot(project.parent)
-    with pytest.raises(VideoError, match=r"m2_day1.avi: the file states no frame rate \(OpenCV would assume 25 fps\); "
-                                         r"give the real one: add_videos\(config, FILES, fps=...\)"):
-        mousefear.add_videos(project, [src])
-    assert snapshot(project.parent) == before
-    assert mousefear.add_videos(project, [src], fps=12.5) == ["m2_day1"]
-    entry = Project.open(project).video("m2_day1")
-    assert (entry.fps, entry.fps_given, entry.n_frames) == (12.5, True, 30)
-    assert "fps_given: true" in project.read_text()
-
-
-@pytest.mark.parametrize(("rate", "scale", "shown"), [(1_000_000, 1, "1e+06"), (1, 1000, "0.001")])
-def test_implausible_frame_rates_are_refused_unless_given(project, tmp_path, capsys, rate, scale, shown):
-    src = _avi_with_rate(tmp_path / "src" / "m2_day1.avi", rate=rate, scale=scale)
-    rc, _, err = _cli(capsys, "add-videos", project, src)
-    line = _one_line(err, "add-videos")
-    assert rc == 2 and f"the file states {shown} frames per second, outside the plausible 0.5 to 1000" in line
-    rc, out, _ = _cli(capsys, "add-videos", project, src, "--fps", "30")
-    assert rc == 0 and Project.open(project).video("m2_day1").fps == 30.0
-    with pytest.raises(VideoError, match="Expected fps to be a positive number of frames per second, but got 0"):
-        mousefear.add_videos(project, [src], fps=0, replace=True)
-
-
-def test_a_frame_rate_too_low_for_a_window_names_the_video_and_leaves_nothing(project):
-    cfg = _settings(project)
-    with Project.open(cfg).edit() as doc:
-        doc["videos"]["videos/m1_day1.avi"]["fps"] = 0.001
-    before = snapshot(cfg.parent)
-    with pytest.raises(ConfigError) as err:
-        mousefear.classify_videos(cfg, run="r", backend=FakeWindowBackend(BEHAVIORS), progress=False)
-    assert snapshot(cfg.parent) == before
-    assert str(err.value).startswith(f"{cfg.parent / 'videos' / 'm1_day1.avi'}: video m1_day1 is registered at "
-                                     "0.001 fps: Expected window_seconds and stride_seconds to span at least one frame")
-
-
-# ============================================================================================================
-# 9. Two processes on one run: the second stops at once, naming the first; a dead one's lock is taken over
+# 9. Two processes on one video: the second stops at once, naming the first; one on another video of the run goes
+#    on beside it; a dead one's lock is taken over
 # ============================================================================================================
 _SLOW_RUN = """
 import sys, time
@@ -717,26 +667,32 @@ class Slow(FakeWindowBackend):
         time.sleep(0.5)
         return super().classify(windows)
 
-mousefear.classify_videos({cfg!r}, run="r", backend=Slow({behaviors!r}), progress=False)
+mousefear.classify_videos({cfg!r}, videos=["m1_day1"], run="r", backend=Slow({behaviors!r}), progress=False)
 """
 
 
-def test_a_second_process_on_the_same_run_stops_at_once_and_a_dead_ones_lock_is_taken_over(tmp_path, make_video):
-    video = make_video("m1_day1.avi", n_frames=150)  # 10 windows, each 0.5 s of work in the first process
-    cfg = _settings(mousefear.create_project("fc", "t", [video], working_directory=tmp_path, date="2026-11-23"))
+def test_a_second_process_on_the_same_video_stops_at_once_and_a_dead_ones_lock_is_taken_over(tmp_path, make_video):
+    videos = [make_video("m1_day1.avi", n_frames=150), make_video("m2_day1.avi")]  # m1: 10 windows of 0.5 s work
+    cfg = _settings(mousefear.create_project("fc", "t", videos, working_directory=tmp_path, date="2026-11-23"))
     first = subprocess.Popen([sys.executable, "-c", _SLOW_RUN.format(repo=str(REPO), cfg=str(cfg),
                                                                      behaviors=BEHAVIORS)],
                              stdout=subprocess.PIPE, text=True)
+    lock = cfg.parent / "cache" / "_tasks" / "r" / "m1_day1.lock"
     try:
         assert first.stdout.readline().split()[0] == "window"
         t0 = time.monotonic()
-        with pytest.raises(ProjectError) as err:
+        with pytest.raises(ProjectError) as err:  # every video, so m1_day1 too
             mousefear.classify_videos(cfg, run="r", backend=FakeWindowBackend(BEHAVIORS), progress=False)
         assert time.monotonic() - t0 < 5
-        lock = cfg.parent / "cache" / "r.lock"
-        assert str(err.value).startswith(f"{lock}: run 'r' is in use by process {first.pid} on host "
-                                         f"{socket.gethostname()} since ")
-        assert json.loads(lock.read_text())["pid"] == first.pid
+        assert str(err.value).startswith(f"{lock}: video m1_day1 of run 'r' is in use by process {first.pid} on "
+                                         f"host {socket.gethostname()} since ")
+        held = json.loads(lock.read_text())
+        assert (held["pid"], held["run"], held["video"]) == (first.pid, "r", "m1_day1")
+        assert not _paths(cfg).vector_file("r", "m2_day1").exists()  # the refused call classified nothing
+        # another video of the same run is classified beside the first process
+        mousefear.classify_videos(cfg, videos=["m2_day1"], run="r", backend=FakeWindowBackend(BEHAVIORS),
+                                  progress=False)
+        assert _paths(cfg).vector_file("r", "m2_day1").is_file() and first.poll() is None
         first.stdout.readline()
         first.send_signal(signal.SIGKILL)  # killed: its lock stays behind
         first.wait()
@@ -749,7 +705,9 @@ def test_a_second_process_on_the_same_run_stops_at_once_and_a_dead_ones_lock_is_
     mousefear.classify_videos(cfg, run="r", backend=fake, progress=False)  # takes the dead process's lock over
     assert [s[1] for s in fake.seen] == list(range(len(done), 10))
     assert _cache_indices(cfg, "r") == list(range(10))  # every window once, in order
-    assert not lock.exists()
+    assert not lock.exists() and not lock.parent.exists()
+    assert sorted(mousefear.read_vector(_paths(cfg).vector_file("r", v)).attrs["video_id"]
+                  for v in ("m1_day1", "m2_day1")) == ["m1_day1", "m2_day1"]
 
 
 def test_the_lock_holds_pid_and_host_and_is_removed_afterwards(tmp_path):
