@@ -382,8 +382,9 @@ def _classify(p: argparse.ArgumentParser):
         if a.no_wait:
             from mousefear.pipeline.status import run_status
 
-            tasks = sorted({r["task"]["task"] for r in run_status(project, run=name)["videos"]
-                            if r["task"] and r["state"] == "queued"})
+            submitted = run_status(project, run=name)["tasks"]
+            last = max((t.get("submitted", "") for t in submitted), default=None)
+            tasks = [str(t["task"]) for t in submitted if t.get("submitted") == last]
             print(f"run {name}: submitted {len(tasks)} task(s): {' '.join(tasks) or '(none: every video finished)'}"
                   f"\nfollow them with: mousefear status {a.config} --run {name}")
         else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -343,3 +344,50 @@ def test_a_task_that_stopped_on_bad_input_is_not_resubmitted(tmp_path):
     row = mousefear.run_status(cfg, run=run)["videos"][0]
     assert row["state"] == "failed" and "changed while it was being classified" in row["last_error"]["error"]
     _no_locks_left(cfg, run)
+
+
+# ---------------------------------------------------------------------------------------------------- parts
+def test_the_watcher_takes_a_job_squeue_no_longer_lists_for_ended_but_not_at_the_first_look(monkeypatch):
+    from mousefear.pipeline import cluster
+
+    answers = [{"5_0": {"state": "RUNNING", "node": "n1", "job_id": "6"}}, {}, None, {}]
+    monkeypatch.setattr(cluster, "squeue_states", lambda ids: answers.pop(0))
+    watcher = cluster._watcher()
+    watcher.use_sacct = False  # accounting disabled
+    watcher.register_job("5_0")
+    watcher.update()
+    assert watcher.get_state("5_0", mode="cache") == "RUNNING" and not watcher.is_done("5_0", mode="cache")
+    watcher.update()  # not listed once: maybe a hiccup
+    assert not watcher.is_done("5_0", mode="cache")
+    watcher.update()  # squeue cannot be asked: nothing is concluded
+    assert not watcher.is_done("5_0", mode="cache")
+    watcher.update()  # not listed again: it has ended
+    assert watcher.is_done("5_0", mode="cache")
+    assert watcher.get_state("5_0", mode="cache") == "ENDED (no longer known to SLURM)"
+
+
+def test_sbatch_options_are_checked():
+    from mousefear.core.settings import Settings
+    from mousefear.errors import ConfigError
+
+    s = Settings.default().updated({"cluster.sbatch_options": {"account": "lab", "qos": "normal", "exclusive": True,
+                                                               "gres": "gpu:a100:1"}})
+    assert s.cluster.sbatch_options == {"account": "lab", "qos": "normal", "exclusive": True, "gres": "gpu:a100:1"}
+    for bad in ({"array": "0-3"}, {"Account": "lab"}, {"account": ["a"]}, ["account"], {"output": "x.log"}):
+        with pytest.raises(ConfigError, match=r"Expected cluster.sbatch_options to be a mapping of sbatch option names "
+                                              r"\(without --\) to values, e.g. \{account: mylab, qos: normal\} \(not "
+                                              r"array, output, error, open-mode, signal, wrap, parsable: mousefear "
+                                              r"sets those\), but got"):
+            Settings.default().updated({"cluster.sbatch_options": bad})
+
+
+def test_the_command_submits_and_returns_with_no_wait(tmp_path, capsys):
+    from mousefear.cli import main
+
+    cfg = _motion(_project(tmp_path / "p"))
+    assert main(["classify", str(cfg), "--executor", "local", "--no-wait", "--no-progress"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    run = mousefear.run_status(cfg)["run"]
+    assert re.fullmatch(rf"run {re.escape(run)}: submitted 3 task\(s\): \d+ \d+ \d+", out[0]), out
+    assert out[1] == f"follow them with: mousefear status {cfg} --run {run}"
+    _wait_for(lambda: mousefear.run_status(cfg)["totals"]["finished"] == 3, 60, "the tasks")

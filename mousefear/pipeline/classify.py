@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from mousefear._io import atomic_write_text, lock_file, read_json_object
+from mousefear._io import atomic_write_text, read_json_object
 from mousefear.backends import build_backend
 from mousefear.backends.base import Backend, VideoBackend, WindowBackend, check_probabilities
 from mousefear.core.preprocess import preprocess_window
@@ -73,7 +73,7 @@ from mousefear.pipeline.runs import (
     vector_attrs,
     video_settings,
 )
-from mousefear.pipeline.slurm import current_task, holder_alive
+from mousefear.pipeline.slurm import current_task
 
 __all__ = ["classify_videos", "default_run_name"]
 
@@ -488,11 +488,9 @@ def _classify_in_tasks(project: Project, given: Backend | None, rs: RunSettings,
     if overwrite:
         _discard(project, rs, chosen)
     todo = [v for v in chosen if not finished(project.paths.vector_file(rs.name, v.id), v, rs)]
-    for video in todo:  # a video another live process works on stops the call before anything is submitted
-        with lock_file(project.paths.video_lock(rs.name, video.id), f"video {video.id} of run {rs.name!r}",
-                       alive=holder_alive):
-            pass
     preflight(rs, todo, verify=False)  # the tasks check again (and hash with verify)
+    with video_locks(project, rs, todo):  # a video another live process works on stops the call here
+        pass
     result = None
     if todo:
         k = cluster.videos_per_task

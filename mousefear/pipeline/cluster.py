@@ -377,7 +377,9 @@ def run_tasks(groups: Sequence[Sequence[str]], make_call: Callable[[list[str]], 
     t0 = time.time()
 
     def submit_some() -> None:
-        room = len(queue) if executor == "slurm" else max(0, cluster.array_parallelism - len(active))
+        # SLURM runs at most array_parallelism tasks of an array at once; local processes are started only as
+        # others end, by this call (without waiting, all at once)
+        room = len(queue) if executor == "slurm" or not wait else max(0, cluster.array_parallelism - len(active))
         batch, queue[:] = queue[:room], queue[room:]
         if not batch:
             return

@@ -123,7 +123,7 @@ def run_status(config: ConfigLike, run: str | None = None) -> dict[str, Any]:
         ``submitted``, ``stderr`` (its log) and ``state`` as SLURM tells it now; or None), ``last_error``
         (``{"error", "when", "host", ...}`` of the error that last stopped it; None once it is finished);
         ``totals``: ``videos``, ``finished``, ``windows_done``, ``windows_total``, ``nan_windows`` and the count
-        of videos in each state.
+        of videos in each state; ``tasks``: every task submitted for the run (``cache/_tasks/<run>/jobs.json``).
 
     Raises
     ------
@@ -194,7 +194,8 @@ def run_status(config: ConfigLike, run: str | None = None) -> dict[str, Any]:
                               "windows_total": sum(r["windows_total"] for r in rows),
                               "nan_windows": sum(r["nan_windows"] for r in rows)}
     totals.update({s: sum(r["state"] == s for r in rows) for s in STATES if s != "finished"})
-    return {"run": name, "folder": str(project.paths.vectors(name)), "videos": rows, "totals": totals}
+    return {"run": name, "folder": str(project.paths.vectors(name)), "videos": rows, "totals": totals,
+            "tasks": [t for t in jobs if isinstance(t, dict)]}
 
 
 def format_status(status: dict[str, Any]) -> str:
