@@ -184,7 +184,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------ locks
-def read_json_object(path: str | os.PathLike) -> dict[str, Any]:
+def json_object_or_empty(path: str | os.PathLike) -> dict[str, Any]:
     """The JSON object in a file; empty when there is none, or it cannot be read or is not an object."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -196,7 +196,7 @@ def read_json_object(path: str | os.PathLike) -> dict[str, Any]:
 def read_lock(path: str | os.PathLike) -> dict[str, Any]:
     """The record of a lock file (``{"pid", "host", "since", ...}``); empty when there is none or it cannot be
     read."""
-    return read_json_object(path)
+    return json_object_or_empty(path)
 
 
 def lock_holder(holder: dict[str, Any]) -> str:

@@ -652,6 +652,57 @@ def test_no_command_reads_or_writes_outside_the_project(project, tmp_path, capsy
 # ============================================================================================================
 # 8. Frame rates: implausible ones are refused unless the user gives the real one
 # ============================================================================================================
+def _avi_with_rate(path: Path, rate: int, scale: int = 1, usec_per_frame: int | None = None) -> Path:
+    """A synthetic AVI whose headers state ``rate / scale`` fps (and ``usec_per_frame`` in the main header)."""
+    write_video(path, n_frames=30, fps=15.0)
+    data = bytearray(path.read_bytes())
+    strh = data.find(b"strh")
+    struct.pack_into("<II", data, strh + 28, scale, rate)
+    if usec_per_frame is not None:
+        struct.pack_into("<I", data, data.find(b"avih") + 8, usec_per_frame)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_file_that_states_no_frame_rate_is_not_registered_at_opencvs_25(project, tmp_path):
+    src = tmp_path / "src" / "m2_day1.avi"
+    _avi_with_rate(src, rate=0, usec_per_frame=0)
+    before = snapshot(project.parent)
+    with pytest.raises(VideoError, match=r"m2_day1.avi: the file states no frame rate \(OpenCV would assume 25 fps\); "
+                                         r"give the real one: add_videos\(config, FILES, fps=...\)"):
+        mousefear.add_videos(project, [src])
+    assert snapshot(project.parent) == before
+    assert mousefear.add_videos(project, [src], fps=12.5) == ["m2_day1"]
+    entry = Project.open(project).video("m2_day1")
+    assert (entry.fps, entry.fps_given, entry.n_frames) == (12.5, True, 30)
+    assert "fps_given: true" in project.read_text()
+
+
+@pytest.mark.parametrize(("rate", "scale", "shown"), [(1_000_000, 1, "1e+06"), (1, 1000, "0.001")])
+def test_implausible_frame_rates_are_refused_unless_given(project, tmp_path, capsys, rate, scale, shown):
+    src = _avi_with_rate(tmp_path / "src" / "m2_day1.avi", rate=rate, scale=scale)
+    rc, _, err = _cli(capsys, "add-videos", project, src)
+    line = _one_line(err, "add-videos")
+    assert rc == 2 and f"the file states {shown} frames per second, outside the plausible 0.5 to 1000" in line
+    rc, out, _ = _cli(capsys, "add-videos", project, src, "--fps", "30")
+    assert rc == 0 and Project.open(project).video("m2_day1").fps == 30.0
+    with pytest.raises(VideoError, match="Expected fps to be a positive number of frames per second, but got 0"):
+        mousefear.add_videos(project, [src], fps=0, replace=True)
+
+
+def test_a_frame_rate_too_low_for_a_window_names_the_video_and_leaves_nothing(project):
+    cfg = _settings(project)
+    with Project.open(cfg).edit() as doc:
+        doc["videos"]["videos/m1_day1.avi"]["fps"] = 0.001
+    before = snapshot(cfg.parent)
+    with pytest.raises(ConfigError) as err:
+        mousefear.classify_videos(cfg, run="r", backend=FakeWindowBackend(BEHAVIORS), progress=False)
+    assert snapshot(cfg.parent) == before
+    assert str(err.value).startswith(f"{cfg.parent / 'videos' / 'm1_day1.avi'}: video m1_day1 is registered at "
+                                     "0.001 fps: Expected window_seconds and stride_seconds to span at least one frame")
+
+
+# ============================================================================================================
 # 9. Two processes on one video: the second stops at once, naming the first; one on another video of the run goes
 #    on beside it; a dead one's lock is taken over
 # ============================================================================================================

@@ -60,7 +60,8 @@ def test_a_finished_run_with_nan_windows(cfg):
     assert [(r["state"], r["windows_done"], r["windows_total"], r["nan_windows"]) for r in rows.values()] == [
         ("finished", 3, 3, 1), ("finished", 4, 4, 1)]
     assert all(r["holder"] is None and r["task"] is None and r["last_error"] is None for r in rows.values())
-    assert status["tasks"] == [] and status["totals"] == {"videos": 2, "finished": 2, "windows_done": 7, "windows_total": 7, "nan_windows": 2,
+    assert status["tasks"] == []
+    assert status["totals"] == {"videos": 2, "finished": 2, "windows_done": 7, "windows_total": 7, "nan_windows": 2,
                                 "running": 0, "queued": 0, "failed": 0, "stopped": 0, "not started": 0}
 
 

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from mousefear._io import atomic_write_text, read_json_object
+from mousefear._io import atomic_write_text, json_object_or_empty
 from mousefear.backends import build_backend
 from mousefear.backends.base import Backend, VideoBackend, WindowBackend, check_probabilities
 from mousefear.core.preprocess import preprocess_window
@@ -518,7 +518,8 @@ def _classify_in_tasks(project: Project, given: Backend | None, rs: RunSettings,
     tasks = []
     for outcome in result.outcomes if result else []:
         timing.update(outcome.get("timing") or {})
-        tasks.append({k: outcome.get(k) for k in ("videos", "task", "host", "started", "first_input", "ended")})
+        tasks.append({k: outcome.get(k) for k in ("videos", "task", "attempt", "host", "submitted_at", "started",
+                                                  "first_input", "ended")})
     device = next((o.get("device") for o in (result.outcomes if result else []) if o.get("device")), None)
     extra = {"executor": executor, "tasks": tasks}
     error = finish_run(project, rs, chosen, timing, result.seconds if result else 0.0, device, extra)
@@ -538,7 +539,7 @@ def _discard(project: Project, rs: RunSettings, videos: list[Video]) -> None:
     must resume, not start again). A run of other settings goes whole; otherwise the chosen videos' files."""
     run_json = project.paths.vectors(rs.name) / "run.json"
     with video_locks(project, rs, videos):
-        if run_json.is_file() and read_json_object(run_json).get("settings_sha256") != rs.sha256:
+        if run_json.is_file() and json_object_or_empty(run_json).get("settings_sha256") != rs.sha256:
             logger.warning("Replacing run %s: removing %s and %s", rs.name, run_json.parent,
                            project.paths.cache(rs.name))
             shutil.rmtree(run_json.parent, ignore_errors=True)
@@ -555,7 +556,7 @@ def _record_submission(project: Project, rs: RunSettings, records: list[dict[str
     """Keep the tasks of a run in ``cache/_tasks/<run>/jobs.json`` (new ones added, ended ones updated): what
     status reads to name a video's task."""
     path = project.paths.tasks(rs.name) / "jobs.json"
-    tasks = {(str(t.get("task")), str(t.get("submitted"))): t for t in read_json_object(path).get("tasks", [])
+    tasks = {(str(t.get("task")), str(t.get("submitted"))): t for t in json_object_or_empty(path).get("tasks", [])
              if isinstance(t, dict)}  # a local task's id is a process id, which may come again: with its time
     tasks.update({(str(r["task"]), str(r["submitted"])): dict(r) for r in records})
     atomic_write_text(path, json.dumps({"run": rs.name, "tasks": list(tasks.values())}, indent=2, sort_keys=True)

@@ -58,7 +58,8 @@ EXECUTORS = ("inline", "local", "slurm")
 #: Seconds to wait for the result file of a task whose SLURM job has ended well (COMPLETED; a shared file system
 #: may show a new file late), and of one that ended otherwise (its result, if any, is an error's traceback).
 RESULT_GRACE_SECONDS = (10.0, 2.0)
-#: Longest pause between two looks at the tasks, seconds.
+#: First and longest pause between two looks at the tasks, seconds (each pause is 1.5 times the one before).
+FIRST_POLL_SECONDS = 0.25
 MAX_POLL_SECONDS = 30.0
 
 
@@ -90,7 +91,8 @@ class TasksResult:
     Attributes
     ----------
     outcomes : list of dict
-        The value returned by every call that ended well (one per task; a resubmitted task counts once per run).
+        The value returned by every call that ended well, with ``submitted_at`` (seconds since the epoch) and
+        ``attempt`` added.
     failed : dict
         Video id -> why its last task failed, for the videos given up on.
     tasks : list of dict
@@ -402,7 +404,7 @@ def run_tasks(groups: Sequence[Sequence[str]], make_call: Callable[[list[str]], 
         return result
     give_up = time.monotonic() + cluster.max_wait_hours * 3600
     bar = tqdm(total=sum(len(g) for g in groups), desc=f"tasks {name}", unit="video", disable=not progress)
-    poll = 1.0
+    poll = FIRST_POLL_SECONDS
     try:
         while active or queue:
             if time.monotonic() > give_up:
@@ -426,13 +428,13 @@ def run_tasks(groups: Sequence[Sequence[str]], make_call: Callable[[list[str]], 
                     task.ended_seen = task.ended_seen or time.monotonic()
                     grace = RESULT_GRACE_SECONDS[0 if task.state == "COMPLETED" else 1] if executor == "slurm" else 0
                     if time.monotonic() - task.ended_seen < grace:
-                        poll = min(poll, 1.0)
+                        poll = min(poll, FIRST_POLL_SECONDS)
                         continue
                 active.remove(task)
                 done_now.append(task)
                 if outcome is not None and outcome[0] == "success" and not outcome[1].get("error"):
                     task.record["state"] = "DONE"
-                    result.outcomes.append(outcome[1])
+                    result.outcomes.append({**outcome[1], "submitted_at": task.submitted, "attempt": task.attempt})
                     bar.update(len(task.videos))
                     logger.info("Run %s: %s finished %s", name, runner.label(task), ", ".join(task.videos))
                     continue
@@ -459,7 +461,7 @@ def run_tasks(groups: Sequence[Sequence[str]], make_call: Callable[[list[str]], 
             queue.extend(again)
             if queue:
                 submit_some()
-                poll = 1.0
+                poll = FIRST_POLL_SECONDS
     except KeyboardInterrupt:
         logger.warning("Run %s: stopped waiting; %d task(s) keep running (%s). Cancel them with scancel (SLURM) "
                        "or follow them with `mousefear status`", name, len(active),

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from mousefear._io import pid_alive, read_json_object, read_lock
+from mousefear._io import json_object_or_empty, pid_alive, read_lock
 from mousefear.core.project import ConfigLike, Project, check_name
 from mousefear.core.video import Video, window_bounds
 from mousefear.errors import ProjectError, VectorFileError
@@ -132,12 +132,12 @@ def run_status(config: ConfigLike, run: str | None = None) -> dict[str, Any]:
     """
     project = Project.open(config)
     name = _run_name(project, run)
-    run_json = read_json_object(project.paths.vectors(name) / "run.json")  # a JSON object, or {}
+    run_json = json_object_or_empty(project.paths.vectors(name) / "run.json")  # a JSON object, or {}
     sha = run_json.get("settings_sha256")
     w = (run_json.get("settings") or {}).get("windows") or {}
     cls = project.settings.classification
     window, stride = w.get("window_seconds", cls.window_seconds), w.get("stride_seconds", cls.stride_seconds)
-    jobs = read_json_object(project.paths.tasks(name) / "jobs.json").get("tasks") or []
+    jobs = json_object_or_empty(project.paths.tasks(name) / "jobs.json").get("tasks") or []
     latest: dict[str, dict[str, Any]] = {}
     for record in jobs:
         if isinstance(record, dict):
@@ -171,7 +171,7 @@ def run_status(config: ConfigLike, run: str | None = None) -> dict[str, Any]:
         if row["state"] != "finished":
             done, nan, whole = _cached(project, name, video, sha)
             row.update(windows_done=total if whole else done, nan_windows=nan)
-            err = read_json_object(project.paths.video_error(name, video.id))
+            err = json_object_or_empty(project.paths.video_error(name, video.id))
             row["last_error"] = row["last_error"] or (err or None)
             task = latest.get(video.id)
             if task is not None:
