@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import statistics
 import sys
@@ -81,6 +82,7 @@ def main() -> int:
     videos = [Path(v) for v in args.videos] or [REPO.parent / "shared" / "data" / "tracktor" / "mouse_video.mp4",
                                                 REPO / "sample_project" / "mouse1_day1.mp4"]
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    logging.getLogger("mousefear").setLevel(logging.ERROR)  # NaN windows of a video are no concern here
     print(f"machine: {os.cpu_count()} CPU core(s); motion backend; {args.copies} copies of each video")
     for video in videos:
         if not video.is_file():

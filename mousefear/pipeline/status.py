@@ -113,7 +113,7 @@ def run_status(config: ConfigLike, run: str | None = None) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``run``; ``videos``: one dict per registered video, in registry order, with ``video_id``, ``state``
+        ``run``; ``folder`` (its ``behavior-vectors/<run>`` folder); ``videos``: one dict per registered video, in registry order, with ``video_id``, ``state``
         (``finished``, ``running``: a live process holds it, ``queued``: a submitted task waits for it,
         ``failed``: its last task failed, ``stopped``: some windows done and nobody working on it,
         ``not started``), ``windows_done`` and ``windows_total`` (int), ``nan_windows`` (windows without a
