@@ -140,6 +140,7 @@ def test_every_public_function_reads_config_once(project, monkeypatch, tmp_path)
         ("export_labels", lambda c: mousefear.export_labels(c, "m1_day1", run="m", format="bouts")),
         ("calibrate_motion", lambda c: mousefear.calibrate_motion(c, from_labels=True, run="m", save=False,
                                                                   progress=False)),
+        ("run_status", lambda c: mousefear.run_status(c, run="m")),
         ("load_config", lambda c: mousefear.load_config(c)),
     ]
     for name, call in calls:

@@ -117,6 +117,22 @@ def _wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _in_background(cfg: Path, **kwargs) -> tuple[threading.Thread, dict]:
+    """``classify_videos(cfg, progress=False, **kwargs)`` in a thread, started; its result or error lands in the
+    dict (``run`` or ``error``) by the time the thread ends."""
+    outcome: dict = {}
+
+    def classify():
+        try:
+            outcome["run"] = mousefear.classify_videos(cfg, progress=False, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=classify)
+    thread.start()
+    return thread, outcome
+
+
 def _run_name(cfg: Path, backend) -> str:
     from mousefear.pipeline.runs import run_settings
 
@@ -174,17 +190,7 @@ def test_a_cancelled_slurm_task_is_resubmitted_and_resumes_with_the_same_result(
     inline = _project(tmp_path / "inline", n_frames=n_frames)
     run = mousefear.classify_videos(inline, backend=FakeWindowBackend(BEHAVIORS), progress=False)
     cfg = _project(tmp_path / "slurm", n_frames=n_frames, array_parallelism=2)
-    outcome: dict = {}
-
-    def classify():
-        try:
-            outcome["run"] = mousefear.classify_videos(cfg, backend=FakeWindowBackend(BEHAVIORS, delay_seconds=0.3),
-                                                       executor="slurm", progress=False)
-        except Exception as exc:  # noqa: BLE001 - handed to the test thread
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=classify)
-    thread.start()
+    thread, outcome = _in_background(cfg, backend=FakeWindowBackend(BEHAVIORS, delay_seconds=0.3), executor="slurm")
     try:
         lock = cfg.parent / "cache" / "_tasks" / run / "m2_day1.lock"
         _wait_for(lambda: lock.is_file() and _windows_cached(cfg, run, "m2_day1") >= 3, 120, "m2_day1 half-way")
@@ -242,17 +248,7 @@ def test_local_executor_gives_the_inline_result_and_a_killed_task_resumes(tmp_pa
     inline = _project(tmp_path / "inline", n_frames=n_frames)
     run = mousefear.classify_videos(inline, backend=FakeWindowBackend(BEHAVIORS), progress=False)
     cfg = _project(tmp_path / "local", n_frames=n_frames)
-    outcome: dict = {}
-
-    def classify():
-        try:
-            outcome["run"] = mousefear.classify_videos(cfg, backend=FakeWindowBackend(BEHAVIORS, delay_seconds=0.2),
-                                                       executor="local", progress=False)
-        except Exception as exc:  # noqa: BLE001
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=classify)
-    thread.start()
+    thread, outcome = _in_background(cfg, backend=FakeWindowBackend(BEHAVIORS, delay_seconds=0.2), executor="local")
     try:
         lock = cfg.parent / "cache" / "_tasks" / run / "m1_day1.lock"
         _wait_for(lambda: lock.is_file() and _windows_cached(cfg, run, "m1_day1") >= 2, 60, "m1_day1 started")
@@ -316,18 +312,9 @@ def test_a_task_that_stopped_on_bad_input_is_not_resubmitted(tmp_path):
     """A video file replaced while its task classifies it: the task stops with a VideoError, which no
     resubmission mends; the call ends with one line, status shows the error."""
     cfg = _project(tmp_path / "p", n_frames=(150, 30, 30), resubmit=2)
-    outcome: dict = {}
-
-    def classify():
-        try:
-            mousefear.classify_videos(cfg, backend=FakeWindowBackend(BEHAVIORS, delay_seconds=0.2), executor="local",
-                                      progress=False, videos=["m1_day1"])
-        except Exception as exc:  # noqa: BLE001
-            outcome["error"] = exc
-
     run = _run_name(cfg, FakeWindowBackend(BEHAVIORS))
-    thread = threading.Thread(target=classify)
-    thread.start()
+    thread, outcome = _in_background(cfg, backend=FakeWindowBackend(BEHAVIORS, delay_seconds=0.2), executor="local",
+                                     videos=["m1_day1"])
     try:
         _wait_for(lambda: _windows_cached(cfg, run, "m1_day1") >= 2, 60, "m1_day1 started")
         write_video(Path(os.path.realpath(cfg.parent / "videos" / "m1_day1.avi")), n_frames=150, moving=False)
