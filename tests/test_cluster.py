@@ -23,7 +23,7 @@ from conftest import write_video
 import mousefear
 from mousefear.backends.fake import FakeWindowBackend
 from mousefear.core.project import Project
-from mousefear.errors import TaskError
+from mousefear.errors import ProjectError, TaskError
 
 BEHAVIORS = ["freezing", "exploring", "grooming", "rearing", "fleeing"]
 VIDEOS = ("m1_day1", "m2_day1", "m3_day1")
@@ -276,6 +276,10 @@ def test_no_wait_returns_at_once_and_calling_again_finishes_the_run(tmp_path):
     jobs = _jobs(cfg, run)
     assert sorted(map(tuple, (j["videos"] for j in jobs))) == [("m1_day1", "m2_day1"), ("m3_day1",)]
     assert not (cfg.parent / "behavior-vectors" / run / "summary.csv").exists()
+    with pytest.raises(ProjectError) as err:  # calling again while they run submits nothing twice
+        mousefear.classify_videos(cfg, backend=FakeWindowBackend(BEHAVIORS), executor="local", progress=False)
+    assert re.search(r"video\(s\) wait or run in tasks of an earlier call: m1_day1 \(local task \d+ RUNNING\)|"
+                     r"video m[123]_day1 of run .* is in use by process", str(err.value)), str(err.value)
 
     def ended():
         s = mousefear.run_status(cfg, run=run)

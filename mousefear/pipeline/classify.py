@@ -73,7 +73,7 @@ from mousefear.pipeline.runs import (
     vector_attrs,
     video_settings,
 )
-from mousefear.pipeline.slurm import current_task
+from mousefear.pipeline.slurm import ACTIVE_STATES, current_task, squeue_states
 
 __all__ = ["classify_videos", "default_run_name"]
 
@@ -491,6 +491,7 @@ def _classify_in_tasks(project: Project, given: Backend | None, rs: RunSettings,
     preflight(rs, todo, verify=False)  # the tasks check again (and hash with verify)
     with video_locks(project, rs, todo):  # a video another live process works on stops the call here
         pass
+    _check_earlier_tasks(project, rs, todo)
     result = None
     if todo:
         k = cluster.videos_per_task
@@ -532,6 +533,32 @@ def _classify_in_tasks(project: Project, given: Backend | None, rs: RunSettings,
     if error:
         raise ModelError(error)
     return rs.name
+
+
+def _check_earlier_tasks(project: Project, rs: RunSettings, todo: list[Video]) -> None:
+    """Stop before submitting a video that still waits (or runs) in a task of an earlier call: a second task on it
+    would wait for the first, then fail."""
+    from mousefear.pipeline.cluster import task_state
+
+    path = project.paths.tasks(rs.name) / "jobs.json"
+    latest: dict[str, dict[str, Any]] = {}
+    for record in json_object_or_empty(path).get("tasks") or []:
+        if isinstance(record, dict):
+            latest.update({str(vid): record for vid in record.get("videos") or []})
+    mine = {v.id: latest[v.id] for v in todo if v.id in latest}
+    ask = {str(r["task"]) for r in mine.values() if r.get("executor") == "slurm" and r.get("state") not in
+           ("DONE", "FAILED")}
+    slurm = squeue_states(ask) if ask else {}
+    busy = {vid: f"{r.get('executor')} task {r.get('task')} {state}" for vid, r in mine.items()
+            if (state := task_state(r, slurm)).split()[0] in ACTIVE_STATES}
+    if busy:
+        parts = [f"{vid} ({what})" for vid, what in busy.items()]
+        raise ProjectError(f"{path}: {len(busy)} video(s) wait or run in tasks of an earlier call: "
+                           f"{', '.join(parts[:5])}{' ...' if len(parts) > 5 else ''}; wait until they have ended "
+                           "(mousefear status), or cancel them (scancel for SLURM), then run the command again")
+    if slurm is None:
+        logger.warning("squeue cannot be asked: whether tasks of an earlier call still wait for these videos is "
+                       "unknown (a video done twice is done once: the second task finds it finished or held)")
 
 
 def _discard(project: Project, rs: RunSettings, videos: list[Video]) -> None:

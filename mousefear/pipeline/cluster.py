@@ -45,11 +45,12 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from mousefear._io import pid_alive
 from mousefear.core.settings import ClusterSettings
 from mousefear.errors import ProjectError, TaskError
 from mousefear.pipeline.slurm import ACTIVE_STATES, squeue_states
 
-__all__ = ["EXECUTORS", "TaskCall", "TasksResult", "run_tasks"]
+__all__ = ["EXECUTORS", "TaskCall", "TasksResult", "run_tasks", "task_state"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ EXECUTORS = ("inline", "local", "slurm")
 #: Seconds to wait for the result file of a task whose SLURM job has ended well (COMPLETED; a shared file system
 #: may show a new file late), and of one that ended otherwise (its result, if any, is an error's traceback).
 RESULT_GRACE_SECONDS = (10.0, 2.0)
+#: Most tasks in one job array (SLURM's MaxArraySize is 1001 by default): more go in further arrays.
+MAX_ARRAY = 1000
 #: First and longest pause between two looks at the tasks, seconds (each pause is 1.5 times the one before).
 FIRST_POLL_SECONDS = 0.25
 MAX_POLL_SECONDS = 30.0
@@ -383,21 +386,31 @@ def run_tasks(groups: Sequence[Sequence[str]], make_call: Callable[[list[str]], 
         # others end, by this call (without waiting, all at once)
         room = len(queue) if executor == "slurm" or not wait else max(0, cluster.array_parallelism - len(active))
         batch, queue[:] = queue[:room], queue[room:]
-        if not batch:
-            return
-        runner.submit(batch)
-        active.extend(batch)
-        records = []
-        for task in batch:
-            task.record = {"task": str(task.job.job_id), "executor": executor, "videos": task.videos,
-                           "attempt": task.attempt, "submitted": _iso(task.submitted), "host": socket.gethostname(),
-                           "stderr": str(task.job.paths.stderr), "state": "PENDING"}
-            records.append(task.record)
-            result.tasks.append(task.record)
-        logger.info("Run %s: submitted %d task(s) (%s %s) for %d video(s)", name, len(batch), runner.label(batch[0]),
-                    "..." if len(batch) > 1 else "", sum(len(t.videos) for t in batch))
-        if on_records is not None:
-            on_records(records)
+        for start in range(0, len(batch), MAX_ARRAY):  # SLURM's MaxArraySize is 1001 by default
+            chunk = batch[start:start + MAX_ARRAY]
+            try:
+                runner.submit(chunk)
+            except TaskError as exc:
+                if active:
+                    raise TaskError(f"{exc}; {len(active)} task(s) submitted before keep running "
+                                    f"({', '.join(t.id for t in active[:5])}{' ...' if len(active) > 5 else ''})"
+                                    ) from None
+                raise
+            active.extend(chunk)
+            records = []
+            for task in chunk:
+                task.record = {"task": str(task.job.job_id), "executor": executor, "videos": task.videos,
+                               "attempt": task.attempt, "submitted": _iso(task.submitted),
+                               "submitted_at": task.submitted, "host": socket.gethostname(),
+                               "stderr": str(task.job.paths.stderr), "state": "PENDING"}
+                records.append(task.record)
+                result.tasks.append(task.record)
+            ids = [t.id for t in chunk]
+            logger.info("Run %s: submitted %d task(s) for %d video(s): %s %s", name, len(chunk),
+                        sum(len(t.videos) for t in chunk), "SLURM job(s)" if executor == "slurm" else "local task(s)",
+                        " ".join(ids[:10]) + (" ..." if len(ids) > 10 else ""))
+            if on_records is not None:
+                on_records(records)
 
     submit_some()
     if not wait:
@@ -472,3 +485,20 @@ def run_tasks(groups: Sequence[Sequence[str]], make_call: Callable[[list[str]], 
         result.seconds = time.time() - t0
     return result
 
+
+def task_state(record: dict[str, Any], slurm: dict[str, dict[str, str]] | None) -> str:
+    """The state of a task kept in jobs.json: DONE or FAILED when the call that waited for it saw it end; else as
+    SLURM tells it now (``slurm``: :func:`~mousefear.pipeline.slurm.squeue_states`, ENDED when not listed),
+    RUNNING / ENDED for a local task of this host (its process), or UNKNOWN."""
+    if record.get("state") in ("DONE", "FAILED"):
+        return str(record["state"])
+    if record.get("executor") == "slurm":
+        if slurm is None:
+            return "UNKNOWN"
+        return slurm.get(str(record.get("task")), {}).get("state", "ENDED")
+    if record.get("host") == socket.gethostname():
+        try:
+            return "RUNNING" if pid_alive(int(str(record.get("task")))) else "ENDED"
+        except ValueError:
+            return "UNKNOWN"
+    return "UNKNOWN"

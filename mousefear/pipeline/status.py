@@ -20,6 +20,7 @@ from mousefear.core.project import ConfigLike, Project, check_name
 from mousefear.core.video import Video, window_bounds
 from mousefear.errors import ProjectError, VectorFileError
 from mousefear.formats.vectors import read_vector_windows
+from mousefear.pipeline.cluster import task_state
 from mousefear.pipeline.runs import default_run_name
 from mousefear.pipeline.slurm import ACTIVE_STATES, RUNNING_STATES, squeue_states
 
@@ -72,23 +73,6 @@ def _cached(project: Project, run: str, video: Video, sha: str | None) -> tuple[
     return done, nan, False
 
 
-def _task_state(record: dict[str, Any], slurm: dict[str, dict[str, str]] | None) -> str:
-    """The state of a submitted task: DONE or FAILED when the call that waited for it saw it end; else as SLURM
-    tells it now, RUNNING / ENDED for a local task of this host, or UNKNOWN."""
-    if record.get("state") in ("DONE", "FAILED"):
-        return str(record["state"])
-    if record.get("executor") == "slurm":
-        if slurm is None:
-            return "UNKNOWN"
-        return slurm.get(str(record.get("task")), {}).get("state", "ENDED")
-    if record.get("host") == socket.gethostname():
-        try:
-            return "RUNNING" if pid_alive(int(str(record.get("task")))) else "ENDED"
-        except ValueError:
-            return "UNKNOWN"
-    return "UNKNOWN"
-
-
 def _holder_alive(holder: dict[str, Any], slurm: dict[str, dict[str, str]] | None) -> bool | None:
     pid = holder.get("pid")
     if holder.get("host") == socket.gethostname() and isinstance(pid, int):
@@ -113,17 +97,17 @@ def run_status(config: ConfigLike, run: str | None = None) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``run``; ``folder`` (its ``behavior-vectors/<run>`` folder); ``videos``: one dict per registered video, in registry order, with ``video_id``, ``state``
-        (``finished``, ``running``: a live process holds it, ``queued``: a submitted task waits for it,
-        ``failed``: its last task failed, ``stopped``: some windows done and nobody working on it,
-        ``not started``), ``windows_done`` and ``windows_total`` (int), ``nan_windows`` (windows without a
-        behaviour so far), ``holder`` (the lock's record: ``pid``, ``host``, ``since``, ``task`` when a SLURM
-        or local task; plus ``alive``: True, False when the holder is gone, None when that cannot be told; or
-        None), ``task`` (the latest task submitted for it: ``task`` id, ``executor``, ``attempt``,
+        ``run``; ``folder`` (its ``behavior-vectors/<run>`` folder); ``videos``: one dict per registered video, in
+        registry order, with ``video_id``, ``state`` (``finished``, ``running``: a live process holds it,
+        ``queued``: a submitted task waits for it, ``failed``: its last task failed, ``stopped``: some windows done
+        and nobody working on it, ``not started``), ``windows_done`` and ``windows_total`` (int), ``nan_windows``
+        (windows without a behaviour so far), ``holder`` (the lock's record: ``pid``, ``host``, ``since``, ``task``
+        when a SLURM or local task; plus ``alive``: True, False when the holder is gone, None when that cannot be
+        told; or None), ``task`` (the latest task submitted for it: ``task`` id, ``executor``, ``attempt``,
         ``submitted``, ``stderr`` (its log) and ``state`` as SLURM tells it now; or None), ``last_error``
         (``{"error", "when", "host", ...}`` of the error that last stopped it; None once it is finished);
-        ``totals``: ``videos``, ``finished``, ``windows_done``, ``windows_total``, ``nan_windows`` and the count
-        of videos in each state; ``tasks``: every task submitted for the run (``cache/_tasks/<run>/jobs.json``).
+        ``totals``: ``videos``, ``finished``, ``windows_done``, ``windows_total``, ``nan_windows`` and the count of
+        videos in each state; ``tasks``: every task submitted for the run (``cache/_tasks/<run>/jobs.json``).
 
     Raises
     ------
@@ -176,7 +160,7 @@ def run_status(config: ConfigLike, run: str | None = None) -> dict[str, Any]:
             task = latest.get(video.id)
             if task is not None:
                 row["task"] = {**{k: task.get(k) for k in ("task", "executor", "attempt", "submitted", "stderr")},
-                               "state": _task_state(task, slurm)}
+                               "state": task_state(task, slurm)}
             holder = holders.get(video.id)
             if holder:
                 row["holder"] = {**holder, "alive": _holder_alive(holder, slurm)}
