@@ -16,7 +16,8 @@ Prints, measured in one run:
   2, 4 tasks, and the ratio to inline.
 
 The tasks run on this machine's cores; with fewer cores than tasks the speed-up is bounded by the cores (the
-machine's count is printed). The same tasks on a cluster add the queue's wait to the overhead.
+machine's count is printed, and the load average after each measurement: other work on the machine skews the
+ratios). The same tasks on a cluster add the queue's wait to the overhead.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def _call(cfg: Path, run: str, executor: str, tasks: int, copies: int) -> dict:
     wall = time.perf_counter() - t0
     timing = json.loads((cfg.parent / "behavior-vectors" / run / "timing.json").read_text())
     windows = timing["windows_classified"]
-    out = {"wall": wall, "windows": windows, "rate": windows / wall}
+    out = {"wall": wall, "windows": windows, "rate": windows / wall, "load": os.getloadavg()[0]}
     if executor != "inline":
         out["to_start"] = [t["started"] - t["submitted_at"] for t in timing["tasks"]]
         out["to_work"] = [t["first_input"] - t["started"] for t in timing["tasks"]]
@@ -92,13 +93,14 @@ def main() -> int:
             cfg = _project(Path(tmp), video, args.copies)
             base = _call(cfg, "inline", "inline", 1, args.copies)
             print(f"\n{video.name}: {base['windows']} windows ({args.copies} x {base['windows'] // args.copies})")
-            print(f"  inline        : {base['wall']:7.2f} s  {base['rate']:8.1f} windows/s  1.00x")
+            print(f"  inline        : {base['wall']:7.2f} s  {base['rate']:8.1f} windows/s  1.00x   "
+                  f"(load average {base['load']:.1f})")
             for n in (1, 2, 4):
                 r = _call(cfg, f"tasks{n}", "local", n, args.copies)
                 print(f"  {n} local task{'s' if n > 1 else ' '}: {r['wall']:7.2f} s  {r['rate']:8.1f} windows/s  "
                       f"{r['rate'] / base['rate']:.2f}x   overhead per task {statistics.mean(r['overhead']):.2f} s "
                       f"(submission to start {statistics.mean(r['to_start']):.2f} s, start to first work "
-                      f"{statistics.mean(r['to_work']):.2f} s)")
+                      f"{statistics.mean(r['to_work']):.2f} s; load average {r['load']:.1f})")
     return 0
 
 
