@@ -379,7 +379,9 @@ def _classify_locked(project: Project, backend: Backend, rs: RunSettings, existi
     except BaseException as exc:  # an interruption too (Ctrl-C, a task stopped by SLURM) is worth knowing
         if task or (calls and calls[0].created is not None):
             left = [v.id for v in todo if not finished(project.paths.vector_file(rs.name, v.id), v, rs)]
-            what = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+            what = ("interrupted" if isinstance(exc, KeyboardInterrupt) else
+                    "stopped to be requeued (its time was running out)" if isinstance(exc, SystemExit) else
+                    f"{type(exc).__name__}: {exc}")
             record_error(project, rs, left, what.splitlines()[0][:1000])
         raise
 

@@ -21,8 +21,9 @@ Watching jobs without an end is never allowed here:
   show new files), then the task counts as failed with the last telling line of its log.
 - **Failures are resubmitted, a bounded number of times.** A failed task's videos that are not finished are
   submitted again, up to ``cluster.resubmit`` times, and resume from the cache. A task that stopped on bad input
-  (its call returned an error marked not worth retrying) is not. A task that runs out of time or is pre-empted
-  is requeued by submitit itself (the call is checkpointable: it resumes from the cache), within the same budget.
+  (its call returned an error marked not worth retrying) is not. A task whose time runs out is first requeued
+  by submitit itself in the same job (the call is checkpointable: it resumes from the cache), up to
+  ``cluster.resubmit`` times as well.
 - **The whole wait has a limit** (``cluster.max_wait_hours``); when it runs out the call stops with a message
   and the tasks keep running.
 """
