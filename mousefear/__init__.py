@@ -32,6 +32,7 @@ from mousefear.pipeline.nwb import export_nwb
 from mousefear.pipeline.registry import add_videos, check_videos, create_project, video_table
 from mousefear.pipeline.rename import rename_video
 from mousefear.pipeline.rethreshold import rethreshold
+from mousefear.pipeline.status import run_status
 from mousefear.pipeline.suggest import suggest_seconds
 from mousefear.pipeline.summary import summarize
 from mousefear.pipeline.tables import window_table
@@ -62,6 +63,7 @@ __all__ = [
     "rename_video",
     "rethreshold",
     "review_predictions_gui",
+    "run_status",
     "save_config",
     "suggest_seconds",
     "summarize",

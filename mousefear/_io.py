@@ -21,7 +21,7 @@ import os
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -184,20 +184,47 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------ locks
-def _read_lock(path: Path) -> dict[str, Any]:
+def json_object_or_empty(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON object in a file; empty when there is none, or it cannot be read or is not an object."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
+def read_lock(path: str | os.PathLike) -> dict[str, Any]:
+    """The record of a lock file (``{"pid", "host", "since", ...}``); empty when there is none or it cannot be
+    read."""
+    return json_object_or_empty(path)
+
+
+def lock_holder(holder: dict[str, Any]) -> str:
+    """Who holds a lock, in words: ``process 4711 on host node01 (SLURM job 1234_5) since 2026-...``."""
+    if not holder:
+        return "another process (the lock file is being written or cannot be read)"
+    job = f" ({holder['task']})" if holder.get("task") else ""
+    return f"process {holder.get('pid')} on host {holder.get('host')}{job} since {holder.get('since')}"
+
+
+def _stale(holder: dict[str, Any], alive: Callable[[dict[str, Any]], bool | None] | None) -> bool:
+    """Whether the process that holds a lock is gone: a process of this host that no longer runs, or one that
+    ``alive`` says is gone (a SLURM task that ended). A holder that cannot be judged is not stale."""
+    pid = holder.get("pid")
+    if holder.get("host") == socket.gethostname() and isinstance(pid, int):
+        return not pid_alive(pid)
+    return bool(holder) and alive is not None and alive(holder) is False
+
+
 @contextlib.contextmanager
-def lock_file(path: str | os.PathLike, what: str) -> Iterator[Path]:
+def lock_file(path: str | os.PathLike, what: str, *, record: dict[str, Any] | None = None,
+              alive: Callable[[dict[str, Any]], bool | None] | None = None,
+              wait_seconds: float = 0.0) -> Iterator[Path]:
     """Hold ``path`` as a lock for the block: created exclusively, holding ``{"pid", "host", "since"}``.
 
-    A lock left by a process of this host that no longer runs is taken over (logged); any other lock stops the
-    call at once. The lock file is removed at the end of the block.
+    A lock whose process is gone is taken over (logged): a process of this host that no longer runs, or a
+    holder of another host that ``alive`` says is gone. Any other lock stops the call at once, or, with
+    ``wait_seconds``, once it has been held that long. The lock file is removed at the end of the block.
 
     Parameters
     ----------
@@ -205,40 +232,51 @@ def lock_file(path: str | os.PathLike, what: str) -> Iterator[Path]:
         The lock file.
     what
         What is locked, for the message (``"run 'motion_1a2b3c4d'"``).
+    record
+        More fields of the lock record (``{"task": "SLURM job 1234_5", "slurm_job_id": "1239"}``).
+    alive
+        For a holder on another host: True while it runs, False when it is gone, None when that cannot be told
+        (the lock is then respected).
+    wait_seconds
+        How long to wait for a lock held by a live process before giving up (0: give up at once).
 
     Raises
     ------
     ProjectError
-        Another process holds the lock; the message names it (pid, host, since when) and the lock file.
+        Another process holds the lock; the message names it (pid, host, task, since when) and the lock file.
     FileWriteError
         The lock file cannot be written (read-only folder, full disk).
     """
     path = Path(path)
-    host = socket.gethostname()
-    record = {"pid": os.getpid(), "host": host,
-              "since": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}  # noqa: UP017
-    data = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
-    for attempt in range(2):
+    mine = {"pid": os.getpid(), "host": socket.gethostname(),
+            "since": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),  # noqa: UP017
+            **(record or {})}
+    data = (json.dumps(mine, sort_keys=True) + "\n").encode("utf-8")
+    give_up = time.monotonic() + wait_seconds
+    delay = 0.05
+    while True:
         try:
             with writing(path):
                 path.parent.mkdir(parents=True, exist_ok=True)
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             break
         except FileWriteError as exc:
+            if exc.errno == errno.ENOENT:  # its folder was removed (emptied by another process) just now
+                continue
             if exc.errno != errno.EEXIST:
                 raise
-        holder = _read_lock(path)
-        pid = holder.get("pid")
-        stale = holder.get("host") == host and isinstance(pid, int) and not pid_alive(pid)
-        if stale and attempt == 0:
-            logger.warning("%s: taking over the lock of process %s, which no longer runs", path, pid)
+        holder = read_lock(path)
+        if _stale(holder, alive) and read_lock(path) == holder:  # read again: another process may have taken it
+            logger.warning("%s: taking over the lock of process %s, which no longer runs (host %s%s)", path,
+                           holder.get("pid"), holder.get("host"), f", {holder['task']}" if holder.get("task") else "")
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             continue
-        who = (f"process {pid} on host {holder.get('host')} since {holder.get('since')}" if holder else
-               "another process (the lock file is being written or cannot be read)")
-        raise ProjectError(f"{path}: {what} is in use by {who}; wait until it has finished (if that process no "
-                           "longer runs, remove the lock file)")
+        if time.monotonic() >= give_up:
+            raise ProjectError(f"{path}: {what} is in use by {lock_holder(holder)}; wait until it has finished (if "
+                               "that process no longer runs, remove the lock file)")
+        time.sleep(delay)
+        delay = min(1.0, delay * 2)
     try:
         with writing(path):
             try:
@@ -252,7 +290,7 @@ def lock_file(path: str | os.PathLike, what: str) -> Iterator[Path]:
     try:
         yield path
     finally:
-        if _read_lock(path).get("pid") == os.getpid():
+        if read_lock(path).get("pid") == os.getpid() and read_lock(path).get("host") == mine["host"]:
             with contextlib.suppress(OSError):
                 path.unlink()
 

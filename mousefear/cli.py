@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from mousefear._version import __version__
-from mousefear.errors import MousefearError
+from mousefear.errors import ConfigError, MousefearError
 
 logger = logging.getLogger("mousefear")
 
@@ -362,15 +362,52 @@ def _classify(p: argparse.ArgumentParser):
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--verify", action="store_true",
                    help="hash every video before classifying it (default: only those whose size or time changed)")
+    p.add_argument("--executor", choices=("inline", "local", "slurm"), default="inline",
+                   help="inline: in this process (default); slurm: one SLURM array task per video through submitit, "
+                        "with the cluster section of config.yaml; local: the same tasks as processes here")
+    p.add_argument("--no-wait", action="store_true",
+                   help="with --executor slurm or local: submit the tasks and return at once (run the same command "
+                        "again when they have ended, to submit what is missing and write the run's summary)")
 
     def run(a: argparse.Namespace) -> int:
         from mousefear.core.project import Project
         from mousefear.pipeline.classify import classify_videos
 
+        if a.no_wait and a.executor == "inline":
+            raise ConfigError("--no-wait needs --executor slurm or local")
         project = Project.open(a.config)
         name = classify_videos(project, videos=a.videos, run=a.run, overwrite=a.overwrite,
-                               progress=not a.no_progress, verify=a.verify)
-        print(f"run {name}: {project.paths.vectors(name)}")
+                               progress=not a.no_progress, verify=a.verify, executor=a.executor,
+                               wait=not a.no_wait)
+        if a.no_wait:
+            from mousefear.pipeline.status import run_status
+
+            submitted = run_status(project, run=name)["tasks"]
+            last = max((t.get("submitted", "") for t in submitted), default=None)
+            tasks = [str(t["task"]) for t in submitted if t.get("submitted") == last]
+            print(f"run {name}: submitted {len(tasks)} task(s): {' '.join(tasks) or '(none: every video finished)'}"
+                  f"\nfollow them with: mousefear status {a.config} --run {name}")
+        else:
+            print(f"run {name}: {project.paths.vectors(name)}")
+        return 0
+
+    return run
+
+
+@command("status", "where a run stands: per video, windows done, NaN windows, who works on it, the last error")
+def _status(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--run", default=None,
+                   help="run name (default: the run classify would work on: classification.run, else derived)")
+    p.add_argument("--json", action="store_true", help="print the status as JSON (for scripts)")
+
+    def run(a: argparse.Namespace) -> int:
+        import json
+
+        from mousefear.pipeline.status import format_status, run_status
+
+        status = run_status(a.config, run=a.run)
+        print(json.dumps(status, indent=2) if a.json else format_status(status))
         return 0
 
     return run
@@ -517,9 +554,9 @@ def _review(p: argparse.ArgumentParser):
 
 #: The sub-commands in the order of the workflow (``mousefear --help`` lists them so).
 WORKFLOW_ORDER = ("create-project", "add-videos", "rename-video", "info", "check", "extract-exemplars", "label",
-                  "import-labels", "label-exemplars", "check-model", "classify", "window-table", "review", "evaluate",
-                  "compare-runs", "summarize", "create-labeled-video", "calibrate-motion", "suggest", "rethreshold",
-                  "export-labels", "export-nwb")
+                  "import-labels", "label-exemplars", "check-model", "classify", "status", "window-table", "review",
+                  "evaluate", "compare-runs", "summarize", "create-labeled-video", "calibrate-motion", "suggest",
+                  "rethreshold", "export-labels", "export-nwb")
 
 
 def build_parser() -> argparse.ArgumentParser:

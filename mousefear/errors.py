@@ -34,6 +34,10 @@ class ModelError(MousefearError, RuntimeError):
     """A model cannot be loaded or run (weights missing, offline, wrong kind of model...)."""
 
 
+class TaskError(MousefearError, RuntimeError):
+    """Tasks on a cluster (or local processes) failed for good, could not be submitted, or did not end in time."""
+
+
 class FileWriteError(MousefearError, OSError):
     """A file cannot be written: the disk is full, the folder is read-only or not writable.
 

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 from _gui_helpers import base_project, proj  # noqa: F401 (fixtures of test_gui.py and test_gui_browser.py)
+from _slurm import slurm_cluster  # noqa: F401 (a single-node SLURM cluster, for test_cluster.py)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MOUSEFEAR_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -90,7 +91,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 #: Fixtures that make a test an integration test (a model, a server, a browser, real videos): marked
 #: ``integration`` automatically, so ``pytest -m "not integration"`` runs the fast unit tests alone.
 INTEGRATION_FIXTURES = ("tiny_qwen", "tiny_qwen3", "tiny_model", "shim", "browser", "page", "shared_video",
-                        "serve_log")
+                        "serve_log", "slurm_cluster")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -142,6 +142,7 @@ def test_every_public_function_reads_config_once(project, monkeypatch, tmp_path)
                                                                   progress=False)),
         ("suggest_seconds", lambda c: mousefear.suggest_seconds(c, n=3, progress=False)),
         ("rethreshold", lambda c: mousefear.rethreshold(c, "m", name="m2", changes={"freeze_threshold": 0.01})),
+        ("run_status", lambda c: mousefear.run_status(c, run="m")),
         ("load_config", lambda c: mousefear.load_config(c)),
     ]
     for name, call in calls:

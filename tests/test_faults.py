@@ -706,7 +706,8 @@ def test_a_frame_rate_too_low_for_a_window_names_the_video_and_leaves_nothing(pr
 
 
 # ============================================================================================================
-# 9. Two processes on one run: the second stops at once, naming the first; a dead one's lock is taken over
+# 9. Two processes on one video: the second stops at once, naming the first; one on another video of the run goes
+#    on beside it; a dead one's lock is taken over
 # ============================================================================================================
 _SLOW_RUN = """
 import sys, time
@@ -720,26 +721,32 @@ class Slow(FakeWindowBackend):
         time.sleep(0.5)
         return super().classify(windows)
 
-mousefear.classify_videos({cfg!r}, run="r", backend=Slow({behaviors!r}), progress=False)
+mousefear.classify_videos({cfg!r}, videos=["m1_day1"], run="r", backend=Slow({behaviors!r}), progress=False)
 """
 
 
-def test_a_second_process_on_the_same_run_stops_at_once_and_a_dead_ones_lock_is_taken_over(tmp_path, make_video):
-    video = make_video("m1_day1.avi", n_frames=150)  # 10 windows, each 0.5 s of work in the first process
-    cfg = _settings(mousefear.create_project("fc", "t", [video], working_directory=tmp_path, date="2026-11-23"))
+def test_a_second_process_on_the_same_video_stops_at_once_and_a_dead_ones_lock_is_taken_over(tmp_path, make_video):
+    videos = [make_video("m1_day1.avi", n_frames=150), make_video("m2_day1.avi")]  # m1: 10 windows of 0.5 s work
+    cfg = _settings(mousefear.create_project("fc", "t", videos, working_directory=tmp_path, date="2026-11-23"))
     first = subprocess.Popen([sys.executable, "-c", _SLOW_RUN.format(repo=str(REPO), cfg=str(cfg),
                                                                      behaviors=BEHAVIORS)],
                              stdout=subprocess.PIPE, text=True)
+    lock = cfg.parent / "cache" / "_tasks" / "r" / "m1_day1.lock"
     try:
         assert first.stdout.readline().split()[0] == "window"
         t0 = time.monotonic()
-        with pytest.raises(ProjectError) as err:
+        with pytest.raises(ProjectError) as err:  # every video, so m1_day1 too
             mousefear.classify_videos(cfg, run="r", backend=FakeWindowBackend(BEHAVIORS), progress=False)
         assert time.monotonic() - t0 < 5
-        lock = cfg.parent / "cache" / "r.lock"
-        assert str(err.value).startswith(f"{lock}: run 'r' is in use by process {first.pid} on host "
-                                         f"{socket.gethostname()} since ")
-        assert json.loads(lock.read_text())["pid"] == first.pid
+        assert str(err.value).startswith(f"{lock}: video m1_day1 of run 'r' is in use by process {first.pid} on "
+                                         f"host {socket.gethostname()} since ")
+        held = json.loads(lock.read_text())
+        assert (held["pid"], held["run"], held["video"]) == (first.pid, "r", "m1_day1")
+        assert not _paths(cfg).vector_file("r", "m2_day1").exists()  # the refused call classified nothing
+        # another video of the same run is classified beside the first process
+        mousefear.classify_videos(cfg, videos=["m2_day1"], run="r", backend=FakeWindowBackend(BEHAVIORS),
+                                  progress=False)
+        assert _paths(cfg).vector_file("r", "m2_day1").is_file() and first.poll() is None
         first.stdout.readline()
         first.send_signal(signal.SIGKILL)  # killed: its lock stays behind
         first.wait()
@@ -752,7 +759,9 @@ def test_a_second_process_on_the_same_run_stops_at_once_and_a_dead_ones_lock_is_
     mousefear.classify_videos(cfg, run="r", backend=fake, progress=False)  # takes the dead process's lock over
     assert [s[1] for s in fake.seen] == list(range(len(done), 10))
     assert _cache_indices(cfg, "r") == list(range(10))  # every window once, in order
-    assert not lock.exists()
+    assert not lock.exists() and not lock.parent.exists()
+    assert sorted(mousefear.read_vector(_paths(cfg).vector_file("r", v)).attrs["video_id"]
+                  for v in ("m1_day1", "m2_day1")) == ["m1_day1", "m2_day1"]
 
 
 def test_the_lock_holds_pid_and_host_and_is_removed_afterwards(tmp_path):

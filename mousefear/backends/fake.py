@@ -9,6 +9,7 @@ registered as a backend of config.yaml: pass it to ``classify_videos(..., backen
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -36,6 +37,8 @@ class FakeWindowBackend(WindowBackend):
     fail_at
         Window indices whose classification raises :class:`~mousefear.errors.ModelError` (a model or server that
         breaks), to test that a run stops cleanly and resumes.
+    delay_seconds
+        Time each window takes, as a slow model would (to stop a run half-way in a test).
 
     Attributes
     ----------
@@ -48,11 +51,13 @@ class FakeWindowBackend(WindowBackend):
     """
 
     name = "fake"
+    runtime_params = ("delay_seconds",)  # how slow it is changes no result
 
     def __init__(self, behaviors: Sequence[str], *, salt: int = 0, unparseable: Sequence[int] = (),
-                 fail_at: Sequence[int] = ()):
+                 fail_at: Sequence[int] = (), delay_seconds: float = 0.0):
         super().__init__(behaviors)
         self.salt = salt
+        self.delay_seconds = delay_seconds
         self.unparseable = tuple(unparseable)
         self.fail_at = tuple(fail_at)
         self.seen: list[tuple[str, int, tuple[int, ...]]] = []
@@ -89,6 +94,8 @@ class FakeWindowBackend(WindowBackend):
             raise RuntimeError("FakeWindowBackend.prepare(prompt, examples) must be called before classify")
         out = []
         for w in windows:
+            if self.delay_seconds:
+                time.sleep(self.delay_seconds)
             if w.index in self.fail_at:
                 raise ModelError(f"fake model: window {w.index} of {w.video_id} failed (fail_at)")
             self.seen.append((w.video_id, int(w.index), tuple(np.asarray(w.frames).shape)))

@@ -38,15 +38,20 @@ window's :attr:`~mousefear.backends.base.WindowResult.info`:
     :func:`mousefear.prompts.parse_answer` like the local generate mode: an answer that names no behaviour
     gives all-NaN probabilities and keeps its text.
 
-Requests run concurrently, at most ``max_concurrency`` at a time (threads, standard-library ``urllib``).
+Requests run concurrently, at most ``max_concurrency`` at a time per server (threads, standard-library
+``urllib``). ``base_url`` may list several servers of the same model (one vLLM per GPU node): each request goes
+to the one with the fewest requests in flight, and every server must answer the probe with the same model and
+decision path (one that does not answer then is set aside and probed again before it gets windows).
 ``timeout_seconds`` bounds each whole request (connecting, sending, waiting, reading): a server that answers
-byte by byte, or not at all, is cut off when it runs out. A request that fails for a transient reason (connection
-refused or reset, timeout, HTTP 408/429/5xx) or whose answer is not a chat completion (``{}``, a list, an error
-object, ``choices`` that are not a list of messages) is tried again after ``backoff_seconds * 2**k`` seconds
-(k = 0, 1, ...), up to ``max_attempts`` attempts in all, so a window waits at most
-``max_attempts * timeout_seconds + backoff_seconds * (2**(max_attempts - 1) - 1)`` seconds; a request that still
-fails raises :class:`~mousefear.errors.ModelError` naming the server and the last error, and so does a request
-the server refuses (HTTP 4xx). Such a window has no result: it is not cached, and a later run classifies it. An
+byte by byte, or not at all, is cut off when it runs out. A request that fails for a transient reason
+(connection refused or reset, timeout, HTTP 408/429/5xx) or whose answer is not a chat completion (``{}``, a
+list, an error object, ``choices`` that are not a list of messages) sets its server aside for
+``backoff_seconds * 2**k`` seconds (k = 0, 1, ... its failures of that request; at most 60 s) and is tried again
+at once on another server, or on the same one when it comes back, up to ``max_attempts`` attempts on every
+server (:mod:`mousefear.backends.servers`). With one server a window thus waits at most ``max_attempts *
+timeout_seconds + backoff_seconds * (2**(max_attempts - 1) - 1)`` seconds. A request that every server failed
+raises :class:`~mousefear.errors.ModelError` naming each server and its last error, and so does a request a
+server refuses (HTTP 4xx). Such a window has no result: it is not cached, and a later run classifies it. An
 answer that is a chat completion but names no behaviour is a result (all NaN, its text kept).
 :meth:`OpenAIBackend.classify_stream` yields results strictly in window order, so everything before the failed
 window has been handed to the caller (and cached by :func:`mousefear.classify_videos`) before the error.
@@ -62,7 +67,6 @@ import base64
 import http.client
 import json
 import logging
-import math
 import os
 import re
 import threading
@@ -70,7 +74,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +83,8 @@ import numpy as np
 from mousefear.backends.base import WindowBackend, WindowResult
 from mousefear.backends.families import ModelFamily, resolve_family
 from mousefear.backends.http_deadline import post_within
+from mousefear.backends.logprobs import answer_logprob, choice_probabilities
+from mousefear.backends.servers import ServerPool, ServersDown
 from mousefear.core.preprocess import PatchGrid
 from mousefear.core.prompts import Prompt, Turn, build_messages, parse_answer, query_turn
 from mousefear.errors import ConfigError, ModelError
@@ -104,16 +110,20 @@ _TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 _BEARER = re.compile(r"Bearer\s+\S+")
 
 
+class _BadAnswer(Exception):
+    """A 200 answer that is not what the request asks for (not JSON, not a chat completion): tried again."""
+
+
 class _Unsupported(Exception):
     """The server refused a request's form (HTTP 400/404/422): not worth retrying."""
 
-    def __init__(self, status: int, body: str):
+    def __init__(self, status: int, body: str, url: str = ""):
         super().__init__(f"HTTP {status}: {body[:300]}")
-        self.status = status
+        self.status, self.url = status, url
 
 
-class _BadAnswer(Exception):
-    """A 200 answer that is not what the request asks for (not JSON, not a chat completion): tried again."""
+#: Failures worth trying again (on another server).
+_TRANSIENT = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError, _BadAnswer)
 
 
 def _check_answer(resp: Any, prompt_logprobs: bool) -> None:
@@ -141,107 +151,6 @@ def _check_answer(resp: Any, prompt_logprobs: bool) -> None:
     if (logprobs is not None and not isinstance(logprobs, dict)) or not (
             content is None or (isinstance(content, list) and all(isinstance(c, dict) for c in content))):
         raise bad("Expected choices[0].logprobs.content to be a list of tokens")
-
-
-# --------------------------------------------------------------------------------------------------------
-# Turning log-probabilities into probabilities
-# --------------------------------------------------------------------------------------------------------
-
-
-def choice_probabilities(content: Sequence[dict[str, Any]], behaviors: Sequence[str]) -> np.ndarray | None:
-    """Behaviour probabilities from the log-probabilities of a constrained answer.
-
-    Parameters
-    ----------
-    content
-        ``choices[0].logprobs.content`` of a chat completion: one entry per answer token with ``token`` (text),
-        ``logprob`` and ``top_logprobs`` (list of ``{"token", "logprob"}`` alternatives at that position).
-    behaviors
-        Behaviour names, in the order of the result.
-
-    Returns
-    -------
-    np.ndarray or None
-        (n_behaviors,) float64 probabilities summing to 1, or None when no token matched any behaviour.
-
-    Notes
-    -----
-    Walking along the generated answer, at position i (generated text so far ``s``, probability ``P(s)``) every
-    alternative token ``u`` other than the generated one gives ``P(s) * exp(logprob(u))`` to the behaviours whose
-    name starts with ``s + u`` (split evenly among them); after the last token the generated path's probability
-    goes to the behaviour it spells. Tokens that continue no behaviour (an unconstrained server) are dropped, and
-    the masses are renormalised to sum to 1. A behaviour none of whose prefixes is among the alternatives gets 0.
-    """
-    mass = np.zeros(len(behaviors), dtype=np.float64)
-    prefix, carry = "", 1.0
-    for step in content:
-        token = str(step.get("token", ""))
-        for alt in step.get("top_logprobs") or []:
-            alt_token = str(alt.get("token", ""))
-            if alt_token == token or not alt_token:
-                continue
-            lp = float(alt.get("logprob", -math.inf))
-            hits = [i for i, b in enumerate(behaviors) if b.startswith(prefix + alt_token)]
-            for i in hits:
-                mass[i] += carry * math.exp(lp) / len(hits)
-        carry *= math.exp(float(step.get("logprob", -math.inf)))
-        prefix += token
-    if prefix in behaviors:
-        mass[list(behaviors).index(prefix)] += carry
-    total = mass.sum()
-    if not np.isfinite(total) or total <= 0:
-        return None
-    return mass / total
-
-
-def answer_logprob(prompt_logprobs: Sequence[Any], answer: str) -> float:
-    """Log-probability of ``answer`` (plus the end-of-turn token after it) at the end of a scored prompt.
-
-    Parameters
-    ----------
-    prompt_logprobs
-        vLLM's ``prompt_logprobs`` of a request whose conversation ends with the assistant turn ``answer``
-        (asked with ``prompt_logprobs: 0``): one entry per prompt token, ``None`` for the first, else
-        ``{token_id: {"logprob", "rank", "decoded_token"}}`` holding that token.
-    answer
-        The assistant's answer text (a behaviour name).
-
-    Returns
-    -------
-    float
-        Sum of the log-probabilities of the answer's tokens and of the one token that follows them
-        (``<|im_end|>`` in Qwen's chat template).
-
-    Raises
-    ------
-    ModelError
-        The answer's tokens cannot be found at the end of the prompt.
-    """
-    entries = []
-    for e in prompt_logprobs:
-        if not e:
-            entries.append(("", math.nan))
-            continue
-        if len(e) != 1:
-            raise ModelError(f"Expected one log-probability per prompt token (prompt_logprobs 0), but got {len(e)}")
-        (v,) = e.values()
-        entries.append((str(v.get("decoded_token") or ""), float(v["logprob"])))
-    texts = [t for t, _ in entries]
-    # the answer starts at the last position from which the remaining text starts with the answer
-    for j in range(len(entries) - 1, -1, -1):
-        if "".join(texts[j:]).startswith(answer):
-            acc = ""
-            for k in range(j, len(entries)):
-                acc += texts[k]
-                if acc == answer:
-                    if k + 1 >= len(entries):
-                        break
-                    return float(sum(lp for _, lp in entries[j:k + 2]))
-                if not answer.startswith(acc):
-                    break
-            break
-    raise ModelError(f"Cannot find the answer {answer!r} among the last prompt tokens "
-                     f"{texts[-8:]!r} of the server's prompt_logprobs")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -282,13 +191,13 @@ class OpenAIBackend(WindowBackend):
         The served model's family: ``"auto"`` (read from the config.json of ``model``, a local folder or a hub
         id) or a family name (``qwen2_5_vl``, ``qwen3_vl``), taken as it is.
     base_url
-        The server's OpenAI base address, ending in ``/v1`` (``http://gpu-node:8000/v1``).
+        The server's OpenAI base address, ending in ``/v1`` (``http://gpu-node:8000/v1``), or several (a list).
     api_key_env
         Name of the environment variable holding the API key (None or unset: no key is sent).
     timeout_seconds
         Time limit of one request, seconds.
     max_concurrency
-        Requests in flight at once.
+        Requests in flight at once, per server.
     decision
         ``"score"`` (probabilities from the server's log-probabilities where it offers them) or ``"generate"``
         (free answer, parsed strictly).
@@ -303,7 +212,7 @@ class OpenAIBackend(WindowBackend):
     image_format
         ``"png"`` (lossless) or ``"jpeg"`` (quality 95) for the frames.
     max_attempts
-        Attempts per request before giving up on transient failures (1 = no retry).
+        Attempts per request and server before giving up on transient failures (1 = no retry).
     backoff_seconds
         Wait before the first retry; doubled before every further one.
     """
@@ -352,6 +261,7 @@ class OpenAIBackend(WindowBackend):
         self._prompt: Prompt | None = None
         self._prefix: list[dict[str, Any]] = []
         self._stop = threading.Event()
+        self._pool: ServerPool | None = None
 
     @classmethod
     def check_settings(cls, settings: Settings) -> None:
@@ -368,8 +278,21 @@ class OpenAIBackend(WindowBackend):
         return str(self.model)
 
     @property
+    def _urls(self) -> list[str]:
+        urls = [self.base_url] if isinstance(self.base_url, str) else list(self.base_url)
+        return [u.rstrip("/") for u in urls]
+
+    @property
     def _url(self) -> str:
-        return self.base_url.rstrip("/")
+        """The server's address, for messages (with several: all of them)."""
+        return ", ".join(self._urls)
+
+    def _servers(self) -> ServerPool:
+        pool = self._pool
+        if pool is None or (pool.urls, pool.max_attempts, pool.backoff_seconds) != (
+                self._urls, self.max_attempts, self.backoff_seconds):
+            self._pool = ServerPool(self._urls, self.max_attempts, self.backoff_seconds, self._stop, self._redact)
+        return self._pool
 
     def derived(self) -> dict[str, Any]:
         return {"temperature": 0.0}
@@ -433,19 +356,19 @@ class OpenAIBackend(WindowBackend):
             text = text.replace(key, "<redacted>")
         return _BEARER.sub("Bearer <redacted>", text)
 
-    def _post_once(self, body: dict[str, Any]) -> dict[str, Any]:
-        req = urllib.request.Request(self._url + "/chat/completions", data=json.dumps(body).encode("utf-8"),
+    def _post_once(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        req = urllib.request.Request(url + "/chat/completions", data=json.dumps(body).encode("utf-8"),
                                      headers=self._headers(), method="POST")
         status, data = post_within(req, self.timeout_seconds)
         if status >= 400:
             text = self._redact(data.decode("utf-8", "replace"))
             if status in (401, 403):
-                raise ModelError(f"The server at {self._url} refused the request (HTTP {status}: {text[:300]}); check "
+                raise ModelError(f"The server at {url} refused the request (HTTP {status}: {text[:300]}); check "
                                  f"the API key in the environment variable {self.api_key_env or '(none set)'} "
                                  "(classification.openai.api_key_env)")
             if status in _TRANSIENT_STATUS:
                 raise ConnectionError(f"HTTP {status}: {text[:300]}")
-            raise _Unsupported(status, text)
+            raise _Unsupported(status, text, url)
         try:
             resp = json.loads(data)
         except (ValueError, RecursionError):
@@ -456,34 +379,13 @@ class OpenAIBackend(WindowBackend):
             raise _BadAnswer(self._redact(str(exc))) from None
         return resp
 
-    def _post(self, body: dict[str, Any], what: str) -> tuple[dict[str, Any], int]:
-        """POST with retries on transient failures and unusable answers; return (response, attempts)."""
-        last: Exception | None = None
-        t0 = time.monotonic()
-        for attempt in range(1, self.max_attempts + 1):
-            if self._stop.is_set():
-                raise ModelError(f"Request for {what} to {self._url} cancelled (the run is stopping)")
-            try:
-                return self._post_once(body), attempt
-            except _Unsupported:
-                raise
-            except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError,
-                    _BadAnswer) as exc:
-                last = exc
-                reason = getattr(exc, "reason", None) or exc
-                if attempt < self.max_attempts:
-                    delay = self.backoff_seconds * 2 ** (attempt - 1)
-                    logger.warning("Server %s, %s: %s (attempt %d of %d); retrying in %.1f s", self._url, what,
-                                   self._redact(f"{reason.__class__.__name__}: {reason}"), attempt,
-                                   self.max_attempts, delay)
-                    if self._stop.wait(delay):
-                        break
-        reason = getattr(last, "reason", None) or last
-        raise ModelError(self._redact(
-            f"The server at {self._url} failed to answer {what} after {self.max_attempts} attempt(s) over "
-            f"{time.monotonic() - t0:.1f} s; last error: {reason.__class__.__name__}: {reason}. Check that the "
-            f"server is running and serves model {self.model_id!r}; that window has no result (nothing of it is "
-            "saved) and the windows classified before it are saved, so running again resumes there"))
+    def _post(self, body: dict[str, Any], what: str, pin: str | None = None) -> tuple[dict[str, Any], int]:
+        """POST to the server with the fewest requests in flight, trying others (and again) on transient
+        failures and unusable answers (:class:`~mousefear.backends.servers.ServerPool`); (response, attempts)."""
+        if self._stop.is_set():
+            raise ModelError(f"Request for {what} to {self._url} cancelled (the run is stopping)")
+        return self._servers().request(lambda url: self._post_once(url, body), what, _TRANSIENT, self.model_id,
+                                       pin=pin, check=self._check_server)
 
     # ---------------------------------------------------------------- messages
 
@@ -495,11 +397,12 @@ class OpenAIBackend(WindowBackend):
         content.append({"type": "text", "text": turn.text})
         return {"role": turn.role, "content": content}
 
-    def _body(self, messages: list[dict[str, Any]], path: str, choices: Sequence[str]) -> dict[str, Any]:
+    def _body(self, messages: list[dict[str, Any]], path: str, choices: Sequence[str],
+              field: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": 0.0, "stream": False}
         if path in ("choice_logprobs", "choice_parse"):
             body["max_tokens"] = _CHOICE_MAX_TOKENS
-            if self.choice_field == "structured_outputs":
+            if (field or self.choice_field) == "structured_outputs":
                 body["structured_outputs"] = {"choice": list(choices)}
             else:
                 body["guided_choice"] = list(choices)
@@ -511,74 +414,122 @@ class OpenAIBackend(WindowBackend):
             body["max_tokens"] = self.max_new_tokens
         return body
 
-    # ---------------------------------------------------------------- probing the server
+    # ---------------------------------------------------------------- probing the servers
 
     def _probe(self) -> None:
-        """Find the decision path once (a few tiny requests)."""
+        """Find the decision path once (a few tiny requests to every server, side by side). Every server that
+        answers must give the same path and model; one that does not answer is set aside, and probed again
+        before it gets windows."""
         if self.decision_path is not None:
             return
+        pool = self._servers()
+        found: dict[str, tuple[str, str | None, str]] = {}
+        down: dict[str, ModelError] = {}
+        errors: list[BaseException] = []
+
+        def probe(url: str) -> None:
+            try:
+                found[url] = self._probe_server(url)
+            except ServersDown as exc:
+                down[url] = exc
+            except BaseException as exc:  # noqa: BLE001 - raised below, in the caller's thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=probe, args=(u,), daemon=True) for u in pool.urls]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        if not found:
+            if len(down) == 1:
+                raise next(iter(down.values()))
+            raise ServersDown(f"None of the {len(down)} servers answered a probe request: "
+                              + "; ".join(f"{u}: {str(e).split('; last error: ')[-1].split('. Check')[0]}"
+                                          for u, e in down.items()))
+        first_url = next(u for u in pool.urls if u in found)
+        first = found[first_url]
+        other = [f"{u} answers as model {m!r} on path {p}" for u, (p, _, m) in found.items() if found[u] != first]
+        if other:
+            raise ModelError(f"The servers of classification.openai.base_url differ: {first_url} answers as model "
+                             f"{first[2]!r} on path {first[0]}, {'; '.join(other)}. Every server of a run must serve "
+                             "the same model with the same options")
+        self.decision_path, self.choice_field, self.server_model = first
+        for url, exc in down.items():
+            pool.set_aside(url, str(exc))
+            logger.warning("Server %s does not answer (%s); it gets no windows until it answers a probe",
+                           url, str(exc).split("; last error: ")[-1].split(". Check")[0])
+        logger.info("Server%s %s (model %s): decision path %s%s", "s" if len(found) > 1 else "", ", ".join(found),
+                    self.server_model or self.model_id, self.decision_path,
+                    f" via {self.choice_field}" if self.choice_field else "")
+
+    def _check_server(self, url: str) -> str | None:
+        """Probe a server that did not answer at loading (one attempt): None when it serves what the others do,
+        else why it takes no windows."""
+        path, field, model = self._probe_server(url, once=True)
+        if (path, field, model) == (self.decision_path, self.choice_field, self.server_model):
+            logger.info("Server %s answers now; it gets windows", url)
+            return None
+        return (f"it answers as model {model!r} on path {path}, the others as {self.server_model!r} on "
+                f"{self.decision_path}")
+
+    def _probe_server(self, url: str, once: bool = False) -> tuple[str, str | None, str]:
+        """(decision path, choice field, server model) of one server."""
+        def post(body: dict[str, Any], what: str) -> dict[str, Any]:
+            return self._post_once(url, body) if once else self._post(body, what, pin=url)[0]
+
         frame = np.full((28, 28, 3), 128, np.uint8)
         turn = Turn(role="user", text="Answer with one of the allowed words.", frames=frame[None])
         msgs = [{"role": "system", "content": "You are a helpful assistant."}, self._message(turn)]
         if self.decision == "generate" or self.scoring == "parse":
-            self._probe_plain(msgs)
-            self.decision_path = "generate_parse"
-        elif self.scoring == "prompt_logprobs":
+            return "generate_parse", None, self._probe_plain(msgs, url, post)
+        if self.scoring == "prompt_logprobs":
             body = self._body([*msgs, {"role": "assistant", "content": _PROBE_CHOICES[0]}], "prompt_logprobs", [])
             try:
-                resp, _ = self._post(body, "a probe request (prompt_logprobs)")
+                resp = post(body, "a probe request (prompt_logprobs)")
             except _Unsupported as exc:
-                raise ModelError(f"The server at {self._url} does not accept prompt_logprobs requests "
+                raise ModelError(f"The server at {url} does not accept prompt_logprobs requests "
                                  f"({exc}); set classification.openai.scoring to auto") from None
             if not resp.get("prompt_logprobs"):
-                raise ModelError(f"The server at {self._url} returns no prompt_logprobs; set "
+                raise ModelError(f"The server at {url} returns no prompt_logprobs; set "
                                  "classification.openai.scoring to auto")
-            self._remember_model(resp)
-            self.decision_path = "prompt_logprobs"
-        else:
-            self.decision_path = self._probe_choice(msgs)
-            if self.scoring == "choice_logprobs" and self.decision_path != "choice_logprobs":
-                raise ModelError(f"The server at {self._url} does not return log-probabilities for a "
-                                 f"constrained choice (it supports {self.decision_path}); set "
-                                 "classification.openai.scoring to auto")
-        logger.info("Server %s (model %s): decision path %s%s", self._url, self.server_model or self.model_id,
-                    self.decision_path, f" via {self.choice_field}" if self.choice_field else "")
+            return "prompt_logprobs", None, str(resp.get("model") or "")
+        path, field, model = self._probe_choice(msgs, url, post)
+        if self.scoring == "choice_logprobs" and path != "choice_logprobs":
+            raise ModelError(f"The server at {url} does not return log-probabilities for a "
+                             f"constrained choice (it supports {path}); set "
+                             "classification.openai.scoring to auto")
+        return path, field, model
 
-    def _remember_model(self, resp: dict[str, Any]) -> None:
-        self.server_model = str(resp.get("model") or "")
-
-    def _probe_plain(self, msgs: list[dict[str, Any]]) -> None:
+    def _probe_plain(self, msgs: list[dict[str, Any]], url: str, post: Callable[..., dict[str, Any]]) -> str:
         body = self._body(msgs, "generate_parse", [])
         body["max_tokens"] = 1
         try:
-            resp, _ = self._post(body, "a probe request")
+            resp = post(body, "a probe request")
         except _Unsupported as exc:
-            raise ModelError(f"The server at {self._url} refuses a plain chat request with an image for "
+            raise ModelError(f"The server at {url} refuses a plain chat request with an image for "
                              f"model {self.model_id!r}: {exc}") from None
-        self._remember_model(resp)
+        return str(resp.get("model") or "")
 
-    def _probe_choice(self, msgs: list[dict[str, Any]]) -> str:
+    def _probe_choice(self, msgs: list[dict[str, Any]], url: str,
+                      post: Callable[..., dict[str, Any]]) -> tuple[str, str | None, str]:
         for field in ("structured_outputs", "guided_choice"):
-            self.choice_field = field
-            body = self._body(msgs, "choice_logprobs", _PROBE_CHOICES)
+            body = self._body(msgs, "choice_logprobs", _PROBE_CHOICES, field)
             try:
-                resp, _ = self._post(body, f"a probe request ({field})")
+                resp = post(body, f"a probe request ({field})")
             except _Unsupported as exc:
-                logger.info("Server %s refuses %s: %s", self._url, field, exc)
+                logger.info("Server %s refuses %s: %s", url, field, exc)
                 continue
-            self._remember_model(resp)
             choice = (resp.get("choices") or [{}])[0]
             content = str((choice.get("message") or {}).get("content") or "")
             if content not in _PROBE_CHOICES:  # accepted but ignored
-                logger.info("Server %s ignores %s (answered %r)", self._url, field, content[:40])
+                logger.info("Server %s ignores %s (answered %r)", url, field, content[:40])
                 continue
             lp = (choice.get("logprobs") or {}).get("content") or []
-            if lp and lp[0].get("top_logprobs"):
-                return "choice_logprobs"
-            return "choice_parse"
-        self.choice_field = None
-        self._probe_plain(msgs)
-        return "generate_parse"
+            path = "choice_logprobs" if lp and lp[0].get("top_logprobs") else "choice_parse"
+            return path, field, str(resp.get("model") or "")
+        return "generate_parse", None, self._probe_plain(msgs, url, post)
 
     # ---------------------------------------------------------------- classification
 
@@ -604,7 +555,7 @@ class OpenAIBackend(WindowBackend):
         try:
             return [self._post(body, what) for body in self._requests(window)]
         except _Unsupported as exc:
-            raise ModelError(f"The server at {self._url} refused {what} ({exc}); that window has no result and the "
+            raise ModelError(f"The server at {exc.url} refused {what} ({exc}); that window has no result and the "
                              "windows classified before it are saved, so running again resumes there once the cause "
                              "is fixed") from None
 
@@ -655,11 +606,12 @@ class OpenAIBackend(WindowBackend):
         if self._prompt is None:
             raise RuntimeError("OpenAIBackend.prepare(prompt, examples) must be called before classify")
         self._stop.clear()
-        pool = ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="mousefear-openai")
+        workers = self.max_concurrency * len(self._urls)  # max_concurrency in flight on each server
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mousefear-openai")
         pending: deque[tuple[Any, Future, float]] = deque()
         it = iter(windows)
         exhausted = False
-        ahead = self.max_concurrency + 1
+        ahead = workers + 1
         try:
             while True:
                 while not exhausted and len(pending) < ahead:

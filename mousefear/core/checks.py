@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import field
 from typing import Any
 
@@ -65,6 +65,30 @@ def run_name(v: Any) -> str | None:
 def http_url(v: Any) -> str | None:
     ok = isinstance(v, str) and v.startswith(("http://", "https://")) and len(v) > len("https://")
     return None if ok else "an http:// or https:// address"
+
+
+def http_urls(v: Any) -> str | None:
+    """One address, or a non-empty list of different addresses (several servers)."""
+    if isinstance(v, list | tuple):
+        ok = bool(v) and all(http_url(u) is None for u in v) and len({str(u).rstrip("/") for u in v}) == len(v)
+    else:
+        ok = http_url(v) is None
+    return None if ok else "an http:// or https:// address, or a list of different ones"
+
+
+#: sbatch options mousefear sets itself for a task (an array of tasks, its log files, the signal before the end)
+_OWN_SBATCH = ("array", "output", "error", "open-mode", "signal", "wrap", "parsable")
+_SBATCH_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+def sbatch_options(v: Any) -> str | None:
+    """Extra sbatch options: ``{name: value}`` with names as sbatch spells them without ``--``."""
+    ok = isinstance(v, Mapping) and all(
+        isinstance(k, str) and _SBATCH_NAME.match(k) and k.replace("_", "-") not in _OWN_SBATCH
+        and ((_is_number(x) or (isinstance(x, str) and x.strip() and "\n" not in x)) or x is True)
+        for k, x in v.items())
+    return None if ok else ("a mapping of sbatch option names (without --) to values, e.g. {account: mylab, qos: "
+                            f"normal}} (not {', '.join(_OWN_SBATCH)}: mousefear sets those)")
 
 
 def choice(*options: str) -> Check:

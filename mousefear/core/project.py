@@ -104,8 +104,23 @@ class ProjectPaths:
         return self.cache(run) / check_file_name(video_id, "a video id")
 
     def run_lock(self, run: str) -> Path:
-        """``cache/<run>.lock``: held while a process classifies the run."""
+        """``cache/<run>.lock``: held for a moment while a process writes the run's own files (run.json, the
+        summary)."""
         return self.root / "cache" / f"{check_name(run, 'a run name')}.lock"
+
+    def tasks(self, run: str) -> Path:
+        """``cache/_tasks/<run>/``: who works on which video of a run (locks, last errors, submitted tasks and
+        their logs). A run name never starts with ``_``, so this folder is never a run's cache."""
+        return self.root / "cache" / "_tasks" / check_name(run, "a run name")
+
+    def video_lock(self, run: str, video_id: str) -> Path:
+        """``cache/_tasks/<run>/<video_id>.lock``: held while a process classifies that video of the run."""
+        return self.tasks(run) / f"{check_file_name(video_id, 'a video id')}.lock"
+
+    def video_error(self, run: str, video_id: str) -> Path:
+        """``cache/_tasks/<run>/<video_id>.error.json``: the last error that stopped that video (removed when it is
+        finished)."""
+        return self.tasks(run) / f"{check_file_name(video_id, 'a video id')}.error.json"
 
     def label_file(self, video_id: str) -> Path:
         return self.labels / f"{check_file_name(video_id, 'a video id')}.csv"

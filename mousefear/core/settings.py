@@ -39,6 +39,7 @@ from mousefear.core.checks import (  # noqa: F401 (the checks of every field; im
     choice,
     date_text,
     http_url,
+    http_urls,
     int_at_least,
     iso_duration,
     list_of,
@@ -50,6 +51,7 @@ from mousefear.core.checks import (  # noqa: F401 (the checks of every field; im
     parse_time,
     positive_number,
     run_name,
+    sbatch_options,
     text,
 )
 from mousefear.core.names import file_name_problem
@@ -62,6 +64,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Behavior",
     "ClassificationSettings",
+    "ClusterSettings",
     "Epoch",
     "EvaluationSettings",
     "ExemplarSettings",
@@ -123,7 +126,7 @@ class PreprocessingSettings:
 class OpenAISettings:
     """``classification.openai``: the OpenAI-compatible server backend."""
 
-    base_url: str = _field(http_url)
+    base_url: str | tuple[str, ...] = _field(http_urls, lambda v: tuple(v) if isinstance(v, list | tuple) else v)
     api_key_env: str | None = _field(optional(text))
     timeout_seconds: float = _field(positive_number, float)
     max_concurrency: int = _field(int_at_least(1))
@@ -229,6 +232,23 @@ class NWBSettings:
 
 
 @dataclass(frozen=True)
+class ClusterSettings:
+    """``cluster``: the tasks of ``classify_videos(..., executor="slurm")`` (or ``"local"``); see docs/cluster.md."""
+
+    partition: str | None = _field(optional(text))
+    gpus_per_task: int = _field(int_at_least(0))
+    cpus_per_task: int = _field(int_at_least(1))
+    mem_gb: float | None = _field(optional(positive_number), _float_or_none)
+    time_minutes: int = _field(int_at_least(1))
+    array_parallelism: int = _field(int_at_least(1))
+    videos_per_task: int = _field(int_at_least(1))
+    resubmit: int = _field(int_at_least(0))
+    max_wait_hours: float = _field(positive_number, float)
+    sbatch_options: dict[str, Any] = _field(sbatch_options, dict)
+    setup: tuple[str, ...] = _field(list_of_text, tuple)
+
+
+@dataclass(frozen=True)
 class Epoch:
     """One epoch of a session's protocol: ``[start, end)`` in seconds from the start of the video."""
 
@@ -253,7 +273,7 @@ class Settings:
         Filename pattern for subject and session (:mod:`mousefear.core.patterns`).
     videos : tuple of Video
         The registry, in file order, with absolute paths.
-    exemplars, classification, evaluation
+    exemplars, classification, evaluation, nwb, cluster
         The sections of the same names.
     protocol : tuple of (str, tuple of Epoch)
         Session name or pattern -> epochs, in file order.
@@ -273,6 +293,7 @@ class Settings:
     evaluation: EvaluationSettings = _section(EvaluationSettings)
     protocol: tuple[tuple[str, tuple[Epoch, ...]], ...] = field(metadata={"parse": "_parse_protocol"})
     nwb: NWBSettings = _section(NWBSettings)
+    cluster: ClusterSettings = _section(ClusterSettings)
     seed: int = _field(int_at_least(0))
     source: Path = field(default=Path("config.yaml"), compare=False, metadata={"internal": True})
 

@@ -33,6 +33,9 @@ import json
 import logging
 import os
 import shutil
+import signal
+import socket
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -42,35 +45,41 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from mousefear._io import atomic_write_text, lock_file
+from mousefear._io import atomic_write_text, json_object_or_empty
 from mousefear.backends import build_backend
 from mousefear.backends.base import Backend, VideoBackend, VideoResult, WindowBackend, check_probabilities
 from mousefear.core.intervals import window_bounds, window_partial
 from mousefear.core.preprocess import preprocess_window
 from mousefear.core.project import ConfigLike, Project
 from mousefear.core.video import Video, iter_windows
-from mousefear.errors import ConfigError, ModelError, ProjectError, VectorFileError, VideoError
-from mousefear.formats.vectors import measurement_table, read_vector_windows, write_vector
+from mousefear.errors import (
+    ConfigError,
+    ModelError,
+    MousefearError,
+    ProjectError,
+    TaskError,
+    VideoError,
+)
+from mousefear.formats.vectors import measurement_table, write_vector
 from mousefear.pipeline.cache import VideoCache
-from mousefear.pipeline.registry import check_video_file, check_video_unchanged
+from mousefear.pipeline.cluster import EXECUTORS
+from mousefear.pipeline.registry import check_video_unchanged
+from mousefear.pipeline.runfiles import finish_run, finished, preflight, record_error, run_lock, video_locks
 from mousefear.pipeline.runs import (
     RunSettings,
-    changes,
     check_resolved,
     check_run,
     default_run_name,
     open_run,
-    recorded_video_settings,
     run_settings,
     vector_attrs,
     video_settings,
 )
-from mousefear.pipeline.tables import write_run_tables
+from mousefear.pipeline.slurm import ACTIVE_STATES, current_task, squeue_states
 
 __all__ = ["classify_videos", "default_run_name"]
 
 logger = logging.getLogger(__name__)
-
 
 def video_measurements(res: VideoResult) -> Any:
     """The per-frame measurements of a video backend's result as the vector file stores them (None when the
@@ -84,26 +93,8 @@ def video_measurements(res: VideoResult) -> Any:
     return measurement_table(res.signals, units, res.info.get("measurement", {}))
 
 
-def _finished(path: Path, video: Video, rs: RunSettings) -> bool:
-    """Whether ``path`` is a complete vector file of this video made with these settings.
-
-    A file of this run made with other per-video settings (crop box, pixels_per_cm, the video file) is not
-    finished: a warning says what changed, and the video is classified again.
-    """
-    if not path.is_file():
-        return False
-    try:
-        attrs = read_vector_windows(path).attrs
-    except VectorFileError as exc:
-        logger.warning("%s: unreadable (%s); classifying the video again", path, exc)
-        return False
-    if attrs.get("run_settings_sha256") != rs.sha256:
-        return False
-    found = changes(recorded_video_settings(attrs, rs), video_settings(video, rs))
-    for change in found:
-        key, _, rest = change.partition(" ")
-        logger.warning("%s of %s %s: classifying it again (%s)", key, video.id, rest, path)
-    return not found
+#: Seconds a task waits for a video's lock (the task it replaces may still be stopping).
+_TASK_LOCK_WAIT = 60.0
 
 
 @dataclass
@@ -136,12 +127,21 @@ class _Run:
         self.created: str | None = None  # set by start()
         self.folder = project.paths.vectors(rs.name)
         self.timing: dict[str, Any] = {}
+        self.first_input: float | None = None  # time.time() when the backend was given its first window or video
+        self.wall = 0.0  # seconds of classifying (without loading the backend), set at the end
 
     def start(self) -> str:
-        """Write run.json and prompt.txt (or take those of the run): called before the first result is kept."""
+        """Write run.json and prompt.txt (or take those of the run): called before the first result is kept.
+
+        Under the run's lock, so that tasks starting together make one run.json and share its creation time."""
         if self.created is None:
-            self.created = open_run(self.project, self.rs, self.overwrite, self.resolved)
+            with run_lock(self.project, self.rs):
+                self.created = open_run(self.project, self.rs, self.overwrite, self.resolved)
         return self.created
+
+    def written(self, job: _Job) -> None:
+        """A video's vector file is written: its last error is history."""
+        self.project.paths.video_error(self.rs.name, job.video.id).unlink(missing_ok=True)
 
     def job(self, video: Video, stat: os.stat_result) -> _Job:
         w = self.rs.settings["windows"]
@@ -172,6 +172,7 @@ class _Run:
         n_new = 0
         if res is None:
             crop = job.video.crop if self.rs.crop else None
+            self.first_input = self.first_input or time.time()
             res = self.backend.classify_video(job.video, job.bounds, crop=crop, progress=self.progress)
             self.unchanged(job)
             self.start()
@@ -188,6 +189,7 @@ class _Run:
                      frame_probabilities=np.asarray(res.frame_probabilities),
                      frame_label=np.asarray(res.frame_label), created=self.start(),
                      measurements=video_measurements(res))
+        self.written(job)
         self.timing[job.video.id] = {"windows_classified": n_new, "seconds": round(time.perf_counter() - t0, 3),
                                      "video_seconds": round(job.video.n_frames / job.video.fps, 3)}
 
@@ -234,6 +236,7 @@ class _Run:
                     job.last_end = int(job.bounds[done - 1, 1]) if done else 0
                     for window in job.stream:
                         job.fed += 1
+                        self.first_input = self.first_input or time.time()
                         yield replace(window, frames=preprocess_window(window.frames, pre, grid=self.rs.grid))
                 job.fed_all = True
                 finish_ready()
@@ -265,82 +268,11 @@ class _Run:
                      probabilities=probs, n_frames=job.video.n_frames, attrs=self._attrs(job.video),
                      text=[r["text"] for r in records], partial=np.array([bool(r["partial"]) for r in records]),
                      created=self.start())
+        self.written(job)
 
     def _attrs(self, video: Video) -> dict[str, Any]:
         return vector_attrs(video, self.rs, self.start(), self.resolved)
 
-    # ---------------------------------------------------------------- timing
-    def write_timing(self, wall: float) -> None:
-        timing = self.timing
-        n = sum(t["windows_classified"] for t in timing.values())
-        video_secs = sum(t["video_seconds"] for t in timing.values())
-        for t in timing.values():
-            t["seconds_per_window"] = (round(t["seconds"] / t["windows_classified"], 4) if t["windows_classified"]
-                                       else None)
-        if timing:
-            atomic_write_text(self.folder / "timing.json", json.dumps(
-                {"videos": timing, "windows_classified": n, "seconds": round(wall, 3),
-                 "seconds_per_window": round(wall / n, 4) if n else None,
-                 "windows_per_second": round(n / wall, 3) if n and wall > 0 else None,
-                 "video_seconds": round(video_secs, 3),
-                 "realtime_factor": round(video_secs / wall, 3) if n and wall > 0 else None,
-                 "device": self.resolved.get("device")}, indent=2, sort_keys=True) + "\n")
-        if n:
-            logger.info("Run %s: %d window(s) classified in %.1f s: %.2f windows per second, %.2f seconds of video "
-                        "per second (real-time factor)", self.rs.name, n, wall, n / wall, video_secs / wall)
-
-
-def _preflight(rs: RunSettings, videos: list[Video], verify: bool) -> dict[str, os.stat_result]:
-    """Check every video before anything is loaded or written: still the file registered, windows possible at
-    its frame rate. Returns each file's status as checked, by video id."""
-    w = rs.settings["windows"]
-    out = {}
-    for video in videos:
-        out[video.id] = check_video_file(video, verify=verify)
-        try:
-            window_bounds(video.n_frames, video.fps, w["window_seconds"], w["stride_seconds"])
-        except ConfigError as exc:
-            raise ConfigError(f"{video.path}: video {video.id} is registered at {video.fps:g} fps: {exc}; if that "
-                              "frame rate is wrong, register the video again with the real one "
-                              "(add_videos(config, FILES, replace=True, fps=...))") from None
-    return out
-
-
-def _count_unparseable(project: Project, rs: RunSettings, chosen: list[Video]) -> None:
-    """Count the windows whose answer named no behaviour (all-NaN probabilities) in every vector file of the
-    run, record them in ``unparseable.json``, log them, and raise when a video of this call has more than
-    ``classification.max_unparseable`` of them."""
-    limit = project.settings.classification.max_unparseable
-    files = project.vector_files(rs.name)
-    if not files:
-        return
-    counts: dict[str, dict[str, Any]] = {}
-    for vid, path in files.items():
-        table = read_vector_windows(path)
-        n = len(table)
-        k = int(table[table.attrs["behaviors"]].isna().all(axis=1).sum())
-        counts[vid] = {"windows": n, "unparseable": k, "fraction": round(k / n, 6) if n else 0.0}
-    folder = project.paths.vectors(rs.name)
-    over = {vid: c for vid, c in counts.items() if c["fraction"] > limit and vid in {v.id for v in chosen}}
-    record = {"max_unparseable": limit, "videos": counts, "over_limit": sorted(over)}
-    atomic_write_text(folder / "unparseable.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
-    # a window backend's NaN is an answer that named no behaviour; a video backend's, a stretch it could not
-    # decide (the motion detector found no animal)
-    why = ("the answer named no behaviour" if rs.kind == "window" else
-           "no prediction: the detector found no animal (check classification.motion.animal and the crop box)")
-    for vid, c in counts.items():
-        if c["unparseable"]:
-            logger.warning("Run %s, %s: %d of %d windows (%.1f %%) without a behaviour: %s", rs.name, vid,
-                           c["unparseable"], c["windows"], 100 * c["fraction"], why)
-    if not any(c["unparseable"] for c in counts.values()):
-        logger.info("Run %s: every window of %d video(s) has a behaviour (0 unparseable)", rs.name, len(counts))
-    if over:
-        parts = [f"{vid} {c['unparseable']} of {c['windows']} ({100 * c['fraction']:.1f} %)" for vid, c in over.items()]
-        raise ModelError(f"Run {rs.name!r}: too many windows without a behaviour ({why}): {', '.join(parts)}; "
-                         f"classification.max_unparseable of {project.config_path} allows {100 * limit:g} %. The "
-                         f"vector files are written (NaN where no behaviour was decided; a model's answers are in "
-                         f"their windows/text) and the counts in {folder / 'unparseable.json'}. Look at the results, "
-                         "change the settings, or raise classification.max_unparseable")
 
 
 def classify_videos(
@@ -352,6 +284,8 @@ def classify_videos(
     backend: Backend | None = None,
     progress: bool = True,
     verify: bool = False,
+    executor: str = "inline",
+    wait: bool = True,
 ) -> str:
     """Classify every window of the project's videos and write their behaviour vectors.
 
@@ -369,12 +303,23 @@ def classify_videos(
         Classify finished videos again, and replace a run of the same name made with other settings.
     backend
         Use this backend (not loaded yet) instead of building the one config.yaml names (for custom backends; it
-        must have the project's behaviours in config order).
+        must have the project's behaviours in config order; with a cluster executor it must be picklable).
     progress
-        Show tqdm progress bars (overall and per video).
+        Show tqdm progress bars (overall and per video; tasks on a cluster: videos finished).
     verify
         Hash every video file before classifying it (by default only a file whose size or modification time
         differs from the registry's is hashed).
+    executor
+        ``"inline"`` (default): in this process. ``"slurm"``: one SLURM array task per video (or per
+        ``cluster.videos_per_task`` videos) through submitit, with the resources of the ``cluster`` section of
+        config.yaml; each task runs the same resumable per-video work, failed tasks are submitted again (up to
+        ``cluster.resubmit`` times) and resume from the cache; the project folder (on storage every node sees)
+        is the only state. ``"local"``: the same tasks as processes on this machine. See docs/cluster.md.
+    wait
+        With a cluster executor: wait for the tasks, then write the run's summary (default); False: submit and
+        return at once (the job ids are logged and kept in ``cache/_tasks/<run>/jobs.json``; follow them with
+        :func:`~mousefear.pipeline.status.run_status`, and call again when they have ended to submit what is
+        missing and write the summary).
 
     Returns
     -------
@@ -384,24 +329,31 @@ def classify_videos(
     Raises
     ------
     ProjectError
-        The run exists with other settings (and not ``overwrite``), another process is classifying it, a
-        behaviour has no labelled exemplar while ``classification.icl_required`` is true, or the run name is not
-        usable as a folder name.
+        The run exists with other settings (and not ``overwrite``), another process is classifying one of the
+        videos, a behaviour has no labelled exemplar while ``classification.icl_required`` is true, or the run
+        name is not usable as a folder name.
     ModelError
         The model cannot be found or loaded (the message says how to get the weights), a server keeps failing
         (what was classified is kept), or more than ``classification.max_unparseable`` of a video's windows named
         no behaviour (the files are written).
+    TaskError
+        With a cluster executor: tasks could not be submitted, failed for good (after ``cluster.resubmit``
+        resubmissions; the finished videos are kept and summarised), or did not end within
+        ``cluster.max_wait_hours`` (they keep running).
     VideoError
         A video is not the file registered (missing, changed), or decodes fewer frames than registered (what was
         classified is kept for a later call).
     ConfigError
-        A video's frame rate is too low for a window.
+        A video's frame rate is too low for a window, or ``executor`` is not one of inline, local, slurm.
     FileWriteError
         The project cannot be written (read-only folder, full disk); nothing half-written is left.
     """
     project = Project.open(config)
+    if executor not in EXECUTORS:
+        raise ConfigError(f"Expected executor to be one of {', '.join(EXECUTORS)}, but got {executor!r}")
     behaviors = project.behaviors
     chosen = project.select_videos(videos)
+    given = backend
     if backend is None:
         backend = build_backend(project.settings)
     if list(backend.behaviors) != behaviors:
@@ -409,59 +361,248 @@ def classify_videos(
                            f"{list(backend.behaviors)}")
     rs = run_settings(project, backend, run)
     existing = check_run(project, rs, overwrite)  # a conflicting run stops us before the model loads
-    with lock_file(project.paths.run_lock(rs.name), f"run {rs.name!r}"):
-        return _classify_locked(project, backend, rs, existing, chosen, overwrite, progress, verify)
+    if executor != "inline":
+        return _classify_in_tasks(project, given, rs, chosen, overwrite, progress, verify, executor, wait)
+    with video_locks(project, rs, chosen):
+        call = _classify_locked(project, backend, rs, existing, chosen, overwrite, progress, verify)
+    error = finish_run(project, rs, chosen, call.timing if call else {}, call.wall if call else 0.0,
+                        call.resolved.get("device") if call else None)
+    if error:
+        raise ModelError(error)
+    return rs.name
 
 
 def _classify_locked(project: Project, backend: Backend, rs: RunSettings, existing: str | None, chosen: list[Video],
-                     overwrite: bool, progress: bool, verify: bool) -> str:
+                     overwrite: bool, progress: bool, verify: bool, task: bool = False) -> _Run | None:
+    """Classify the videos of ``chosen`` that are not finished (their locks held); the call's state, or None
+    when every video was finished. An error that stops a task, or a call that has started writing results, is
+    recorded for the videos it leaves unfinished (an error before that leaves nothing behind)."""
     folder = project.paths.vectors(rs.name)
     logger.info("Run %s: %d video(s), backend %s, results in %s", rs.name, len(chosen), backend.name, folder)
     todo = []
     for video in chosen:
         out = project.paths.vector_file(rs.name, video.id)
-        if not overwrite and _finished(out, video, rs):
+        if not overwrite and finished(out, video, rs):
             logger.info("%s: finished already (%s); skipping", video.id, out)
             continue
         todo.append(video)
-    wall = 0.0
-    call: _Run | None = None
-    if todo:
-        checked = _preflight(rs, todo, verify)  # nothing is loaded or written before every video passed
-        backend.load()
-        resolved = backend.resolved()
-        if existing is not None:
-            check_resolved(project, rs, resolved)
-        if isinstance(backend, WindowBackend):
-            backend.prepare(rs.prompt, rs.examples)
-        call = _Run(project, backend, rs, resolved, progress, overwrite)
-        t_start = time.perf_counter()  # throughput without loading the model
-        overall = tqdm(total=len(todo), desc=f"classify {rs.name}", unit="video", disable=not progress)
-        # a video backend shows its own per-frame bar: no window bar for it (it would stay empty)
-        bar = tqdm(total=0, unit="window", leave=False, disable=not progress) if rs.kind == "window" else None
-        jobs: list[_Job] = []
-        try:
-            jobs = [call.job(video, checked[video.id]) for video in todo]
-            if rs.kind == "video":
-                for job in jobs:
-                    overall.set_postfix_str(job.video.id)
-                    call.classify_video(job)
-                    overall.update(1)
-            else:
-                bar.reset(total=sum(len(j.bounds) for j in jobs))
-                bar.update(sum(len(j.records) for j in jobs))
-                call.classify_windows(jobs, bar, overall)
-        finally:
+    if not todo:
+        return None
+    calls: list[_Run] = []
+    try:
+        return _classify_todo(project, backend, rs, existing, todo, overwrite, progress, verify, calls)
+    except BaseException as exc:  # an interruption too (Ctrl-C, a task stopped by SLURM) is worth knowing
+        if task or (calls and calls[0].created is not None):
+            left = [v.id for v in todo if not finished(project.paths.vector_file(rs.name, v.id), v, rs)]
+            what = ("interrupted" if isinstance(exc, KeyboardInterrupt) else
+                    "stopped to be requeued (its time was running out)" if isinstance(exc, SystemExit) else
+                    f"{type(exc).__name__}: {exc}")
+            record_error(project, rs, left, what.splitlines()[0][:1000])
+        raise
+
+
+def _classify_todo(project: Project, backend: Backend, rs: RunSettings, existing: str | None, todo: list[Video],
+                   overwrite: bool, progress: bool, verify: bool, calls: list[_Run]) -> _Run:
+    checked = preflight(rs, todo, verify)  # nothing is loaded or written before every video passed
+    backend.load()
+    resolved = backend.resolved()
+    if existing is not None:
+        check_resolved(project, rs, resolved)
+    if isinstance(backend, WindowBackend):
+        backend.prepare(rs.prompt, rs.examples)
+    call = _Run(project, backend, rs, resolved, progress, overwrite)
+    calls.append(call)
+    t_start = time.perf_counter()  # throughput without loading the model
+    overall = tqdm(total=len(todo), desc=f"classify {rs.name}", unit="video", disable=not progress)
+    # a video backend shows its own per-frame bar: no window bar for it (it would stay empty)
+    bar = tqdm(total=0, unit="window", leave=False, disable=not progress) if rs.kind == "window" else None
+    jobs: list[_Job] = []
+    try:
+        jobs = [call.job(video, checked[video.id]) for video in todo]
+        if rs.kind == "video":
             for job in jobs:
-                job.cache.close()
-            if bar is not None:
-                bar.close()
-            overall.close()
-        wall = time.perf_counter() - t_start
-    write_run_tables(project, rs.name)
-    if call is not None:
-        call.write_timing(wall)
-    if call is None or not call.timing:
-        logger.info("Run %s: nothing to classify (every video finished)", rs.name)
-    _count_unparseable(project, rs, chosen)
+                overall.set_postfix_str(job.video.id)
+                call.classify_video(job)
+                overall.update(1)
+        else:
+            bar.reset(total=sum(len(j.bounds) for j in jobs))
+            bar.update(sum(len(j.records) for j in jobs))
+            call.classify_windows(jobs, bar, overall)
+    finally:
+        for job in jobs:
+            job.cache.close()
+        if bar is not None:
+            bar.close()
+        overall.close()
+    call.wall = time.perf_counter() - t_start
+    return call
+
+
+# ---------------------------------------------------------------------------------------------------- on a cluster
+class TaskStopped(BaseException):
+    """SIGTERM reached a task: SLURM cancels it, pre-empts it, or its time is up. Not an ``Exception``, so that
+    it ends the task without a result: the waiting call then submits it again (or SLURM requeues it), and the
+    new task resumes from the cache."""
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise TaskStopped(f"stopped by {signal.Signals(signum).name} (the task was cancelled, pre-empted or ran out "
+                      "of time)")
+
+
+def _classify_task(config: str, run: str, videos: list[str], settings_sha256: str, verify: bool,
+                   backend: Backend | None) -> dict[str, Any]:
+    """What one task on a cluster runs (on its node): the same locked, resumable work as an inline call, for its
+    videos only; the run's own files (summary, timing) are left to the caller.
+
+    Returns
+    -------
+    dict
+        ``videos``, ``host``, ``pid``, the task (:func:`~mousefear.pipeline.slurm.current_task`), ``started``,
+        ``first_input`` (when the backend got its first window or video) and ``ended`` (seconds since the
+        epoch), ``timing`` (per video, as in timing.json), ``device``, and ``error``: None, or ``{"message",
+        "type", "retry"}`` for a mousefear error (bad input is not worth retrying; a model or server that
+        failed is).
+    """
+    if not logging.getLogger().handlers:  # the task's log file gets mousefear's messages
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
+    info: dict[str, Any] = {"videos": list(videos), "host": socket.gethostname(), "pid": os.getpid(),
+                            **current_task(), "started": time.time(), "first_input": None, "timing": {},
+                            "device": None, "error": None}
+    try:
+        project = Project.open(config)
+        if backend is None:
+            backend = build_backend(project.settings)
+        rs = run_settings(project, backend, run)
+        if rs.sha256 != settings_sha256:
+            raise ProjectError(f"{project.config_path}: the settings of run {run!r} changed after its tasks were "
+                               "submitted; run the classify command again to submit tasks with the new settings")
+        chosen = [project.video(v) for v in videos]
+        existing = check_run(project, rs, overwrite=False)
+        with video_locks(project, rs, chosen, wait_seconds=_TASK_LOCK_WAIT):
+            call = _classify_locked(project, backend, rs, existing, chosen, False, False, verify, task=True)
+        if call is not None:
+            info.update(timing=call.timing, first_input=call.first_input, device=call.resolved.get("device"))
+    except MousefearError as exc:
+        info["error"] = {"message": str(exc), "type": type(exc).__name__, "retry": isinstance(exc, ModelError)}
+    finally:
+        backend_close = getattr(backend, "close", None)
+        if callable(backend_close):
+            backend_close()
+    info["ended"] = time.time()
+    return info
+
+
+def _classify_in_tasks(project: Project, given: Backend | None, rs: RunSettings, chosen: list[Video],
+                       overwrite: bool, progress: bool, verify: bool, executor: str, wait: bool) -> str:
+    """Submit the unfinished videos as tasks (:mod:`mousefear.pipeline.cluster`), wait for them, write the run's
+    own files."""
+    from mousefear.pipeline.cluster import TaskCall, run_tasks
+
+    cluster = project.settings.cluster
+    if overwrite:
+        _discard(project, rs, chosen)
+    todo = [v for v in chosen if not finished(project.paths.vector_file(rs.name, v.id), v, rs)]
+    preflight(rs, todo, verify=False)  # the tasks check again (and hash with verify)
+    with video_locks(project, rs, todo):  # a video another live process works on stops the call here
+        pass
+    _check_earlier_tasks(project, rs, todo)
+    result = None
+    if todo:
+        k = cluster.videos_per_task
+        groups = [[v.id for v in todo[i:i + k]] for i in range(0, len(todo), k)]
+        config = str(project.config_path.resolve())
+
+        def make_call(ids: list[str]) -> TaskCall:
+            return TaskCall(_classify_task, config=config, run=rs.name, videos=ids, settings_sha256=rs.sha256,
+                            verify=verify, backend=given)
+
+        def remaining(ids: list[str]) -> list[str]:
+            return [v for v in ids if not finished(project.paths.vector_file(rs.name, v), project.video(v), rs)]
+
+        result = run_tasks(groups, make_call, executor=executor, folder=project.paths.tasks(rs.name) / "submitit",
+                           cluster=cluster, name=rs.name, wait=wait, remaining=remaining,
+                           on_failure=lambda ids, msg: record_error(project, rs, ids, msg),
+                           on_records=lambda records: _record_submission(project, rs, records), progress=progress)
+        if not wait:
+            logger.warning("Run %s: %d task(s) submitted (%s %s); follow them with `mousefear status %s --run %s`, "
+                           "and when they have ended run the same classify command again: it submits only what is "
+                           "missing and writes the run's summary", rs.name, len(result.tasks), executor,
+                           result.tasks[0]["task"] if result.tasks else "", project.config_path, rs.name)
+            return rs.name
+    timing: dict[str, Any] = {}
+    tasks = []
+    for outcome in result.outcomes if result else []:
+        timing.update(outcome.get("timing") or {})
+        tasks.append({k: outcome.get(k) for k in ("videos", "task", "attempt", "host", "submitted_at", "started",
+                                                  "first_input", "ended")})
+    device = next((o.get("device") for o in (result.outcomes if result else []) if o.get("device")), None)
+    extra = {"executor": executor, "tasks": tasks}
+    error = finish_run(project, rs, chosen, timing, result.seconds if result else 0.0, device, extra)
+    if result is not None and result.failed:
+        order = {v.id: i for i, v in enumerate(chosen)}  # in the order of the videos, not of the failures
+        parts = [f"{vid}: {why}" for vid, why in sorted(result.failed.items(), key=lambda kv: order.get(kv[0], 0))]
+        raise TaskError(f"Run {rs.name!r}: {len(result.failed)} of {len(chosen)} video(s) failed in their tasks "
+                        f"({'; '.join(parts[:5])}{' ...' if len(parts) > 5 else ''}). The other videos are finished "
+                        "and summarised; `mousefear status` shows every video, and running the command again "
+                        "submits only what is missing")
+    if error:
+        raise ModelError(error)
     return rs.name
+
+
+def _check_earlier_tasks(project: Project, rs: RunSettings, todo: list[Video]) -> None:
+    """Stop before submitting a video that still waits (or runs) in a task of an earlier call: a second task on it
+    would wait for the first, then fail."""
+    from mousefear.pipeline.cluster import task_state
+
+    path = project.paths.tasks(rs.name) / "jobs.json"
+    latest: dict[str, dict[str, Any]] = {}
+    for record in json_object_or_empty(path).get("tasks") or []:
+        if isinstance(record, dict):
+            latest.update({str(vid): record for vid in record.get("videos") or []})
+    mine = {v.id: latest[v.id] for v in todo if v.id in latest}
+    ask = {str(r["task"]) for r in mine.values() if r.get("executor") == "slurm" and r.get("state") not in
+           ("DONE", "FAILED")}
+    slurm = squeue_states(ask) if ask else {}
+    busy = {vid: f"{r.get('executor')} task {r.get('task')} {state}" for vid, r in mine.items()
+            if (state := task_state(r, slurm)).split()[0] in ACTIVE_STATES}
+    if busy:
+        parts = [f"{vid} ({what})" for vid, what in busy.items()]
+        raise ProjectError(f"{path}: {len(busy)} video(s) wait or run in tasks of an earlier call: "
+                           f"{', '.join(parts[:5])}{' ...' if len(parts) > 5 else ''}; wait until they have ended "
+                           "(mousefear status), or cancel them (scancel for SLURM), then run the command again")
+    if slurm is None:
+        logger.warning("squeue cannot be asked: whether tasks of an earlier call still wait for these videos is "
+                       "unknown (a video done twice is done once: the second task finds it finished or held)")
+
+
+def _discard(project: Project, rs: RunSettings, videos: list[Video]) -> None:
+    """For ``overwrite`` with tasks: remove the old results before the tasks start (a task that is resubmitted
+    must resume, not start again). A run of other settings goes whole; otherwise the chosen videos' files."""
+    run_json = project.paths.vectors(rs.name) / "run.json"
+    with video_locks(project, rs, videos):
+        if run_json.is_file() and json_object_or_empty(run_json).get("settings_sha256") != rs.sha256:
+            logger.warning("Replacing run %s: removing %s and %s", rs.name, run_json.parent,
+                           project.paths.cache(rs.name))
+            shutil.rmtree(run_json.parent, ignore_errors=True)
+            shutil.rmtree(project.paths.cache(rs.name), ignore_errors=True)
+            return
+        for video in videos:
+            out = project.paths.vector_file(rs.name, video.id)
+            for path in (out, out.with_suffix(".csv"), project.paths.seconds_table(rs.name, video.id)):
+                path.unlink(missing_ok=True)
+            shutil.rmtree(project.paths.video_cache(rs.name, video.id), ignore_errors=True)
+
+
+def _record_submission(project: Project, rs: RunSettings, records: list[dict[str, Any]]) -> None:
+    """Keep the tasks of a run in ``cache/_tasks/<run>/jobs.json`` (new ones added, ended ones updated): what
+    status reads to name a video's task."""
+    path = project.paths.tasks(rs.name) / "jobs.json"
+    tasks = {(str(t.get("task")), str(t.get("submitted"))): t for t in json_object_or_empty(path).get("tasks", [])
+             if isinstance(t, dict)}  # a local task's id is a process id, which may come again: with its time
+    tasks.update({(str(r["task"]), str(r["submitted"])): dict(r) for r in records})
+    atomic_write_text(path, json.dumps({"run": rs.name, "tasks": list(tasks.values())}, indent=2, sort_keys=True)
+                      + "\n")
