@@ -173,6 +173,7 @@ class ClassificationSettings:
     frames_per_window: int = _field(int_at_least(1))
     input_mode: str = _field(choice("images", "video"))
     prompt: str = _field(text)
+    context: str = _field(choice("none", "temporal", "autoregressive"))
     icl_per_class: int = _field(int_at_least(0))
     icl_required: bool = _field(boolean)
     batch_size: int = _field(int_at_least(1))
