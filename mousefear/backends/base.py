@@ -289,6 +289,54 @@ class WindowBackend(Backend, abc.ABC):
         if batch:
             yield from zip(batch, self.classify(batch), strict=True)
 
+    def classify_chains(self, chains: Iterable[Iterator[Window]],
+                        batch_size: int = 1) -> Iterator[tuple[Window, WindowResult]]:
+        """Classify chains of windows, each window depending on the result of the one before it in its chain.
+
+        The windows of one video in autoregressive context form a chain: a window shows the label decided for the
+        previous one, so it can be made only once that result is known. Here the next window of a chain is asked
+        for only after the result of its previous window has been yielded (and handled by the caller); different
+        chains run side by side. This default runs rounds: the next window of up to ``batch_size`` chains,
+        classified as one batch (:meth:`classify`); a chain that ends makes room for the next one. Backends that
+        keep requests in flight (a server) override it.
+
+        Parameters
+        ----------
+        chains
+            An iterable of iterators of windows (one per video), taken up lazily as room frees.
+        batch_size
+            Chains classified side by side (one window of each per batch).
+
+        Yields
+        ------
+        (Window, WindowResult)
+            In order within each chain; chains interleaved.
+        """
+        source = iter(chains)
+        active: list[Iterator[Window]] = []
+        exhausted = False
+        while True:
+            batch: list[Window] = []
+            i = 0
+            while True:
+                while not exhausted and len(active) < batch_size:
+                    chain = next(source, None)
+                    if chain is None:
+                        exhausted = True
+                    else:
+                        active.append(iter(chain))
+                if i >= len(active):
+                    break
+                window = next(active[i], None)
+                if window is None:
+                    del active[i]  # the chain ended: the next chain takes its place in this round
+                else:
+                    batch.append(window)
+                    i += 1
+            if not batch:
+                return
+            yield from zip(batch, self.classify(batch), strict=True)
+
 
 class VideoBackend(Backend, abc.ABC):
     """A backend that looks at every frame of a video and returns per-frame and per-window results at once."""

@@ -48,10 +48,11 @@ from mousefear.backends.base import Backend, VideoBackend, VideoResult, WindowBa
 from mousefear.core.intervals import window_bounds, window_partial
 from mousefear.core.preprocess import preprocess_window
 from mousefear.core.project import ConfigLike, Project
-from mousefear.core.video import Video, iter_windows
+from mousefear.core.video import Video, Window, iter_windows
 from mousefear.errors import ConfigError, ModelError, ProjectError, VectorFileError, VideoError
 from mousefear.formats.vectors import measurement_table, read_vector_windows, write_vector
 from mousefear.pipeline.cache import VideoCache
+from mousefear.pipeline.context import decided_label, with_context
 from mousefear.pipeline.registry import check_video_file, check_video_unchanged
 from mousefear.pipeline.runs import (
     RunSettings,
@@ -200,8 +201,6 @@ class _Run:
         video's cache as it arrives, in order; a video's vector file is written as soon as its last window is in.
         """
         assert isinstance(self.backend, WindowBackend)
-        pre = self.project.settings.classification.preprocessing
-        w = self.rs.settings["windows"]
         by_id = {job.video.id: job for job in jobs}
         open_jobs: list[_Job] = []
         n_behaviors = len(self.backend.behaviors)
@@ -222,24 +221,25 @@ class _Run:
                                              "video_seconds": round(job.covered_frames / job.video.fps, 3)}
                 overall.update(1)
 
-        def windows() -> Iterator[Any]:
+        def video(job: _Job) -> Iterator[Window]:
+            open_jobs.append(job)
+            job.started = time.perf_counter()
+            for window in self._video_windows(job):
+                job.fed += 1
+                yield window
+            job.fed_all = True
+            finish_ready()
+
+        def windows() -> Iterator[Window]:
             for job in jobs:
-                open_jobs.append(job)
-                job.started = time.perf_counter()
-                done = len(job.records)
-                if done < len(job.bounds):
-                    crop = job.video.crop if self.rs.crop else None
-                    job.stream = iter_windows(job.video, w["window_seconds"], w["stride_seconds"],
-                                              w["frames_per_window"], crop=crop, start_window=done)
-                    job.last_end = int(job.bounds[done - 1, 1]) if done else 0
-                    for window in job.stream:
-                        job.fed += 1
-                        yield replace(window, frames=preprocess_window(window.frames, pre, grid=self.rs.grid))
-                job.fed_all = True
-                finish_ready()
+                yield from video(job)
 
         batch_size = self.project.settings.classification.batch_size
-        for window, result in self.backend.classify_stream(windows(), batch_size=batch_size):
+        if self.rs.context == "autoregressive":  # each video a chain: a window needs its previous one's label
+            results = self.backend.classify_chains((video(job) for job in jobs), batch_size=batch_size)
+        else:
+            results = self.backend.classify_stream(windows(), batch_size=batch_size)
+        for window, result in results:
             job = by_id[window.video_id]
             p = check_probabilities(result.probabilities, n_behaviors)
             self.start()
@@ -250,6 +250,26 @@ class _Run:
             bar.update(1)
             finish_ready()
         finish_ready()
+
+    def _video_windows(self, job: _Job) -> Iterator[Window]:
+        """The windows of a video still to classify: decoded once, preprocessed once, with their context (in a
+        context mode the stream starts one window early, for the previous window's frames)."""
+        pre = self.project.settings.classification.preprocessing
+        w = self.rs.settings["windows"]
+        mode, done, n = self.rs.context, len(job.records), len(job.bounds)
+        if done >= n:
+            return
+        job.last_end = int(job.bounds[done - 1, 1]) if done else 0
+        crop = job.video.crop if self.rs.crop else None
+        job.stream = iter_windows(job.video, w["window_seconds"], w["stride_seconds"], w["frames_per_window"],
+                                  crop=crop, start_window=done - 1 if mode != "none" and done else done)
+        plain = (replace(win, frames=preprocess_window(win.frames, pre, grid=self.rs.grid)) for win in job.stream)
+        behaviors = self.backend.behaviors
+
+        def previous_label(k: int) -> str | None:
+            return decided_label(job.records[k - 1]["probabilities"], behaviors)
+
+        yield from with_context(plain, mode, n, range(done, n), previous_label=previous_label)
 
     def _write_from_records(self, job: _Job) -> None:
         records = job.records
