@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     from mousefear.core.settings import Settings
     from mousefear.core.video import Video, Window
 
-__all__ = ["Backend", "VideoBackend", "VideoResult", "WindowBackend", "WindowResult", "check_probabilities"]
+__all__ = ["Backend", "Routing", "VideoBackend", "VideoResult", "WindowBackend", "WindowResult",
+           "check_probabilities"]
 
 
 @dataclass
@@ -108,6 +109,32 @@ class VideoResult:
     @property
     def n_windows(self) -> int:
         return int(self.start_frame.shape[0])
+
+
+@dataclass
+class Routing:
+    """Which windows of a video a window backend decides without its model, from a pass over every frame
+    (:meth:`WindowBackend.measure_video`, :meth:`WindowBackend.route`: the hybrid backend's motion detector).
+
+    Attributes
+    ----------
+    decided : np.ndarray
+        (n_windows,) bool: decided by the pass, not sent to the model.
+    probabilities : np.ndarray
+        (n_windows, n_behaviors) float64: the pass's probabilities (used for the decided windows).
+    hints : list of str
+        (n_windows,) what the model is told about each window it gets ("" = nothing).
+    decided_by : str
+        Name recorded for the decided windows (``"motion"``).
+    model : str
+        Name recorded for the windows the model decides (``"transformers"``, ``"openai"``).
+    """
+
+    decided: np.ndarray
+    probabilities: np.ndarray
+    hints: list[str]
+    decided_by: str
+    model: str
 
 
 def check_probabilities(p: np.ndarray, n_behaviors: int) -> np.ndarray:
@@ -266,6 +293,17 @@ class WindowBackend(Backend, abc.ABC):
         ``factor``, at least ``min_pixels``). Called by the pipeline before the run's identity is worked out, so
         it may read a little (a model's config.json) but never loads weights. Default: Qwen2.5-VL's grid."""
         return PatchGrid()
+
+    def measure_video(self, video: Video, window_bounds: np.ndarray, *, crop: tuple[int, int, int, int] | None,
+                      progress: bool = True) -> VideoResult | None:
+        """A pass over every frame of a video before its windows are classified, or None (default: none). The
+        pipeline keeps its result in the run's cache, stores its measurements in the vector file, and asks
+        :meth:`route` which windows it decides."""
+        return None
+
+    def route(self, measured: VideoResult, fps: float) -> Routing:
+        """Which windows the pass of :meth:`measure_video` decides, and what the model is told of the others."""
+        raise NotImplementedError(f"the {self.name} backend measures no video")
 
     @abc.abstractmethod
     def prepare(self, prompt: Prompt, examples: Sequence[Example]) -> None:

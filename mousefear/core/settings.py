@@ -65,6 +65,7 @@ __all__ = [
     "Epoch",
     "EvaluationSettings",
     "ExemplarSettings",
+    "HybridSettings",
     "MotionSettings",
     "NWBSettings",
     "OpenAISettings",
@@ -157,11 +158,21 @@ class MotionSettings:
 
 
 @dataclass(frozen=True)
+class HybridSettings:
+    """``classification.hybrid``: the motion detector decides the windows it is sure of, a model the rest."""
+
+    model_backend: str = _field(choice("transformers", "openai"))
+    still_margin: float = _field(number_between(0, 1), float)  # of the freezing threshold
+    moving_margin: float = _field(positive_number, float)  # times the freezing threshold
+    motion_hint: bool = _field(boolean)
+
+
+@dataclass(frozen=True)
 class ClassificationSettings:
     """``classification``: one run's model, prompt, windows and backend settings."""
 
     run: str | None = _field(optional(run_name))
-    backend: str = _field(choice("transformers", "openai", "motion"))
+    backend: str = _field(choice("transformers", "openai", "motion", "hybrid"))
     model: str = _field(text)
     model_revision: str | None = _field(optional(text))
     model_family: str = _field(choice("auto", "qwen2_5_vl", "qwen3_vl"))  # the names of backends.families.FAMILIES
@@ -182,6 +193,7 @@ class ClassificationSettings:
     preprocessing: PreprocessingSettings = _section(PreprocessingSettings)
     openai: OpenAISettings = _section(OpenAISettings)
     motion: MotionSettings = _section(MotionSettings)
+    hybrid: HybridSettings = _section(HybridSettings)
 
 
 @dataclass(frozen=True)
@@ -386,7 +398,7 @@ class Settings:
         if self.freezing_behavior is not None and self.freezing_behavior not in names:
             raise _fail(self.source, "freezing_behavior", f"one of the behaviours {names} or null",
                         self.freezing_behavior)
-        if self.classification.backend == "motion":
+        if self.classification.backend in ("motion", "hybrid"):
             self.check_motion_roles()
 
 

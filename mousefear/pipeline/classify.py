@@ -44,7 +44,14 @@ from tqdm.auto import tqdm
 
 from mousefear._io import atomic_write_text, lock_file
 from mousefear.backends import build_backend
-from mousefear.backends.base import Backend, VideoBackend, VideoResult, WindowBackend, check_probabilities
+from mousefear.backends.base import (
+    Backend,
+    Routing,
+    VideoBackend,
+    VideoResult,
+    WindowBackend,
+    check_probabilities,
+)
 from mousefear.core.intervals import window_bounds, window_partial
 from mousefear.core.preprocess import preprocess_window
 from mousefear.core.project import ConfigLike, Project
@@ -125,6 +132,13 @@ class _Job:
     started: float | None = None
     covered_frames: int = 0  # frames covered by the windows classified in this call (overlaps counted once)
     last_end: int = 0
+    measured: VideoResult | None = None  # a pass over every frame before the windows (the hybrid's detector)
+    routing: Routing | None = None  # which windows that pass decides
+
+    def cover(self, start: int, end: int) -> None:
+        """Count the frames of a window classified in this call (overlaps once)."""
+        self.covered_frames += max(0, int(end) - max(int(start), self.last_end))
+        self.last_end = max(self.last_end, int(end))
 
 
 class _Run:
@@ -218,12 +232,26 @@ class _Run:
                 self._write_from_records(job)
                 seconds = time.perf_counter() - job.started if job.started is not None else 0.0
                 self.timing[job.video.id] = {"windows_classified": job.n_new, "seconds": round(seconds, 3),
-                                             "video_seconds": round(job.covered_frames / job.video.fps, 3)}
+                                             "video_seconds": round(job.covered_frames / job.video.fps, 3),
+                                             **self._model_share(job)}
                 overall.update(1)
+
+        def decided(job: _Job) -> None:  # the windows next in order that the backend's own pass decided
+            r = job.routing
+            while r is not None and len(job.records) < len(job.bounds) and r.decided[len(job.records)]:
+                k = len(job.records)
+                window = Window(job.video.id, k, int(job.bounds[k, 0]), int(job.bounds[k, 1]), np.empty(0, np.int64),
+                                np.empty((0, 1, 1, 3), np.uint8), job.video.fps, bool(job.partial[k]))
+                self.start()
+                job.records.append(job.cache.append_window(window, r.probabilities[k], "", r.decided_by))
+                job.cover(window.start_frame, window.end_frame)
+                bar.update(1)
 
         def video(job: _Job) -> Iterator[Window]:
             open_jobs.append(job)
             job.started = time.perf_counter()
+            self._route(job)
+            decided(job)
             for window in self._video_windows(job):
                 job.fed += 1
                 yield window
@@ -243,13 +271,40 @@ class _Run:
             job = by_id[window.video_id]
             p = check_probabilities(result.probabilities, n_behaviors)
             self.start()
-            job.records.append(job.cache.append_window(window, p, result.text or ""))
+            model = job.routing.model if job.routing is not None else None
+            job.records.append(job.cache.append_window(window, p, result.text or "", model))
             job.n_new += 1
-            job.covered_frames += max(0, int(window.end_frame) - max(int(window.start_frame), job.last_end))
-            job.last_end = max(job.last_end, int(window.end_frame))
+            job.cover(window.start_frame, window.end_frame)
             bar.update(1)
+            decided(job)
             finish_ready()
         finish_ready()
+
+    def _route(self, job: _Job) -> None:
+        """For a backend that first passes over every frame (the hybrid's motion detector): its result from the
+        cache, or made now and kept there; then which windows it decides."""
+        assert isinstance(self.backend, WindowBackend)
+        measured = job.cache.load_video()
+        if measured is None:
+            crop = job.video.crop if self.rs.crop else None
+            measured = self.backend.measure_video(job.video, job.bounds, crop=crop, progress=self.progress)
+            if measured is None:
+                return
+            self.unchanged(job)
+            self.start()
+            job.cache.store_video(measured)
+        job.measured = measured
+        job.routing = self.backend.route(measured, job.video.fps)
+
+    def _model_share(self, job: _Job) -> dict[str, Any]:
+        """``windows``, ``windows_to_model`` and ``model_share`` of a routed video (its whole run), logged."""
+        if job.routing is None:
+            return {}
+        n, to_model = len(job.records), sum(r.get("decided_by") == job.routing.model for r in job.records)
+        logger.info("Run %s, %s: %d of %d windows (%.1f %%) sent to the model (%s), the others decided by %s",
+                    self.rs.name, job.video.id, to_model, n, 100 * to_model / max(n, 1), job.routing.model,
+                    job.routing.decided_by)
+        return {"windows": n, "windows_to_model": to_model, "model_share": round(to_model / max(n, 1), 4)}
 
     def _video_windows(self, job: _Job) -> Iterator[Window]:
         """The windows of a video still to classify: decoded once, preprocessed once, with their context (in a
@@ -257,19 +312,27 @@ class _Run:
         pre = self.project.settings.classification.preprocessing
         w = self.rs.settings["windows"]
         mode, done, n = self.rs.context, len(job.records), len(job.bounds)
-        if done >= n:
+        routing = job.routing
+        wanted = [k for k in range(done, n) if routing is None or not routing.decided[k]]
+        if not wanted:
             return
+        select = None
+        if routing is not None:  # only the model's windows, and their neighbours in a context mode
+            near = {j for k in wanted for j in (k - 1, k + 1) if 0 <= j < n} if mode != "none" else set()
+            select = sorted(set(wanted) | near)
         job.last_end = int(job.bounds[done - 1, 1]) if done else 0
         crop = job.video.crop if self.rs.crop else None
         job.stream = iter_windows(job.video, w["window_seconds"], w["stride_seconds"], w["frames_per_window"],
-                                  crop=crop, start_window=done - 1 if mode != "none" and done else done)
+                                  crop=crop, start_window=done - 1 if mode != "none" and done else done,
+                                  select=select)
         plain = (replace(win, frames=preprocess_window(win.frames, pre, grid=self.rs.grid)) for win in job.stream)
         behaviors = self.backend.behaviors
 
         def previous_label(k: int) -> str | None:
             return decided_label(job.records[k - 1]["probabilities"], behaviors)
 
-        yield from with_context(plain, mode, n, range(done, n), previous_label=previous_label)
+        hint = (lambda k: routing.hints[k]) if routing is not None else None
+        yield from with_context(plain, mode, n, set(wanted), previous_label=previous_label, hint=hint)
 
     def _write_from_records(self, job: _Job) -> None:
         records = job.records
@@ -281,10 +344,12 @@ class _Run:
         probs = np.array([[np.nan if x is None else x for x in r["probabilities"]] for r in records],
                          dtype=np.float64)
         self.start()
+        routed = job.measured is not None
         write_vector(job.out, behaviors=self.backend.behaviors, start_frame=start, end_frame=end,
                      probabilities=probs, n_frames=job.video.n_frames, attrs=self._attrs(job.video),
                      text=[r["text"] for r in records], partial=np.array([bool(r["partial"]) for r in records]),
-                     created=self.start())
+                     created=self.start(), decided_by=[r["decided_by"] for r in records] if routed else None,
+                     measurements=video_measurements(job.measured) if routed else None)
 
     def _attrs(self, video: Video) -> dict[str, Any]:
         return vector_attrs(video, self.rs, self.start(), self.resolved)
