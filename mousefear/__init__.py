@@ -32,14 +32,17 @@ from mousefear.pipeline.nwb import export_nwb
 from mousefear.pipeline.registry import add_videos, check_videos, create_project, video_table
 from mousefear.pipeline.rename import rename_video
 from mousefear.pipeline.rethreshold import rethreshold
+from mousefear.pipeline.smoothing import smooth
 from mousefear.pipeline.suggest import suggest_seconds
 from mousefear.pipeline.summary import summarize
 from mousefear.pipeline.tables import window_table
+from mousefear.pipeline.temperature import calibrate_probabilities
 
 __all__ = [
     "__version__",
     "add_videos",
     "calibrate_motion",
+    "calibrate_probabilities",
     "check_model",
     "check_videos",
     "classify_videos",
@@ -63,6 +66,7 @@ __all__ = [
     "rethreshold",
     "review_predictions_gui",
     "save_config",
+    "smooth",
     "suggest_seconds",
     "summarize",
     "video_table",
