@@ -13,6 +13,7 @@ from mousefear._version import __version__
 from mousefear.core.settings import load_config, save_config
 from mousefear.formats.vectors import read_vector, read_vector_measurements
 from mousefear.gui import label_exemplars_gui, review_predictions_gui
+from mousefear.pipeline.ablate import ablate
 from mousefear.pipeline.calibration import calibrate_motion
 from mousefear.pipeline.check import check_model
 from mousefear.pipeline.classify import classify_videos
@@ -40,6 +41,7 @@ from mousefear.pipeline.temperature import calibrate_probabilities
 
 __all__ = [
     "__version__",
+    "ablate",
     "add_videos",
     "calibrate_motion",
     "calibrate_probabilities",

@@ -544,6 +544,28 @@ def _calibrate_probabilities(p: argparse.ArgumentParser):
     return run
 
 
+@command("ablate", "classify a grid of runs on the labelled videos, evaluate and compare them (the ablation table)")
+def _ablate(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--grid", default=None, help="YAML grid of runs (default: no ICL / ICL / temporal / "
+                   "autoregressive, each without and with preprocessing; docs/postprocessing.md)")
+    p.add_argument("--videos", nargs="+", default=None, help="only these labelled videos (default: all of them)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.core.project import Project
+        from mousefear.pipeline.ablate import ablate
+
+        project = Project.open(a.config)
+        table = ablate(project, a.grid, videos=a.videos, progress=not a.no_progress)
+        cols = ["grid_run", *[c for c in table.columns if c.startswith("f1_")], "macro_f1", "window_macro_f1"]
+        print(table[cols].to_string(float_format=lambda v: f"{v:.3f}"))
+        print(f"wrote {project.paths.evaluation() / 'ablation.csv'} and {project.paths.evaluation() / 'ablation.png'}")
+        return 0
+
+    return run
+
+
 def _add_server_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: a free one)")
     p.add_argument("--open", action="store_true", help="open the page in the default web browser")
