@@ -287,3 +287,21 @@ def test_smooth_command(scripted, capsys):
     assert out.startswith(f"run {run}_smooth_") and labels_of(cfg, name)[0][8] == "exploring"
     assert main(["smooth", str(cfg), "--run", run, "--min-bout", "fleeing"]) == 2
     assert "--min-bout: Expected BEHAVIOUR=SECONDS, but got 'fleeing'" in capsys.readouterr().err
+
+
+def test_smoothing_the_motion_detector_on_tracktor(shared_video, tmp_path):
+    """Real data: the motion detector's run of tracktor flickers between freezing and exploring in the mouse's short
+    pauses; smoothing at the default (chosen a priori, not on these labels) makes fewer, truer freezing windows.
+    Figures: benchmarks/bench_postprocess.py."""
+    video = shared_video("tracktor/mouse_video.mp4")
+    labels = shared_video("tracktor/mouse_video_labels_per_second.csv")
+    cfg = mousefear.create_project("tr", "t", [video], working_directory=tmp_path, date="2026-01-01")
+    mousefear.import_labels(cfg, labels, video="mouse_video")
+    with Project.open(cfg).edit() as doc:
+        doc["classification"]["backend"] = "motion"
+    run = mousefear.classify_videos(cfg, progress=False)
+    smoothed = mousefear.smooth(cfg, run)
+    raw = mousefear.evaluate(cfg, run, plots=False).data["overall"]["window"]["per_behavior"]["freezing"]
+    new = mousefear.evaluate(cfg, smoothed, plots=False).data["overall"]["window"]["per_behavior"]["freezing"]
+    assert new["predicted"] < raw["predicted"] and new["f1"] > raw["f1"] + 0.1
+    assert new["tp"] >= 0.8 * raw["tp"]  # most true freezing windows survive

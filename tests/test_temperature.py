@@ -14,7 +14,7 @@ import mousefear
 from mousefear.core.project import Project
 from mousefear.errors import ProjectError
 from mousefear.formats.labels import write_label_file
-from mousefear.formats.vectors import read_vector_windows
+from mousefear.formats.vectors import read_vector, read_vector_windows
 from mousefear.pipeline.metrics import expected_calibration_error, reliability_table
 from mousefear.pipeline.temperature import apply_temperature, fit_temperature, negative_log_likelihood
 
@@ -230,3 +230,30 @@ def test_review_orders_by_calibrated_probabilities(labelled):
     assert data["certainty_from"] == f"calibrated run {res.run}"
     own = json.loads(app.get_data({"run": res.run, "video": "m1_day1"}).body)  # a calibrated run: its own values
     assert own["windows"]["certainty"] is None
+
+
+def test_a_frame_level_run_keeps_its_frame_decisions_with_one_temperature(tmp_path):
+    from _motion_videos import write_mouse_video
+
+    seconds = [("walk", 3), ("still", 3), ("walk", 2), ("still", 1), ("walk", 4), ("still", 4), ("walk", 3),
+               ("still", 2), ("walk", 2)]
+    video, still = write_mouse_video(tmp_path / "m1_day1.avi", seconds)
+    cfg = mousefear.create_project("fl", "t", [video], working_directory=tmp_path, date="2026-01-01")
+    with Project.open(cfg).edit() as doc:
+        doc["classification"]["backend"] = "motion"
+    project = Project.open(cfg)
+    write_label_file(project.paths.label_file("m1_day1"), np.repeat(np.where(still, "freezing", "exploring"), 30),
+                     BEHAVIORS)
+    run = mousefear.classify_videos(cfg, progress=False)
+    parent = read_vector(project.paths.vector_file(run, "m1_day1"))
+    one = mousefear.calibrate_probabilities(cfg, run)
+    frames = read_vector(project.paths.vector_file(one.run, "m1_day1"))
+    assert frames["label"].tolist() == parent["label"].tolist()
+    np.testing.assert_allclose(frames[BEHAVIORS].to_numpy(), apply_temperature(parent[BEHAVIORS].to_numpy(),
+                                                                               one.temperature), atol=1e-6)
+    assert one.macro_f1_before == one.macro_f1_after  # one temperature keeps every decision
+    per = mousefear.calibrate_probabilities(cfg, run, per_behavior=True)
+    windows = read_vector_windows(project.paths.vector_file(per.run, "m1_day1"))
+    frames = read_vector(project.paths.vector_file(per.run, "m1_day1"))
+    spread = np.repeat(windows["label"].to_numpy(dtype=object), 30)
+    assert frames["label"].tolist() == spread.tolist()  # per behaviour: the frames take their window's decision

@@ -212,6 +212,13 @@ def _labelled_windows(project: Project, run: str, behaviors: list[str]) -> list[
     return out
 
 
+def _window_macro_f1(probabilities: np.ndarray, labels: np.ndarray, behaviors: list[str]) -> float:
+    from mousefear.pipeline.metrics import macro_f1, per_class_metrics
+
+    names = np.asarray(behaviors, dtype=object)
+    return macro_f1(per_class_metrics(names[labels], names[probabilities.argmax(axis=1)], behaviors))[0]
+
+
 def _folds(videos: list[_Labelled]) -> tuple[str, np.ndarray]:
     """How the windows are split for the cross-validation: ``("videos", fold per window)`` with two or more
     videos, else ``("blocks of <BLOCK_SECONDS> s", fold per window)``."""
@@ -236,7 +243,8 @@ class Calibrate(Derivation):
     fit
         What it was fitted on, recorded: ``fit_videos`` (list of ids) and ``fit_windows`` (int).
     frame_level
-        The parent run's backend decides per frame (its frame probabilities are calibrated too).
+        The parent run's backend decides per frame: with one temperature its frame probabilities are calibrated too
+        (the decisions stay); with one per behaviour its frames take their window's decision.
     """
 
     kind = "calibrate"
@@ -262,7 +270,9 @@ class Calibrate(Derivation):
 
     def derive(self, video: ParentVideo) -> DerivedVideo:
         probs = apply_temperature(video.windows[video.behaviors].to_numpy(dtype=np.float64), self.temperature)
-        if not self.frame_level:
+        if not self.frame_level or self.temperature.ndim:
+            # per behaviour, a frame's top behaviour may change: the frames of a frame-level run then take their
+            # window's decision (a per-frame argmax would undo the detector's rules, such as the shortest freezing)
             return DerivedVideo(probabilities=probs)
         frames = apply_temperature(video.frames[video.behaviors].to_numpy(dtype=np.float64), self.temperature)
         label = np.where(np.isnan(frames).any(axis=1), -1, np.argmax(np.nan_to_num(frames, nan=-1.0), axis=1))
@@ -287,6 +297,9 @@ class ProbabilityCalibration:
         ECE of the final temperature on the windows it was fitted on: optimistic, never the result.
     nll_before, nll_after : float
         Mean negative log-likelihood (nats) of the same held-out windows (fitted windows only).
+    macro_f1_before, macro_f1_after : float
+        Window macro F1 of the top behaviours of the same held-out windows: equal with one temperature (it keeps
+        every decision); with one per behaviour, the out-of-sample effect on the decisions.
     folds : str
         ``"videos"`` or ``"blocks of 20 s"``; ``n_folds`` how many.
     fold_temperatures : list
@@ -310,6 +323,8 @@ class ProbabilityCalibration:
     ece_in_sample: float
     nll_before: float
     nll_after: float
+    macro_f1_before: float
+    macro_f1_after: float
     folds: str
     n_folds: int
     fold_temperatures: list[Any]
@@ -449,6 +464,8 @@ def calibrate_probabilities(
     nll_before = negative_log_likelihood(probs[fitted_cv], labels[fitted_cv]) if cv.any() else math.nan
     nll_after = negative_log_likelihood(held[fitted_cv], labels[fitted_cv]) if cv.any() else math.nan
     ece_in = expected_calibration_error(calibrated, labels)
+    f1_before = _window_macro_f1(probs[cv], labels[cv], behaviors) if cv.any() else math.nan
+    f1_after = _window_macro_f1(held[cv], labels[cv], behaviors) if cv.any() else math.nan
     temperature: Any = float(t_all) if not per_behavior else {b: float(x) for b, x in zip(behaviors, t_all,
                                                                                             strict=True)}
     fit = {"fit_videos": [v.video_id for v in data], "fit_windows": int(fit_rows.sum())}
@@ -461,7 +478,9 @@ def calibrate_probabilities(
     if cv.any():
         check = (f"Expected calibration error ({ECE_BINS} bins, top probability), cross-validated over "
                  f"{folds.size} {kind}: {ece_before:.3f} before, {ece_after:.3f} after; negative log-likelihood "
-                 f"{nll_before:.3f} -> {nll_after:.3f} nats")
+                 f"{nll_before:.3f} -> {nll_after:.3f} nats"
+                 + (f"; window macro F1 of the held-out decisions {f1_before:.3f} -> {f1_after:.3f}" if per_behavior
+                    else ""))
     else:
         check = (f"no held-out estimate: the labelled windows lie in one fold ({kind}); label another video or more "
                  f"of this one. ECE before {ece_before:.3f}")
@@ -474,7 +493,8 @@ def calibrate_probabilities(
     logger.info(message)
     result = ProbabilityCalibration(
         run=out_name, parent=parent, temperature=temperature, ece_before=ece_before, ece_after=ece_after,
-        ece_in_sample=ece_in, nll_before=nll_before, nll_after=nll_after, folds=kind, n_folds=int(folds.size),
+        ece_in_sample=ece_in, nll_before=nll_before, nll_after=nll_after, macro_f1_before=f1_before,
+        macro_f1_after=f1_after, folds=kind, n_folds=int(folds.size),
         fold_temperatures=fold_ts, n_windows=int(labels.size), n_fit=int(fit_rows.sum()), n_zero=n_zero,
         n_no_answer=no_answer, videos=fit["fit_videos"], message=message,
         reliability={"before": rel_before.to_dict(orient="list"), "after_held_out": rel_after.to_dict(orient="list")})
