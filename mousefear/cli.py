@@ -476,6 +476,96 @@ def _rethreshold(p: argparse.ArgumentParser):
     return run
 
 
+def _pairs(items: Sequence[str], option: str, what: str) -> dict[str, float]:
+    """``["freezing=2", ...]`` -> ``{"freezing": 2.0}`` (ConfigError naming the option for a bad item)."""
+    from mousefear.errors import ConfigError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            raise ConfigError(f"{option}: Expected {what}=SECONDS, but got {item!r}")
+    return out
+
+
+@command("smooth", "smooth a run's decisions over time into a new run (Viterbi, minimum bout lengths; no model)")
+def _smooth(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--run", default=None, help="run to smooth (default: classification.run, else the only or the "
+                   "newest run)")
+    p.add_argument("--name", default=None, help="name of the smoothed run (default: <run>_smooth_<hash>)")
+    p.add_argument("--stay-probability", type=float, default=None,
+                   help="probability that the next window keeps the behaviour (default: postprocess.stay_probability)")
+    p.add_argument("--min-bout", action="append", default=None, metavar="BEHAVIOUR=SECONDS",
+                   help="shortest bout of a behaviour, repeatable (default: postprocess.min_bout_seconds)")
+    p.add_argument("--videos", nargs="+", default=None, help="only these videos of the run (default: all)")
+    p.add_argument("--overwrite", action="store_true", help="replace a run of that name made with other settings")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.core.project import Project
+        from mousefear.pipeline.smoothing import smooth
+
+        bouts = None if a.min_bout is None else _pairs(a.min_bout, "--min-bout", "BEHAVIOUR")
+        project = Project.open(a.config)
+        name = smooth(project, a.run, name=a.name, stay_probability=a.stay_probability, min_bout_seconds=bouts,
+                      videos=a.videos, overwrite=a.overwrite)
+        print(f"run {name}: {project.paths.vectors(name)}")
+        return 0
+
+    return run
+
+
+@command("calibrate-probabilities", "fit a temperature on a run's labelled windows into a calibrated run, with the "
+                                   "expected calibration error before and after (cross-validated)")
+def _calibrate_probabilities(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--run", default=None, help="run to calibrate (default: classification.run, else the only or the "
+                   "newest run)")
+    p.add_argument("--name", default=None, help="name of the calibrated run (default: <run>_calibrate_<hash>)")
+    p.add_argument("--per-behavior", action="store_true", help="one temperature per behaviour (changes decisions)")
+    p.add_argument("--videos", nargs="+", default=None, help="only write these videos (default: all; the fit uses "
+                   "every labelled video)")
+    p.add_argument("--overwrite", action="store_true", help="replace a run of that name made with other settings")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.pipeline.temperature import calibrate_probabilities
+
+        res = calibrate_probabilities(a.config, a.run, name=a.name, per_behavior=a.per_behavior, videos=a.videos,
+                                      overwrite=a.overwrite)
+        print(res.message)
+        for f in res.files:
+            print(f"wrote {f}")
+        return 0
+
+    return run
+
+
+@command("ablate", "classify a grid of runs on the labelled videos, evaluate and compare them (the ablation table)")
+def _ablate(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--grid", default=None, help="YAML grid of runs (default: no ICL / ICL / temporal / "
+                   "autoregressive, each without and with preprocessing; docs/postprocessing.md)")
+    p.add_argument("--videos", nargs="+", default=None, help="only these labelled videos (default: all of them)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.core.project import Project
+        from mousefear.pipeline.ablate import ablate
+
+        project = Project.open(a.config)
+        table = ablate(project, a.grid, videos=a.videos, progress=not a.no_progress)
+        cols = ["grid_run", *[c for c in table.columns if c.startswith("f1_")], "macro_f1", "window_macro_f1"]
+        print(table[cols].to_string(float_format=lambda v: f"{v:.3f}"))
+        print(f"wrote {project.paths.evaluation() / 'ablation.csv'} and {project.paths.evaluation() / 'ablation.png'}")
+        return 0
+
+    return run
+
+
 def _add_server_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: a free one)")
     p.add_argument("--open", action="store_true", help="open the page in the default web browser")
@@ -518,7 +608,8 @@ def _review(p: argparse.ArgumentParser):
 #: The sub-commands in the order of the workflow (``mousefear --help`` lists them so).
 WORKFLOW_ORDER = ("create-project", "add-videos", "rename-video", "info", "check", "extract-exemplars", "label",
                   "import-labels", "label-exemplars", "check-model", "classify", "window-table", "review", "evaluate",
-                  "compare-runs", "summarize", "create-labeled-video", "calibrate-motion", "suggest", "rethreshold",
+                  "compare-runs", "smooth", "calibrate-probabilities", "ablate", "summarize", "create-labeled-video",
+                  "calibrate-motion", "suggest", "rethreshold",
                   "export-labels", "export-nwb")
 
 

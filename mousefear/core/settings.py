@@ -50,6 +50,7 @@ from mousefear.core.checks import (  # noqa: F401 (the checks of every field; im
     parse_time,
     positive_number,
     run_name,
+    seconds_per_name,
     text,
 )
 from mousefear.core.names import file_name_problem
@@ -69,6 +70,7 @@ __all__ = [
     "MotionSettings",
     "NWBSettings",
     "OpenAISettings",
+    "PostprocessSettings",
     "PreprocessingSettings",
     "ProjectInfo",
     "Settings",
@@ -197,6 +199,22 @@ class ClassificationSettings:
 
 
 @dataclass(frozen=True)
+class PostprocessSettings:
+    """``postprocess``: temporal smoothing of a run's decisions, a derived run (:mod:`mousefear.pipeline.smoothing`)."""
+
+    smoothing: str = _field(choice("none", "hmm"))
+    stay_probability: float = _field(number_between(0, 1, low_open=True, high_open=True), float)
+    # behaviour -> shortest bout in seconds, in config order of the file; behaviours not listed have none
+    min_bout_seconds: tuple[tuple[str, float], ...] = _field(
+        seconds_per_name, lambda v: tuple((str(k), float(x)) for k, x in v.items()))
+
+    @property
+    def min_bouts(self) -> dict[str, float]:
+        """``min_bout_seconds`` as a dict (behaviour -> seconds)."""
+        return dict(self.min_bout_seconds)
+
+
+@dataclass(frozen=True)
 class EvaluationSettings:
     """``evaluation``: how predictions are compared with human labels."""
 
@@ -266,7 +284,7 @@ class Settings:
         Filename pattern for subject and session (:mod:`mousefear.core.patterns`).
     videos : tuple of Video
         The registry, in file order, with absolute paths.
-    exemplars, classification, evaluation
+    exemplars, classification, postprocess, evaluation
         The sections of the same names.
     protocol : tuple of (str, tuple of Epoch)
         Session name or pattern -> epochs, in file order.
@@ -283,6 +301,7 @@ class Settings:
     videos: tuple[Video, ...] = field(metadata={"parse": "_parse_videos"})
     exemplars: ExemplarSettings = _section(ExemplarSettings)
     classification: ClassificationSettings = _section(ClassificationSettings)
+    postprocess: PostprocessSettings = _section(PostprocessSettings)
     evaluation: EvaluationSettings = _section(EvaluationSettings)
     protocol: tuple[tuple[str, tuple[Epoch, ...]], ...] = field(metadata={"parse": "_parse_protocol"})
     nwb: NWBSettings = _section(NWBSettings)
@@ -331,6 +350,8 @@ class Settings:
                 out[f.name] = {v.key: v.registry_entry() for v in value}
             elif f.name == "protocol":
                 out[f.name] = {k: [dataclasses.asdict(e) for e in eps] for k, eps in value}
+            elif f.name == "postprocess":
+                out[f.name] = {**_plain(value), "min_bout_seconds": dict(value.min_bout_seconds)}
             elif f.name == "nwb":
                 out[f.name] = {**_plain(value), "subjects": {k: dict(v) for k, v in value.subjects},
                                "session_start_times": dict(value.session_start_times)}
@@ -400,6 +421,10 @@ class Settings:
                         self.freezing_behavior)
         if self.classification.backend in ("motion", "hybrid"):
             self.check_motion_roles()
+        unknown = [b for b, _ in self.postprocess.min_bout_seconds if b not in names]
+        if unknown:
+            raise _fail(self.source, "postprocess.min_bout_seconds", f"a mapping whose keys are behaviours {names}",
+                        dict(self.postprocess.min_bout_seconds))
 
 
 # ---------------------------------------------------------------------------------------------------- parsing

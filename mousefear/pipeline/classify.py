@@ -464,7 +464,8 @@ def classify_videos(
     Returns
     -------
     str
-        The run name; results are in ``behavior-vectors/<run>/``.
+        The run name; results are in ``behavior-vectors/<run>/``. With ``postprocess.smoothing: hmm`` the
+        smoothed run (:func:`~mousefear.pipeline.smoothing.smooth`) is written beside it, for the same videos.
 
     Raises
     ------
@@ -495,7 +496,12 @@ def classify_videos(
     rs = run_settings(project, backend, run)
     existing = check_run(project, rs, overwrite)  # a conflicting run stops us before the model loads
     with lock_file(project.paths.run_lock(rs.name), f"run {rs.name!r}"):
-        return _classify_locked(project, backend, rs, existing, chosen, overwrite, progress, verify)
+        name = _classify_locked(project, backend, rs, existing, chosen, overwrite, progress, verify)
+    if project.settings.postprocess.smoothing != "none":  # the smoothed run beside it (a derived run)
+        from mousefear.pipeline.smoothing import smooth
+
+        logger.info("Run %s: smoothed into run %s", name, smooth(project, name, videos=[v.id for v in chosen]))
+    return name
 
 
 def _classify_locked(project: Project, backend: Backend, rs: RunSettings, existing: str | None, chosen: list[Video],
