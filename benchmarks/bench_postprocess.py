@@ -88,11 +88,12 @@ def main() -> int:
                  ", ".join(f"{b} {x:.3g}" for b, x in res.temperature.items()))
             print(f"3. {'one temperature per behaviour' if per else 'one temperature'} ({t}; {res.n_fit} windows "
                   f"fitted, {res.n_zero} left out: human behaviour at probability 0): ECE {res.ece_before:.3f} -> "
-                  f"{res.ece_after:.3f} cross-validated over {res.n_folds} {res.folds} (in-sample {res.ece_in_sample:.3f});"
-                  f" NLL {res.nll_before:.3f} -> {res.nll_after:.3f}; held-out window macro F1 {res.macro_f1_before:.3f} "
-                  f"-> {res.macro_f1_after:.3f}")
+                  f"{res.ece_after:.3f} cross-validated over {res.n_folds} {res.folds} "
+                  f"(in-sample {res.ece_in_sample:.3f}); NLL {res.nll_before:.3f} -> {res.nll_after:.3f}; "
+                  f"held-out window macro F1 {res.macro_f1_before:.3f} -> {res.macro_f1_after:.3f}")
             if per:
-                print(f"   per behaviour, the calibrated run's decisions change (in-sample): {window_scores(cfg, res.run)}")
+                changed = window_scores(cfg, res.run)
+                print(f"   per behaviour, the calibrated run's decisions change (in-sample): {changed}")
             else:
                 smoothed = mousefear.smooth(cfg, res.run)
                 print(f"4. calibrated (T {t}) then smoothed at 0.8 (partly in-sample): {window_scores(cfg, smoothed)}")
