@@ -27,6 +27,7 @@ from mousefear.pipeline.exemplars import (
     read_exemplar_index,
     write_exemplar_index,
 )
+from mousefear.pipeline.hybrid_calibration import calibrate_hybrid
 from mousefear.pipeline.labeled_video import create_labeled_video
 from mousefear.pipeline.labels import export_labels, import_labels
 from mousefear.pipeline.nwb import export_nwb
@@ -43,6 +44,7 @@ __all__ = [
     "__version__",
     "ablate",
     "add_videos",
+    "calibrate_hybrid",
     "calibrate_motion",
     "calibrate_probabilities",
     "check_model",

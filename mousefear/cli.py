@@ -418,6 +418,29 @@ def _calibrate_motion(p: argparse.ArgumentParser):
     return run
 
 
+@command("calibrate-hybrid", "choose the hybrid backend's margins from scored seconds (cross-validated agreement)")
+def _calibrate_hybrid(p: argparse.ArgumentParser):
+    p.add_argument("config", help="config.yaml of the project (or the project folder)")
+    p.add_argument("--target", type=float, default=0.95, help="share of the windows the detector decides that "
+                   "must agree with the scorer, on each side (default 0.95)")
+    p.add_argument("--no-save", action="store_true", help="only report (and write the calibration files); leave "
+                   "config.yaml as it is")
+
+    def run(a: argparse.Namespace) -> int:
+        from mousefear.pipeline.hybrid_calibration import calibrate_hybrid
+
+        res = calibrate_hybrid(a.config, target=a.target, save=not a.no_save)
+        print(res.message)
+        for key, value in res.values.items():
+            what = "" if res.written else " (not written to config.yaml)"
+            print(f"classification.hybrid.{key}: {res.previous[key]:g} -> {value:g}{what}")
+        for f in res.files:
+            print(f"wrote {f}")
+        return 0
+
+    return run
+
+
 @command("suggest", "list the unscored seconds whose scoring would change the motion calibration most")
 def _suggest(p: argparse.ArgumentParser):
     p.add_argument("config", help="config.yaml of the project (or the project folder)")
@@ -609,7 +632,7 @@ def _review(p: argparse.ArgumentParser):
 WORKFLOW_ORDER = ("create-project", "add-videos", "rename-video", "info", "check", "extract-exemplars", "label",
                   "import-labels", "label-exemplars", "check-model", "classify", "window-table", "review", "evaluate",
                   "compare-runs", "smooth", "calibrate-probabilities", "ablate", "summarize", "create-labeled-video",
-                  "calibrate-motion", "suggest", "rethreshold",
+                  "calibrate-motion", "calibrate-hybrid", "suggest", "rethreshold",
                   "export-labels", "export-nwb")
 
 

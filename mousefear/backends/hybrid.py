@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from mousefear.core.settings import Settings
     from mousefear.core.video import Video, Window
 
-__all__ = ["HybridBackend", "movement"]
+__all__ = ["HybridBackend", "decided_windows", "movement", "window_statistics"]
 
 #: Name recorded for the windows the motion detector decides.
 DECIDED_BY = "motion"
@@ -55,6 +55,50 @@ def movement(detector: MotionBackend, measured: VideoResult, fps: float) -> np.n
     m = {**{k: np.asarray(v) for k, v in measured.signals.items()}, **measured.info["measurement"]}
     ratios = detector.threshold_ratios(m, fps=fps)
     return np.stack([np.asarray(r, dtype=np.float64) for r in ratios.values()]).max(axis=0)
+
+
+def window_statistics(detector: MotionBackend, measured: VideoResult,
+                      move: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What the routing rule compares with the margins, per window of the detector's result of a video.
+
+    Parameters
+    ----------
+    detector
+        The motion detector that made ``measured``.
+    measured
+        Its result for the whole video (per-frame labels, the windows' frame ranges).
+    move
+        (n_frames,) float64 movement of every frame (:func:`movement`).
+
+    Returns
+    -------
+    still, moving : np.ndarray
+        Each (n_windows,) float64. ``still``: the largest movement over the window's frames where every frame was
+        measured and is freezing by the detector's rule, else NaN; ``moving``: the median movement over the
+        window's frames where every frame was measured and none is freezing, else NaN. A window is the
+        detector's at margins ``(s, m)`` when ``still <= s`` or ``moving >= m`` (:func:`decided_windows`).
+    """
+    freezing = detector.behaviors.index(detector.freezing_behavior)
+    label = np.asarray(measured.frame_label)
+    still = np.full(measured.n_windows, np.nan)
+    moving = np.full(measured.n_windows, np.nan)
+    for k, (a, e) in enumerate(zip(measured.start_frame.tolist(), measured.end_frame.tolist(), strict=True)):
+        lab, mv = label[a:e], move[a:e]
+        if not (mv.size and np.isfinite(mv).all() and (lab >= 0).all()):
+            continue
+        if (lab == freezing).all():
+            still[k] = float(mv.max())
+        elif not (lab == freezing).any():
+            moving[k] = float(np.median(mv))
+    return still, moving
+
+
+def decided_windows(still: np.ndarray, moving: np.ndarray, still_margin: float, moving_margin: float) -> np.ndarray:
+    """(n_windows,) bool: the windows the detector decides at these margins (the routing rule of the module),
+    from :func:`window_statistics`."""
+    with np.errstate(invalid="ignore"):
+        return (np.nan_to_num(still, nan=np.inf) <= still_margin) | (np.nan_to_num(moving, nan=-np.inf)
+                                                                      >= moving_margin)
 
 
 class HybridBackend(WindowBackend):
@@ -181,19 +225,13 @@ class HybridBackend(WindowBackend):
         others."""
         detector, classifier = self._parts
         move = movement(detector, measured, fps)
-        freezing = self.behaviors.index(detector.freezing_behavior)
-        label = np.asarray(measured.frame_label)
-        n = measured.n_windows
-        decided = np.zeros(n, dtype=bool)
-        hints = [""] * n
-        for k, (a, e) in enumerate(zip(measured.start_frame.tolist(), measured.end_frame.tolist(), strict=True)):
-            lab, mv = label[a:e], move[a:e]
-            measured_all = bool(np.isfinite(mv).all()) and bool((lab >= 0).all())
-            still = measured_all and bool((lab == freezing).all()) and float(mv.max()) <= self.still_margin
-            moving = measured_all and not bool((lab == freezing).any()) and float(np.median(mv)) >= self.moving_margin
-            decided[k] = still or moving
-            if self.motion_hint and not decided[k]:
-                hints[k] = _hint(mv)
+        still, moving = window_statistics(detector, measured, move)
+        decided = decided_windows(still, moving, self.still_margin, self.moving_margin)
+        hints = [""] * measured.n_windows
+        if self.motion_hint:
+            for k, (a, e) in enumerate(zip(measured.start_frame.tolist(), measured.end_frame.tolist(), strict=True)):
+                if not decided[k]:
+                    hints[k] = _hint(move[a:e])
         return Routing(decided=decided, probabilities=np.asarray(measured.probabilities, dtype=np.float64),
                        hints=hints, decided_by=DECIDED_BY, model=classifier.name)
 

@@ -279,7 +279,8 @@ def overall_from_confusion(cm: pd.DataFrame, per_behavior: pd.DataFrame) -> dict
 # ------------------------------------------------------------------------------------------------------------
 
 
-def window_truth(human: Any, start_frame: Any, end_frame: Any, behaviors: Sequence[str]) -> np.ndarray:
+def window_truth(human: Any, start_frame: Any, end_frame: Any, behaviors: Sequence[str], *,
+                 whole: bool = False) -> np.ndarray:
     """Human label of each window: the behaviour covering most of the window's labelled frames.
 
     Parameters
@@ -290,11 +291,13 @@ def window_truth(human: Any, start_frame: Any, end_frame: Any, behaviors: Sequen
         Half-open frame range of each window.
     behaviors : sequence of str
         Class names; ties go to the behaviour listed first.
+    whole : bool
+        Only windows whose every frame is labelled (the scored windows) get a behaviour.
 
     Returns
     -------
     numpy.ndarray, shape (n_windows,), object
-        Behaviour name, ``""`` for a window with no labelled frame.
+        Behaviour name, ``""`` for a window with no labelled frame (with ``whole``: with an unlabelled frame).
     """
     behaviors = list(behaviors)
     h = _as_names(human, "human")
@@ -312,7 +315,7 @@ def window_truth(human: Any, start_frame: Any, end_frame: Any, behaviors: Sequen
     counts = cum[e] - cum[s]
     out = np.asarray(behaviors, dtype=object)[np.argmax(counts, axis=1)] if s.size else np.array([], dtype=object)
     out = np.asarray(out, dtype=object)
-    out[counts.sum(axis=1) == 0] = ""
+    out[(counts.sum(axis=1) < np.maximum(e - s, 1)) if whole else (counts.sum(axis=1) == 0)] = ""
     return out
 
 

@@ -197,18 +197,17 @@ def _labelled_windows(project: Project, run: str, behaviors: list[str]) -> list[
             raise LabelError(f"{exc} (calibrating run {run!r}, whose behaviours are {', '.join(behaviors)})") from None
         start = win["start_frame"].to_numpy(dtype=np.int64)
         end = win["end_frame"].to_numpy(dtype=np.int64)
-        labelled = np.concatenate([[0], np.cumsum(human != "")])
-        whole = (labelled[end] - labelled[start]) == (end - start)
-        truth = window_truth(human, start, end, behaviors)
+        truth = window_truth(human, start, end, behaviors, whole=True)
+        scored = truth != ""
         probs = win[behaviors].to_numpy(dtype=np.float64)
         answered = ~np.isnan(probs).any(axis=1)
-        keep = whole & (truth != "") & answered
-        if not (whole & (truth != "")).any():
+        keep = scored & answered
+        if not scored.any():
             continue
         index = {b: i for i, b in enumerate(behaviors)}
         out.append(_Labelled(video_id=video_id, fps=float(win.attrs["fps"]), probabilities=probs[keep],
                              labels=np.array([index[t] for t in truth[keep]], dtype=np.int64),
-                             start_frame=start[keep], no_answer=int((whole & (truth != "") & ~answered).sum())))
+                             start_frame=start[keep], no_answer=int((scored & ~answered).sum())))
     return out
 
 
