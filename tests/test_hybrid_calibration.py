@@ -15,6 +15,7 @@ from test_hybrid import DETECTOR, SCRIPT
 import mousefear
 from mousefear.backends.fake import FakeWindowBackend
 from mousefear.backends.hybrid import HybridBackend, movement
+from mousefear.cli import main
 from mousefear.core.intervals import window_bounds
 from mousefear.core.project import Project
 from mousefear.core.settings import Settings, load_config
@@ -114,6 +115,17 @@ def test_save_writes_the_margins_and_keeps_the_comments(tmp_path, mice):
     assert [a.split("#")[0].split(":")[0].strip() for a, _ in changed] == ["still_margin", "moving_margin"]
     assert all(a.split("#", 1)[1] == b.split("#", 1)[1] for a, b in changed)  # the comments kept
     assert Project.open(cfg).settings.classification.hybrid.moving_margin == res.values["moving_margin"]
+
+
+def test_command_line_reports_without_saving(tmp_path, mice, capsys):
+    cfg = _project(tmp_path, mice)
+    text = cfg.read_text()
+    assert main(["calibrate-hybrid", str(cfg), "--target", "0.9", "--no-save"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert cfg.read_text() == text
+    assert out[0].startswith("Hybrid margins still_margin 0.4, moving_margin ") and "target agreement 0.9)" in out[0]
+    assert out[1] == "classification.hybrid.still_margin: 0.5 -> 0.4 (not written to config.yaml)"
+    assert out[-1] == f"wrote {cfg.parent / 'evaluation' / 'hybrid_cv.csv'}"
 
 
 def test_one_short_labelled_video_is_too_few_and_changes_nothing(tmp_path, mice):

@@ -204,9 +204,8 @@ class PostprocessSettings:
 
     smoothing: str = _field(choice("none", "hmm"))
     stay_probability: float = _field(number_between(0, 1, low_open=True, high_open=True), float)
-    # behaviour -> shortest bout in seconds, in config order of the file; behaviours not listed have none
-    min_bout_seconds: tuple[tuple[str, float], ...] = _field(
-        seconds_per_name, lambda v: tuple((str(k), float(x)) for k, x in v.items()))
+    min_bout_seconds: tuple[tuple[str, float], ...] = _field(  # behaviour -> shortest bout (s), in file order
+        seconds_per_name, lambda v: tuple((str(k), float(x)) for k, x in v.items()))  # not listed: none
 
     @property
     def min_bouts(self) -> dict[str, float]:
