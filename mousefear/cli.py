@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from mousefear._version import __version__
 from mousefear.errors import MousefearError
@@ -392,6 +393,17 @@ def _check_model(p: argparse.ArgumentParser):
     return run
 
 
+def _print_calibration(res: Any, section: str) -> int:
+    """Print a calibration's outcome: its message, each value chosen (and whether it was written), its files."""
+    print(res.message)
+    for key, value in res.values.items():
+        what = "" if res.written else " (fitted, not written to config.yaml)"
+        print(f"{section}.{key}: {res.previous[key]:g} -> {value:g}{what}")
+    for f in res.files:
+        print(f"wrote {f}")
+    return 0
+
+
 @command("calibrate-motion", "calibrate the motion baseline from an empty chamber or from scored seconds")
 def _calibrate_motion(p: argparse.ArgumentParser):
     p.add_argument("config", help="config.yaml of the project (or the project folder)")
@@ -407,13 +419,7 @@ def _calibrate_motion(p: argparse.ArgumentParser):
         from mousefear.pipeline.calibration import calibrate_motion
 
         res = calibrate_motion(a.config, empty_video=a.empty_video, run=a.run, from_labels=a.from_labels)
-        print(res.message)
-        for key, value in res.values.items():
-            what = "" if res.written else " (fitted, not written to config.yaml)"
-            print(f"classification.motion.{key}: {res.previous[key]:g} -> {value:g}{what}")
-        for f in res.files:
-            print(f"wrote {f}")
-        return 0
+        return _print_calibration(res, "classification.motion")
 
     return run
 
@@ -430,13 +436,7 @@ def _calibrate_hybrid(p: argparse.ArgumentParser):
         from mousefear.pipeline.hybrid_calibration import calibrate_hybrid
 
         res = calibrate_hybrid(a.config, target=a.target, save=not a.no_save)
-        print(res.message)
-        for key, value in res.values.items():
-            what = "" if res.written else " (not written to config.yaml)"
-            print(f"classification.hybrid.{key}: {res.previous[key]:g} -> {value:g}{what}")
-        for f in res.files:
-            print(f"wrote {f}")
-        return 0
+        return _print_calibration(res, "classification.hybrid")
 
     return run
 

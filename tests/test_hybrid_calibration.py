@@ -124,7 +124,7 @@ def test_command_line_reports_without_saving(tmp_path, mice, capsys):
     out = capsys.readouterr().out.splitlines()
     assert cfg.read_text() == text
     assert out[0].startswith("Hybrid margins still_margin 0.4, moving_margin ") and "target agreement 0.9)" in out[0]
-    assert out[1] == "classification.hybrid.still_margin: 0.5 -> 0.4 (not written to config.yaml)"
+    assert out[1] == "classification.hybrid.still_margin: 0.5 -> 0.4 (fitted, not written to config.yaml)"
     assert out[-1] == f"wrote {cfg.parent / 'evaluation' / 'hybrid_cv.csv'}"
 
 
