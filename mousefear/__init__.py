@@ -13,6 +13,7 @@ from mousefear._version import __version__
 from mousefear.core.settings import load_config, save_config
 from mousefear.formats.vectors import read_vector, read_vector_measurements
 from mousefear.gui import label_exemplars_gui, review_predictions_gui
+from mousefear.pipeline.ablate import ablate
 from mousefear.pipeline.calibration import calibrate_motion
 from mousefear.pipeline.check import check_model
 from mousefear.pipeline.classify import classify_videos
@@ -26,21 +27,27 @@ from mousefear.pipeline.exemplars import (
     read_exemplar_index,
     write_exemplar_index,
 )
+from mousefear.pipeline.hybrid_calibration import calibrate_hybrid
 from mousefear.pipeline.labeled_video import create_labeled_video
 from mousefear.pipeline.labels import export_labels, import_labels
 from mousefear.pipeline.nwb import export_nwb
 from mousefear.pipeline.registry import add_videos, check_videos, create_project, video_table
 from mousefear.pipeline.rename import rename_video
 from mousefear.pipeline.rethreshold import rethreshold
+from mousefear.pipeline.smoothing import smooth
 from mousefear.pipeline.status import run_status
 from mousefear.pipeline.suggest import suggest_seconds
 from mousefear.pipeline.summary import summarize
 from mousefear.pipeline.tables import window_table
+from mousefear.pipeline.temperature import calibrate_probabilities
 
 __all__ = [
     "__version__",
+    "ablate",
     "add_videos",
+    "calibrate_hybrid",
     "calibrate_motion",
+    "calibrate_probabilities",
     "check_model",
     "check_videos",
     "classify_videos",
@@ -65,6 +72,7 @@ __all__ = [
     "review_predictions_gui",
     "run_status",
     "save_config",
+    "smooth",
     "suggest_seconds",
     "summarize",
     "video_table",

@@ -110,6 +110,14 @@ def test_the_cycle_check_finds_a_cycle(tmp_path, monkeypatch):
         test_no_import_cycle()
 
 
+def _too_few(call):
+    """Run ``call``; a project of 3 windows has too few to fit a temperature (after config.yaml was read)."""
+    from mousefear.errors import ProjectError
+
+    with pytest.raises(ProjectError, match="Expected at least 20 labelled windows"):
+        call()
+
+
 def test_every_public_function_reads_config_once(project, monkeypatch, tmp_path):
     """Each public function taking a config path opens the project once (and zero times given a Project)."""
     import mousefear
@@ -122,6 +130,8 @@ def test_every_public_function_reads_config_once(project, monkeypatch, tmp_path)
     labels = tmp_path / "m1_day1_labels.csv"
     labels.write_text("frame,behavior\n" + "".join(f"{i},{'freezing' if i < 15 else 'exploring'}\n"
                                                      for i in range(45)))
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("runs:\n  strict: {classification.motion.freeze_threshold: 0.0001}\n")
     reads = []
     real = core_config.read_document
     monkeypatch.setattr(core_config, "read_document", lambda c: reads.append(c) or real(c))
@@ -143,6 +153,9 @@ def test_every_public_function_reads_config_once(project, monkeypatch, tmp_path)
         ("suggest_seconds", lambda c: mousefear.suggest_seconds(c, n=3, progress=False)),
         ("rethreshold", lambda c: mousefear.rethreshold(c, "m", name="m2", changes={"freeze_threshold": 0.01})),
         ("run_status", lambda c: mousefear.run_status(c, run="m")),
+        ("smooth", lambda c: mousefear.smooth(c, "m", min_bout_seconds={"freezing": 2.0})),
+        ("calibrate_probabilities", lambda c: _too_few(lambda: mousefear.calibrate_probabilities(c, "m"))),
+        ("ablate", lambda c: mousefear.ablate(c, grid, progress=False)),
         ("load_config", lambda c: mousefear.load_config(c)),
     ]
     for name, call in calls:

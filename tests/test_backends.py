@@ -46,6 +46,9 @@ def _build(name: str, request) -> tuple[Backend, Settings]:
                                      "classification.openai.base_url": server.base_url})
     elif name == "motion":
         settings = settings.updated({"classification.backend": "motion"})
+    elif name == "hybrid":  # the motion detector, and the tiny model for the windows it leaves
+        settings = settings.updated({"classification.backend": "hybrid",
+                                     "classification.model": str(request.getfixturevalue("tiny_qwen"))})
     return backend_class(name).from_settings(settings), settings
 
 

@@ -83,11 +83,11 @@ def _backend(tiny_qwen, prompt, examples, **kw):
 @torch.inference_mode()
 def _reference_logprobs(be, window) -> np.ndarray:
     """One from-scratch forward per behaviour over prompt + name + <|im_end|>, positions computed by the model."""
-    from mousefear.core.prompts import query_turn
+    from mousefear.core.prompts import query_turns
 
-    q = query_turn(be._prompt, window)
+    q = query_turns(be._prompt, window)  # with the window's context, if it has one
     prefix, suffix = be._texts(q)
-    base = be._process(prefix + suffix, [*be._prefix_turns, q])
+    base = be._process(prefix + suffix, [*be._prefix_turns, *q])
     n = base["input_ids"].shape[1]
     out = []
     for cand in be._cand_ids:
@@ -155,7 +155,7 @@ def test_generation_matches_hf_generate_and_parses_strictly(tiny_model, prompt, 
 
     for w, res in zip(windows, results, strict=True):
         q = query_turn(be._prompt, w)
-        prefix, suffix = be._texts(q)
+        prefix, suffix = be._texts([q])
         inp = be._process(prefix + suffix, [*be._prefix_turns, q])
         inp["attention_mask"] = torch.ones_like(inp["input_ids"])
         be.net.model.rope_deltas = None

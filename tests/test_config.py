@@ -35,7 +35,7 @@ def test_template_has_every_validated_key_and_comments():
     def walk(node, prefix):
         for k, v in node.items():
             if isinstance(v, dict) and k not in ("videos", "protocol", "subjects", "session_start_times",
-                                                     "sbatch_options"):
+                                                     "sbatch_options", "min_bout_seconds"):
                 walk(v, f"{prefix}{k}.")
             else:
                 template_keys.append(f"{prefix}{k}")

@@ -182,6 +182,9 @@ def test_window_truth_majority_ties_and_unlabelled():
     got = window_truth(human, [0, 2, 4, 6], [4, 4, 6, 8], B)
     # [0,4): F1 E2 -> exploring; [2,4): E1 -> exploring; [4,6): F1 E1 tie -> freezing (listed first); [6,8): none
     assert got.tolist() == ["exploring", "exploring", "freezing", ""]
+    # whole: only windows whose every frame is labelled ([0,4) and [6,8) have an unlabelled frame)
+    assert window_truth(human, [0, 1, 4, 6], [4, 3, 6, 8], B, whole=True).tolist() == ["", "exploring", "freezing",
+                                                                                       ""]
 
 
 def test_pearson_matches_numpy_and_explains_nan():

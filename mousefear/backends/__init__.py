@@ -6,6 +6,8 @@ name           kind    what                                                  mod
 transformers   window  Qwen2.5-VL run locally with transformers (default)    ``mousefear.backends.transformers``
 openai         window  an OpenAI-compatible server (vLLM, SGLang, ...)       ``mousefear.backends.openai``
 motion         video   classical freezing detector, no weights               ``mousefear.backends.motion``
+hybrid         window  the detector decides the windows it is sure of,       ``mousefear.backends.hybrid``
+                       a model (transformers or openai) the rest
 =============  ======  ====================================================  ======================================
 
 A backend is built from the project's validated settings by its own :meth:`~mousefear.backends.base.Backend.
@@ -34,6 +36,7 @@ BACKENDS: dict[str, str] = {
     "transformers": "mousefear.backends.transformers:TransformersBackend",
     "openai": "mousefear.backends.openai:OpenAIBackend",
     "motion": "mousefear.backends.motion:MotionBackend",
+    "hybrid": "mousefear.backends.hybrid:HybridBackend",
 }
 
 

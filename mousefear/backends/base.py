@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     from mousefear.core.settings import Settings
     from mousefear.core.video import Video, Window
 
-__all__ = ["Backend", "VideoBackend", "VideoResult", "WindowBackend", "WindowResult", "check_probabilities"]
+__all__ = ["Backend", "Routing", "VideoBackend", "VideoResult", "WindowBackend", "WindowResult",
+           "check_probabilities"]
 
 
 @dataclass
@@ -108,6 +109,32 @@ class VideoResult:
     @property
     def n_windows(self) -> int:
         return int(self.start_frame.shape[0])
+
+
+@dataclass
+class Routing:
+    """Which windows of a video a window backend decides without its model, from a pass over every frame
+    (:meth:`WindowBackend.measure_video`, :meth:`WindowBackend.route`: the hybrid backend's motion detector).
+
+    Attributes
+    ----------
+    decided : np.ndarray
+        (n_windows,) bool: decided by the pass, not sent to the model.
+    probabilities : np.ndarray
+        (n_windows, n_behaviors) float64: the pass's probabilities (used for the decided windows).
+    hints : list of str
+        (n_windows,) what the model is told about each window it gets ("" = nothing).
+    decided_by : str
+        Name recorded for the decided windows (``"motion"``).
+    model : str
+        Name recorded for the windows the model decides (``"transformers"``, ``"openai"``).
+    """
+
+    decided: np.ndarray
+    probabilities: np.ndarray
+    hints: list[str]
+    decided_by: str
+    model: str
 
 
 def check_probabilities(p: np.ndarray, n_behaviors: int) -> np.ndarray:
@@ -267,6 +294,17 @@ class WindowBackend(Backend, abc.ABC):
         it may read a little (a model's config.json) but never loads weights. Default: Qwen2.5-VL's grid."""
         return PatchGrid()
 
+    def measure_video(self, video: Video, window_bounds: np.ndarray, *, crop: tuple[int, int, int, int] | None,
+                      progress: bool = True) -> VideoResult | None:
+        """A pass over every frame of a video before its windows are classified, or None (default: none). The
+        pipeline keeps its result in the run's cache, stores its measurements in the vector file, and asks
+        :meth:`route` which windows it decides."""
+        return None
+
+    def route(self, measured: VideoResult, fps: float) -> Routing:
+        """Which windows the pass of :meth:`measure_video` decides, and what the model is told of the others."""
+        raise NotImplementedError(f"the {self.name} backend measures no video")
+
     @abc.abstractmethod
     def prepare(self, prompt: Prompt, examples: Sequence[Example]) -> None:
         """Receive the run's prompt and in-context examples once, before any window (after :meth:`load`)."""
@@ -287,6 +325,54 @@ class WindowBackend(Backend, abc.ABC):
                 yield from zip(batch, self.classify(batch), strict=True)
                 batch = []
         if batch:
+            yield from zip(batch, self.classify(batch), strict=True)
+
+    def classify_chains(self, chains: Iterable[Iterator[Window]],
+                        batch_size: int = 1) -> Iterator[tuple[Window, WindowResult]]:
+        """Classify chains of windows, each window depending on the result of the one before it in its chain.
+
+        The windows of one video in autoregressive context form a chain: a window shows the label decided for the
+        previous one, so it can be made only once that result is known. Here the next window of a chain is asked
+        for only after the result of its previous window has been yielded (and handled by the caller); different
+        chains run side by side. This default runs rounds: the next window of up to ``batch_size`` chains,
+        classified as one batch (:meth:`classify`); a chain that ends makes room for the next one. Backends that
+        keep requests in flight (a server) override it.
+
+        Parameters
+        ----------
+        chains
+            An iterable of iterators of windows (one per video), taken up lazily as room frees.
+        batch_size
+            Chains classified side by side (one window of each per batch).
+
+        Yields
+        ------
+        (Window, WindowResult)
+            In order within each chain; chains interleaved.
+        """
+        source = iter(chains)
+        active: list[Iterator[Window]] = []
+        exhausted = False
+        while True:
+            batch: list[Window] = []
+            i = 0
+            while True:
+                while not exhausted and len(active) < batch_size:
+                    chain = next(source, None)
+                    if chain is None:
+                        exhausted = True
+                    else:
+                        active.append(iter(chain))
+                if i >= len(active):
+                    break
+                window = next(active[i], None)
+                if window is None:
+                    del active[i]  # the chain ended: the next chain takes its place in this round
+                else:
+                    batch.append(window)
+                    i += 1
+            if not batch:
+                return
             yield from zip(batch, self.classify(batch), strict=True)
 
 

@@ -1,10 +1,11 @@
 """Qwen2.5-VL or Qwen3-VL behind an OpenAI-compatible server (vLLM, SGLang, transformers serve): one request per window.
 
 Every window becomes one ``POST {base_url}/chat/completions`` with the same conversation the local backend
-builds (:func:`mousefear.prompts.build_messages` + :func:`mousefear.prompts.query_turn`): the system text, one
-user/assistant pair per in-context example, then the window's frames and question. Frames are sent as base64
-``image_url`` data URLs (PNG by default: lossless, the server sees exactly the pixels the local backend sees;
-JPEG at quality 95 is smaller), each frame a separate image, before the turn's text. The frames are resized to
+builds (:func:`mousefear.prompts.build_messages` + :func:`mousefear.prompts.query_turns`): the system text, one
+user/assistant pair per in-context example, then the window's context (if any), frames and question. Frames are
+sent as base64 ``image_url`` data URLs (PNG by default: lossless, the server sees exactly the pixels the local
+backend sees; JPEG at quality 95 is smaller), each frame a separate image (encoded once, also when sent again as a
+neighbour's context), before the turn's text. The frames are resized to
 the grid of the served model's family (:meth:`OpenAIBackend.frame_grid`: ``classification.model_family``, or
 read from the model's config.json where this machine has it or can fetch it), so the server's processor keeps
 them as they are.
@@ -63,7 +64,6 @@ removed from every message and log line (a server may echo it back in an error).
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import logging
@@ -83,10 +83,11 @@ import numpy as np
 from mousefear.backends.base import WindowBackend, WindowResult
 from mousefear.backends.families import ModelFamily, resolve_family
 from mousefear.backends.http_deadline import post_within
+from mousefear.backends.inflight import EncodedFrames, run_chains
 from mousefear.backends.logprobs import answer_logprob, choice_probabilities
 from mousefear.backends.servers import ServerPool, ServersDown
 from mousefear.core.preprocess import PatchGrid
-from mousefear.core.prompts import Prompt, Turn, build_messages, parse_answer, query_turn
+from mousefear.core.prompts import Prompt, Turn, build_messages, parse_answer, query_turns
 from mousefear.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
@@ -156,21 +157,6 @@ def _check_answer(resp: Any, prompt_logprobs: bool) -> None:
 # --------------------------------------------------------------------------------------------------------
 # The backend
 # --------------------------------------------------------------------------------------------------------
-
-
-def _encode_frame(frame: np.ndarray, fmt: str) -> str:
-    import cv2
-
-    bgr = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR)
-    if fmt == "png":
-        ok, buf = cv2.imencode(".png", bgr)
-        mime = "image/png"
-    else:
-        ok, buf = cv2.imencode(".jpg", bgr, [int(cv2.IMWRITE_JPEG_QUALITY), 95])
-        mime = "image/jpeg"
-    if not ok:
-        raise ModelError(f"Cannot encode a frame of shape {frame.shape} as {fmt}")
-    return f"data:{mime};base64," + base64.b64encode(buf.tobytes()).decode("ascii")
 
 
 class OpenAIBackend(WindowBackend):
@@ -261,6 +247,7 @@ class OpenAIBackend(WindowBackend):
         self._prompt: Prompt | None = None
         self._prefix: list[dict[str, Any]] = []
         self._stop = threading.Event()
+        self._frames = EncodedFrames()  # a window's frames are encoded once, also when sent again as context
         self._pool: ServerPool | None = None
 
     @classmethod
@@ -389,10 +376,10 @@ class OpenAIBackend(WindowBackend):
 
     # ---------------------------------------------------------------- messages
 
-    def _message(self, turn: Turn, images: list[str] | None = None) -> dict[str, Any]:
+    def _message(self, turn: Turn) -> dict[str, Any]:
         if turn.frames is None:
             return {"role": turn.role, "content": turn.text}
-        urls = images if images is not None else [_encode_frame(f, self.image_format) for f in turn.frames]
+        urls = self._frames.urls(turn.frames, self.image_format)
         content: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": u}} for u in urls]
         content.append({"type": "text", "text": turn.text})
         return {"role": turn.role, "content": content}
@@ -543,7 +530,7 @@ class OpenAIBackend(WindowBackend):
 
     def _requests(self, window: Any) -> list[dict[str, Any]]:
         """The request bodies of one window (one, or one per behaviour on the prompt_logprobs path)."""
-        msgs = [*self._prefix, self._message(query_turn(self._prompt, window))]
+        msgs = [*self._prefix, *(self._message(t) for t in query_turns(self._prompt, window))]
         path = self.decision_path
         if path == "prompt_logprobs":
             return [self._body([*msgs, {"role": "assistant", "content": b}], path, []) for b in self.behaviors]
@@ -633,6 +620,17 @@ class OpenAIBackend(WindowBackend):
                 fut.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
             self._stop.clear()
+
+    def classify_chains(self, chains: Iterable[Iterator[Any]],
+                        batch_size: int = 1) -> Iterator[tuple[Any, WindowResult]]:
+        """Chains of windows (an autoregressive run's videos): one request in flight per chain, up to
+        ``max_concurrency`` chains at once on each server, results as they arrive
+        (:func:`~mousefear.backends.inflight.run_chains`; a request that keeps failing raises :class:`ModelError`
+        after the results before it)."""
+        if self._prompt is None:
+            raise RuntimeError("OpenAIBackend.prepare(prompt, examples) must be called before classify")
+        yield from run_chains(chains, self._run_window, self._decide, self.max_concurrency * len(self._urls),
+                              self._stop)
 
     def close(self) -> None:
         """Stop retries of requests still running."""

@@ -55,7 +55,7 @@ from mousefear.backends.checkpoints import (
 )
 from mousefear.backends.families import ModelFamily, family_from_config, resolve_family
 from mousefear.core.preprocess import PatchGrid
-from mousefear.core.prompts import Prompt, Turn, build_messages, parse_answer, query_turn
+from mousefear.core.prompts import Prompt, Turn, build_messages, parse_answer, query_turns
 from mousefear.errors import ModelError
 
 logger = logging.getLogger(__name__)
@@ -280,10 +280,11 @@ class TransformersBackend(WindowBackend):
             msgs.append({"role": t.role, "content": content})
         return msgs
 
-    def _texts(self, query: Turn) -> tuple[str, str]:
-        """(prefix text, suffix text) whose concatenation is the whole chat-templated prompt of a window."""
+    def _texts(self, query: Sequence[Turn]) -> tuple[str, str]:
+        """(prefix text, suffix text) whose concatenation is the whole chat-templated prompt of a window (its
+        turns after the shared prefix: :func:`~mousefear.core.prompts.query_turns`)."""
         apply = self.processor.apply_chat_template
-        full = apply(self._chat([*self._prefix_turns, query]), add_generation_prompt=True, tokenize=False)
+        full = apply(self._chat([*self._prefix_turns, *query]), add_generation_prompt=True, tokenize=False)
         prefix = apply(self._chat(self._prefix_turns), tokenize=False)
         if not full.startswith(prefix):
             raise ModelError(f"The chat template of {self.model} does not render the shared prompt prefix as a "
@@ -354,50 +355,53 @@ class TransformersBackend(WindowBackend):
     # ---------------------------------------------------------------- classification
 
     def classify(self, windows: Sequence[Any]) -> list[WindowResult]:
-        """Classify a batch of windows; windows with the same frame count and size are run together."""
+        """Classify a batch of windows; windows whose prompts (after the shared prefix) have the same length and
+        frame grids are run together (all but a partial last window, in autoregressive context those whose
+        previous labels have the same length)."""
         if self._prompt is None:
             raise RuntimeError("TransformersBackend.prepare(prompt, examples) must be called before classify")
         results: list[WindowResult | None] = [None] * len(windows)
-        groups: dict[tuple, list[int]] = {}
+        groups: dict[Any, list[int]] = {}
+        inputs = []
         for i, w in enumerate(windows):
-            groups.setdefault(tuple(np.asarray(w.frames).shape), []).append(i)
-        for idx in groups.values():
+            turns = query_turns(self._prompt, w)  # the window's turns after the shared prefix, with its context
+            prefix_text, suffix_text = self._texts(turns)
             if self.reuse_prefix:
-                out = self._classify_group([windows[i] for i in idx])
+                inputs.append(self._process(suffix_text, turns))
+                groups.setdefault(_group_key(inputs[-1]), []).append(i)
             else:
-                out = [r for i in idx for r in self._classify_group([windows[i]])]
-            for i, r in zip(idx, out, strict=True):
+                inputs.append(self._process(prefix_text + suffix_text, [*self._prefix_turns, *turns]))
+                groups[i] = [i]
+        for idx in groups.values():
+            for i, r in zip(idx, self._classify_group([inputs[i] for i in idx]), strict=True):
                 results[i] = r
         return [r for r in results if r is not None]
 
-    def _prefill_windows(self, queries: list[Turn]) -> tuple[Any, Any, Any, dict[str, Any]]:
-        """Prefill the prompts of windows; returns (cache, last logits (B, V), next position (B,), info)."""
+    def _prefill_windows(self, per: list[dict[str, Any]]) -> tuple[Any, Any, Any, dict[str, Any]]:
+        """Prefill the processed prompts of windows (after the shared prefix, or whole without reuse); returns
+        (cache, last logits (B, V), next position (B,), info)."""
         import torch
 
-        b = len(queries)
+        b = len(per)
         if self.reuse_prefix:
             assert self._prefix is not None
             prefix_cache, prefix_seg = self._prefix
             cache = _clone_cache(prefix_cache, b, self.net.config)
-            per = [self._process(self._texts(q)[1], [q]) for q in queries]
             inputs = _concat_inputs(per)
             seg = _Segment(inputs, self._positions(inputs, prefix_seg.next_position.expand(b)))
             info = {"prefix_tokens": prefix_seg.length, "window_tokens": seg.length}
         else:
             if b != 1:
                 raise ValueError("without prefix reuse windows are prefilled one at a time")
-            prefix_text, suffix_text = self._texts(queries[0])
-            inputs = self._process(prefix_text + suffix_text, [*self._prefix_turns, queries[0]])
-            seg = _Segment(inputs, self._positions(inputs))
+            seg = _Segment(per[0], self._positions(per[0]))
             cache = self._new_cache()
             info = {"prompt_tokens": seg.length}
         with torch.inference_mode():
             out = self._forward(seg, cache)
         return cache, out.logits[:, -1], seg.next_position, info
 
-    def _classify_group(self, windows: list[Any]) -> list[WindowResult]:
-        queries = [query_turn(self._prompt, w) for w in windows]
-        cache, logits, next_pos, info = self._prefill_windows(queries)
+    def _classify_group(self, per: list[dict[str, Any]]) -> list[WindowResult]:
+        cache, logits, next_pos, info = self._prefill_windows(per)
         if self.decision == "score":
             logp = self._score_candidates(cache, logits, next_pos)  # (B, n) float64
             shifted = logp - logp.max(axis=1, keepdims=True)
@@ -558,6 +562,13 @@ def _clone_cache(cache: Any, repeats: int, config: Any) -> Any:
             keys, values = keys.repeat_interleave(repeats, 0), values.repeat_interleave(repeats, 0)
         data.append((keys, values))
     return DynamicCache(ddp_cache_data=data, config=config)
+
+
+def _group_key(inputs: dict[str, Any]) -> tuple:
+    """Windows whose processed prompts share this key are prefilled as one batch: same length, same grids."""
+    grids = tuple(tuple(inputs[k].flatten().tolist()) if inputs.get(k) is not None else ()
+                  for k in ("image_grid_thw", "video_grid_thw"))
+    return int(inputs["input_ids"].shape[1]), grids
 
 
 def _concat_inputs(per: list[dict[str, Any]]) -> dict[str, Any]:

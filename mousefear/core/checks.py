@@ -30,12 +30,20 @@ def nonnegative_number(v: Any) -> str | None:
     return None if _is_number(v) and v >= 0 else "a number >= 0"
 
 
-def number_between(low: float, high: float, low_open: bool = False) -> Check:
+def number_between(low: float, high: float, low_open: bool = False, high_open: bool = False) -> Check:
     def check(v: Any) -> str | None:
-        ok = _is_number(v) and (v > low if low_open else v >= low) and v <= high
-        return None if ok else f"a number {'>' if low_open else '>='} {low:g} and <= {high:g}"
+        ok = _is_number(v) and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+        return None if ok else (f"a number {'>' if low_open else '>='} {low:g} and {'<' if high_open else '<='} "
+                                f"{high:g}")
 
     return check
+
+
+def seconds_per_name(v: Any) -> str | None:
+    """A mapping of names to numbers of seconds >= 0 (``{freezing: 2.0}``)."""
+    ok = isinstance(v, Mapping) and all(isinstance(k, str) and k.strip() and _is_number(x) and x >= 0
+                                     for k, x in v.items())
+    return None if ok else "a mapping of behaviour names to seconds >= 0, such as {freezing: 2.0}"
 
 
 def int_at_least(low: int) -> Check:

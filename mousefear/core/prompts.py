@@ -29,7 +29,7 @@ import re
 import string
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,8 @@ import numpy as np
 from mousefear.errors import ConfigError
 
 __all__ = [
+    "CONTEXT_KEYS",
+    "CONTEXT_MODES",
     "Example",
     "Prompt",
     "PromptTemplate",
@@ -48,6 +50,7 @@ __all__ = [
     "parse_answer",
     "prompt_document",
     "query_turn",
+    "query_turns",
     "render_prompt",
     "select_icl_examples",
     "text_hash",
@@ -56,11 +59,19 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _TEMPLATE_KEYS = ("system", "definition_line", "question")
+#: Texts of the context modes (``classification.context``); a template without them takes the built-in default's.
+CONTEXT_KEYS = ("previous_frames", "next_frames", "previous_question", "no_previous", "no_next", "context_question")
+_FRAMES = {"names", "n_frames", "seconds"}
 _ALLOWED = {
     "system": {"definitions", "names"},
     "definition_line": {"name", "definition"},
-    "question": {"names", "n_frames", "seconds"},
+    "question": _FRAMES,
+    **{k: _FRAMES for k in ("previous_frames", "next_frames", "previous_question", "context_question")},
+    "no_previous": {"names"},
+    "no_next": {"names"},
 }
+#: The context modes (``classification.context``).
+CONTEXT_MODES = ("none", "temporal", "autoregressive")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -82,6 +93,9 @@ class PromptTemplate:
         The three texts, with their ``{placeholders}`` (see ``templates/prompts/default.yaml``).
     description : str
         One line saying what the template is for ("" if the file has none).
+    context : dict of str to str
+        The texts of the context modes (:data:`CONTEXT_KEYS`), from the file or, where it has none, from the
+        built-in ``default`` template.
     """
 
     name: str
@@ -90,6 +104,7 @@ class PromptTemplate:
     definition_line: str
     question: str
     description: str = ""
+    context: Mapping[str, str] = field(default_factory=dict)
 
 
 def _builtin_prompts_dir() -> Path:
@@ -155,7 +170,7 @@ def load_prompt_template(name: str, project_root: str | os.PathLike | None = Non
         raise ConfigError(f"{path}: not a readable YAML file ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: Expected a mapping with {', '.join(_TEMPLATE_KEYS)}, but got {data!r}")
-    for key in _TEMPLATE_KEYS:
+    for key in (*_TEMPLATE_KEYS, *(k for k in CONTEXT_KEYS if k in data)):
         value = data.get(key)
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{path}: Expected {key} to be a non-empty text, but got {value!r}")
@@ -163,8 +178,16 @@ def load_prompt_template(name: str, project_root: str | os.PathLike | None = Non
         if unknown:
             raise ConfigError(f"{path}: Expected the placeholders of {key} among "
                               f"{{{', '.join(sorted(_ALLOWED[key]))}}}, but got {{{', '.join(sorted(unknown))}}}")
+    context = {k: data[k] for k in CONTEXT_KEYS if k in data}
+    if len(context) < len(CONTEXT_KEYS):
+        default_path = _builtin_prompts_dir() / "default.yaml"
+        if path == default_path:
+            raise ConfigError(f"{path}: Expected the texts {', '.join(CONTEXT_KEYS)}, but "
+                              f"{', '.join(k for k in CONTEXT_KEYS if k not in data)} are missing")
+        context = {**load_prompt_template("default").context, **context}  # the built-in default's texts
     return PromptTemplate(name=name, path=path, system=data["system"], definition_line=data["definition_line"],
-                          question=data["question"], description=str(data.get("description") or ""))
+                          question=data["question"], description=str(data.get("description") or ""),
+                          context=context)
 
 
 @dataclass(frozen=True)
@@ -182,17 +205,21 @@ class Prompt:
     question_template : str
         The user text asked after the frames of every window, with its placeholders (``{names}``,
         ``{n_frames}``, ``{seconds}``) still open.
+    context_templates : dict of str to str
+        The texts of the context modes (:data:`CONTEXT_KEYS`), placeholders open.
     """
 
     template: str
     behaviors: tuple[str, ...]
     system: str
     question_template: str
+    context_templates: Mapping[str, str] = field(default_factory=dict)
 
-    def question(self, n_frames: int, seconds: float) -> str:
-        """The user text for a turn showing ``n_frames`` frames that span ``seconds`` seconds of video."""
-        return self.question_template.format(names=", ".join(self.behaviors), n_frames=int(n_frames),
-                                             seconds=float(seconds))
+    def question(self, n_frames: int, seconds: float, key: str = "question") -> str:
+        """The user text for a turn showing ``n_frames`` frames that span ``seconds`` seconds of video: the
+        question, or the context text ``key`` (one of :data:`CONTEXT_KEYS`)."""
+        text = self.question_template if key == "question" else self.context_templates[key]
+        return text.format(names=", ".join(self.behaviors), n_frames=int(n_frames), seconds=float(seconds))
 
 
 def render_prompt(template: PromptTemplate, behaviors: Sequence[tuple[str, str]]) -> Prompt:
@@ -216,8 +243,9 @@ def render_prompt(template: PromptTemplate, behaviors: Sequence[tuple[str, str]]
         system = template.system.format(definitions=definitions, names=names)
         # fill {names} now and keep {n_frames} / {seconds} open for each turn
         prompt = Prompt(template=template.name, behaviors=tuple(n for n, _ in behaviors), system=system,
-                        question_template=template.question)
-        prompt.question(4, 1.0)  # check that it formats
+                        question_template=template.question, context_templates=dict(template.context))
+        for key in ("question", *prompt.context_templates):
+            prompt.question(4, 1.0, key)  # check that it formats
     except (KeyError, ValueError, IndexError) as exc:
         raise ConfigError(f"{template.path}: cannot fill in the template ({exc.__class__.__name__}: {exc})") from None
     return prompt
@@ -297,14 +325,20 @@ class Turn:
 
 
 def _frames_turn(prompt: Prompt, frames: np.ndarray, fps: float, frame_indices: np.ndarray, start: int,
-                 end: int, source: str) -> Turn:
+                 end: int, source: str, key: str = "question", hint: str = "") -> Turn:
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
         raise ValueError(f"Expected frames of shape (k, height, width, 3) uint8 with k >= 1, but got "
                          f"{frames.dtype} {frames.shape} ({source})")
     rel = np.asarray(frame_indices, dtype=np.int64) - int(start)
-    return Turn(role="user", text=prompt.question(len(frames), (end - start) / fps), frames=frames, fps=float(fps),
+    text = prompt.question(len(frames), (end - start) / fps, key)
+    return Turn(role="user", text=f"{hint}\n{text}" if hint else text, frames=frames, fps=float(fps),
                 frame_indices=rel, clip_frames=int(end - start), source=source)
+
+
+def _window_turn(prompt: Prompt, window: Any, source: str, key: str, hint: str = "") -> Turn:
+    return _frames_turn(prompt, window.frames, window.fps, window.frame_indices, window.start_frame,
+                        window.end_frame, source, key, hint)
 
 
 def build_messages(prompt: Prompt, examples: Sequence[Example]) -> list[Turn]:
@@ -334,16 +368,79 @@ def build_messages(prompt: Prompt, examples: Sequence[Example]) -> list[Turn]:
 
 
 def query_turn(prompt: Prompt, window: Any) -> Turn:
-    """The user turn asking about one :class:`~mousefear.video.Window` (its frames and the question)."""
-    return _frames_turn(prompt, window.frames, window.fps, window.frame_indices, window.start_frame,
-                        window.end_frame, "window")
+    """The user turn asking about one :class:`~mousefear.video.Window` (its frames and the question), without
+    its context (see :func:`query_turns`)."""
+    return _window_turn(prompt, window, "window", "question")
 
 
-def prompt_document(prompt: Prompt, examples: Sequence[Example], n_frames: int = 4, seconds: float = 1.0) -> str:
+def query_turns(prompt: Prompt, window: Any) -> list[Turn]:
+    """The turns after the shared prefix that ask about one :class:`~mousefear.video.Window`, with its context.
+
+    ==============  ===============================================================================================
+    context mode    turns
+    ==============  ===============================================================================================
+    none            user: <window frames> ``question``
+    temporal        user: <previous window's frames> ``previous_frames`` (first window: ``no_previous``, text only)
+                    user: <next window's frames> ``next_frames`` (last window: ``no_next``, text only)
+                    user: <window frames> ``context_question``
+    autoregressive  user: <previous window's frames> ``previous_question`` (first window: ``no_previous``)
+                    assistant: the behaviour decided for the previous window (none decided: the previous
+                    window's turn is ``previous_frames``, unlabelled, as in temporal)
+                    then the next window and the window as in temporal
+    ==============  ===============================================================================================
+
+    A hint of the context (the hybrid's movement measure) comes first in the window's own turn.
+
+    Returns
+    -------
+    list of Turn
+        ``[query_turn(prompt, window)]`` for a window without context.
+    """
+    ctx = window.context
+    hint = ctx.hint if ctx is not None else ""
+    if ctx is None or ctx.mode == "none":
+        return [_window_turn(prompt, window, "window", "question", hint)]
+    if ctx.mode not in CONTEXT_MODES:
+        raise ValueError(f"Expected a context mode among {', '.join(CONTEXT_MODES)}, but got {ctx.mode!r}")
+    turns = []
+    if ctx.previous is None:
+        turns.append(Turn(role="user", text=prompt.question(0, 0.0, "no_previous"), source="no previous window"))
+    elif ctx.mode == "autoregressive" and ctx.previous_label is not None:
+        turns.append(_window_turn(prompt, ctx.previous, "the previous window", "previous_question"))
+        turns.append(Turn(role="assistant", text=ctx.previous_label, source="the previous window"))
+    else:
+        turns.append(_window_turn(prompt, ctx.previous, "the previous window", "previous_frames"))
+    if ctx.next is None:
+        turns.append(Turn(role="user", text=prompt.question(0, 0.0, "no_next"), source="no next window"))
+    else:
+        turns.append(_window_turn(prompt, ctx.next, "the next window", "next_frames"))
+    turns.append(_window_turn(prompt, window, "the window to classify", "context_question", hint))
+    return turns
+
+
+def _document_turns(prompt: Prompt, n_frames: int, seconds: float, context: str) -> list[Turn]:
+    """The turns of an example request for a window in the middle of a video (for :func:`prompt_document`)."""
+    from mousefear.core.video import Window, WindowContext
+
+    fps = max(n_frames, 1) / seconds
+
+    def window(index: int) -> Window:
+        return Window("video", index, index * n_frames, (index + 1) * n_frames,
+                      np.arange(index * n_frames, (index + 1) * n_frames), np.zeros((n_frames, 1, 1, 3), np.uint8),
+                      fps)
+
+    label = "<the behaviour decided for the previous window>" if context == "autoregressive" else None
+    return query_turns(prompt, replace(window(5), context=WindowContext(context, window(4), window(6), label)))
+
+
+def prompt_document(prompt: Prompt, examples: Sequence[Example], n_frames: int = 4, seconds: float = 1.0,
+                    context: str = "none") -> str:
     """The whole conversation as readable text (frames as ``<k frames: ...>``), stored with a run.
 
     Its SHA-256 (:func:`text_hash`) is the ``prompt_hash`` of every output: it changes with the template, the
-    behaviour definitions and the in-context examples (ids, labels, frame positions).
+    behaviour definitions, the in-context examples (ids, labels, frame positions) and the context mode. With a
+    context mode it shows one complete request for a window in the middle of a video, and says what the first
+    and the last window of a video are shown instead of their missing neighbours.
     """
     lines = []
     for t in build_messages(prompt, examples):
@@ -353,10 +450,24 @@ def prompt_document(prompt: Prompt, examples: Sequence[Example], n_frames: int =
                      f"{t.clip_frames} frames at {t.fps:g} fps>")
         lines.append(head)
         lines.append(t.text)
-    lines.append(f"[user] <{n_frames} frames of the window>")
-    lines.append(prompt.question(n_frames, seconds))
+    if context == "none":
+        lines.append(f"[user] <{n_frames} frames of the window>")
+        lines.append(prompt.question(n_frames, seconds))
+    else:
+        for t in _document_turns(prompt, n_frames, seconds, context):
+            lines.append(f"[{t.role}]" + (f" <{t.n_frames} frames of {t.source}>" if t.frames is not None else ""))
+            lines.append(t.text)
     lines.append("[assistant]")
     lines.append(f"<one of: {', '.join(prompt.behaviors)}>")
+    if context != "none":
+        lines.append(f"\n# context: {context} (the request of a window in the middle of a video)\n"
+                     f"# the first window of a video: instead of the previous window, [user] "
+                     f"{prompt.question(0, 0.0, 'no_previous')}\n"
+                     f"# the last window of a video: instead of the next window, [user] "
+                     f"{prompt.question(0, 0.0, 'no_next')}")
+        if context == "autoregressive":
+            lines.append("# the windows of a video are classified in order; a previous window whose answer named "
+                         "no behaviour is shown unlabelled, as the next one")
     ids = "".join(f"\n  {ex.id}: {ex.label}, video {ex.video_id}, frames [{ex.start_frame}, {ex.end_frame}), "
                   f"sampled {np.asarray(ex.frame_indices).tolist()}" for ex in examples)
     lines.append(f"\n# template: {prompt.template}\n# in-context examples:{ids or ' none'}")

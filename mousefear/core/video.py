@@ -264,6 +264,31 @@ def probe_video(path: str | os.PathLike, checksum: bool = True) -> VideoInfo:
     )
 
 
+@dataclass(frozen=True)
+class WindowContext:
+    """What a model is shown besides a window's own frames (``classification.context``, the hybrid's hint).
+
+    Attributes
+    ----------
+    mode : str
+        ``"none"``, ``"temporal"`` or ``"autoregressive"``.
+    previous, next : Window or None
+        The windows ``index - 1`` and ``index + 1`` of the same video (their frames preprocessed like the window's,
+        themselves without context); None at the start (end) of the video, and in mode ``"none"``.
+    previous_label : str or None
+        ``autoregressive``: the behaviour decided for the previous window (None for the first window of a video,
+        or when the previous window's answer named no behaviour: it is then shown unlabelled).
+    hint : str
+        A sentence shown before the window's question ("" = none), e.g. the movement the motion detector measured.
+    """
+
+    mode: str = "none"
+    previous: Window | None = None
+    next: Window | None = None
+    previous_label: str | None = None
+    hint: str = ""
+
+
 @dataclass
 class Window:
     """The unit a model sees: a stretch ``[start_frame, end_frame)`` of one video with its sampled frames.
@@ -285,6 +310,8 @@ class Window:
         Frame rate of the video (frames per second), for timing metadata.
     partial : bool
         True for a last window shorter than the window length.
+    context : WindowContext or None
+        What the model sees besides the frames (neighbouring windows, the previous label, a hint); None = nothing.
     """
 
     video_id: str
@@ -295,6 +322,7 @@ class Window:
     frames: np.ndarray
     fps: float
     partial: bool = False
+    context: WindowContext | None = None
 
     @property
     def timestamps(self) -> np.ndarray:

@@ -23,6 +23,10 @@ dataset                    shape                     dtype         content
 ``frames/probability``     (n_frames, n_behaviors)   float32       probability per frame (NaN: no window)
 =========================  ========================  ============  =========================================
 
+Optional dataset ``windows/decided_by`` ((n_windows,) utf-8 str): which path decided each window, in a run that
+combines several (the hybrid backend: ``motion`` or the model backend's name); without it the run's backend decided
+every window.
+
 Optional group ``measurements/`` (video backends that measure something per frame, such as the motion
 detector): one dataset per measurement, ``measurements/<name>`` of shape (n_frames,), float32 (NaN where not
 measured), gzip-compressed, with the attributes ``dims`` (``["frames"]``), ``unit`` (``"1"`` for a fraction or a
@@ -125,6 +129,10 @@ _DATASETS: dict[str, tuple[tuple[str, ...], str]] = {
     "windows/text": (("windows",), "raw model text, empty where not generated"),
     "frames/label": (("frames",), "class index per frame, -1 where none"),
     "frames/probability": (("frames", "behaviors"), "mean probability of the windows covering each frame"),
+}
+#: Datasets a file may have (a reader without them reads the file as before).
+_OPTIONAL_DATASETS: dict[str, tuple[tuple[str, ...], str]] = {
+    "windows/decided_by": (("windows",), "which path decided each window (motion, or the model's backend)"),
 }
 
 
@@ -297,7 +305,7 @@ def _csv_text(vector: pd.DataFrame) -> str:
 def _create(
     group: h5py.Group, name: str, data: np.ndarray, dtype: Any = None, compress: bool = False
 ) -> None:
-    dims, description = _DATASETS[name]
+    dims, description = {**_DATASETS, **_OPTIONAL_DATASETS}[name]
     kwargs: dict[str, Any] = {"compression": "gzip", "compression_opts": 4} if compress else {}
     ds = group.create_dataset(name, data=data, dtype=dtype if dtype is not None else data.dtype, **kwargs)
     ds.attrs["dims"] = np.asarray(dims, dtype=h5py.string_dtype("utf-8"))
@@ -320,6 +328,7 @@ def write_vector(
     created: str | _dt.datetime | None = None,
     csv: bool = True,
     measurements: pd.DataFrame | None = None,
+    decided_by: Sequence[str] | None = None,
 ) -> Path:
     """Validate and write one video's behaviour vector (HDF5, plus its CSV twin), atomically.
 
@@ -357,6 +366,9 @@ def write_vector(
         :func:`measurement_table` or returned by :func:`read_vector_measurements`: n_frames rows, one numeric
         column per measurement (stored as float32), ``attrs["units"]`` and ``attrs["descriptions"]`` (name ->
         str for every column) and ``attrs["measurement"]`` (a JSON-serialisable dict). Default: no group.
+    decided_by : sequence of str, length n_windows, optional
+        Which path decided each window (a run that combines several: ``motion`` or the model backend's name).
+        Default: no ``windows/decided_by`` dataset (the run's backend decided every window).
 
     Returns
     -------
@@ -412,6 +424,11 @@ def write_vector(
                 raise ValueError("Expected frame_label -1 where frame_probabilities is NaN, but got a label")
             fprobs, flabel = fprobs.astype(np.float32), flabel.astype(np.int16)
         measured = None if measurements is None else check_measurements(measurements, n_frames)
+        if decided_by is not None:
+            decided = list(decided_by)
+            if len(decided) != n_windows or not all(isinstance(d, str) and d for d in decided):
+                raise ValueError(f"Expected decided_by to be {n_windows} non-empty strings, but got {len(decided)} "
+                                 "items")
     except ValueError as exc:
         raise VectorFileError(f"Cannot write behaviour vector {path}: {exc}") from exc
 
@@ -432,6 +449,8 @@ def write_vector(
         "frames/label": (flabel, None),
         "frames/probability": (fprobs, None),
     }
+    if decided_by is not None:
+        datasets["windows/decided_by"] = (np.asarray(decided, dtype=object).reshape(n_windows), str_dt)
     csv_text = None
     if csv:
         frames_df = _frames_dataframe(names, flabel, fprobs)
@@ -519,8 +538,10 @@ def _open_checked(path: str | os.PathLike) -> tuple[h5py.File, Path]:
         n_w = f["windows/start_frame"].shape[0] if f["windows/start_frame"].ndim == 1 else -1
         n_f = _decode_attr(f.attrs["n_frames"])
         want = {"frames": n_f, "windows": n_w, "behaviors": n_b}
-        for name, (dims, _) in _DATASETS.items():
+        for name, (dims, _) in {**_DATASETS, **_OPTIONAL_DATASETS}.items():
             expected = tuple(want[d] for d in dims)
+            if name in _OPTIONAL_DATASETS and not isinstance(f.get(name), h5py.Dataset):
+                continue
             if f[name].shape != expected:
                 raise VectorFileError(
                     f"Expected dataset {name} of {path} to have shape {expected} {dims}, "
@@ -595,8 +616,9 @@ def read_vector_windows(path: str | os.PathLike) -> pd.DataFrame:
     -------
     pandas.DataFrame, n_windows rows
         Indexed by ``window`` (0, 1, ...), columns ``start_frame``, ``end_frame`` (int64, half-open),
-        ``label`` (behaviour name, ``""`` where none), ``partial`` (bool), ``text`` (str), then one float32
-        probability column per behaviour. ``df.attrs`` as in :func:`read_vector`.
+        ``label`` (behaviour name, ``""`` where none), ``partial`` (bool), ``text`` (str), ``decided_by`` (str;
+        only in a file that has ``windows/decided_by``), then one float32 probability column per behaviour.
+        ``df.attrs`` as in :func:`read_vector`.
 
     Raises
     ------
@@ -612,6 +634,8 @@ def read_vector_windows(path: str | os.PathLike) -> pd.DataFrame:
         label = f["windows/label"][()].astype(np.int16)
         partial = f["windows/partial"][()].astype(bool)
         text = np.asarray(f["windows/text"].asstr()[()], dtype=object).reshape(-1)
+        decided = (np.asarray(f["windows/decided_by"].asstr()[()], dtype=object).reshape(-1)
+                   if "windows/decided_by" in f else None)
         probs = f["windows/probability"][()].astype(np.float32)
     _check_label_range(label, len(behaviors), path, "windows/label")
     names = np.asarray([*behaviors, ""], dtype=object)
@@ -622,6 +646,8 @@ def read_vector_windows(path: str | os.PathLike) -> pd.DataFrame:
         "partial": partial,
         "text": pd.Series(text, dtype=object),
     }
+    if decided is not None:
+        columns["decided_by"] = pd.Series(decided, dtype=object)
     for j, b in enumerate(behaviors):
         columns[b] = probs[:, j]
     df = pd.DataFrame(columns, index=pd.RangeIndex(start.size, name="window"))

@@ -18,7 +18,7 @@ column              type      content
 ``end_frame``       int       one past the last frame (half-open ``[start_frame, end_frame)``)
 ``partial``         bool      window cut short by the end of the video
 ``label``           str       decided behaviour (highest probability); empty where the window has no answer
-``decided_by``      str       which path decided the window (today: the backend's name for every window)
+``decided_by``      str       which path decided the window (the backend's name, or per window in a hybrid run)
 ``p_<behaviour>``   float     probability of each behaviour, in project order (empty where no answer)
 ==================  ========  ===================================================================================
 

@@ -10,6 +10,11 @@ canonical label file ``labels/<video_id>.csv``, and records the window in the si
 ``predicted`` is the run's label of the window and ``probability`` its probability (empty when the model gave
 no answer); ``behavior == predicted`` means the person confirmed the prediction. ``time`` is UTC.
 
+"Least certain first" orders the windows by their top probability, calibrated: when a run was calibrated
+(:func:`~mousefear.pipeline.temperature.calibrate_probabilities`), the page showing it orders by the temperature
+of the newest calibrated run made from it (``certainty`` of ``/api/review/data``); a calibrated run orders by its
+own probabilities.
+
 The page also lists the seconds worth scoring next for the motion calibration (``/api/review/suggest``:
 :func:`~mousefear.pipeline.suggest.suggest_seconds` from the measurements runs stored, nothing decoded).
 """
@@ -212,6 +217,7 @@ class ReviewApp(App):
         vb = list(win.attrs["behaviors"])
         probs = win[vb].to_numpy(dtype=np.float64) if len(win) else np.zeros((0, len(vb)))
         human, corrections = self._human(video)
+        certainty, source = self._certainty(run, probs)
         return Response.json({
             "run": run,
             "video": video,
@@ -227,12 +233,26 @@ class ReviewApp(App):
                 "end": win["end_frame"].astype(int).tolist(),
                 "label": [str(x) for x in win["label"]],
                 "probability": [[_num(p) for p in row] for row in probs],
+                "certainty": certainty,
             },
+            "certainty_from": source,
             "human": human,
             "corrections": corrections,
             "backend": str(win.attrs.get("backend", "")),
             "model_id": str(win.attrs.get("model_id", "")),
         })
+
+    def _certainty(self, run: str, probs: np.ndarray) -> tuple[list[float | None] | None, str]:
+        """Top calibrated probability of each window for "least certain first", from the newest run calibrated from
+        ``run`` (:func:`~mousefear.pipeline.temperature.calibration_of`); ``(None, "")``: the run's own values."""
+        from mousefear.pipeline.temperature import apply_temperature, calibration_of
+
+        found = calibration_of(self.project, run)
+        if found is None or not len(probs):
+            return None, ""
+        name, temperature = found
+        top = apply_temperature(probs, temperature).max(axis=1)
+        return [_num(x) for x in top], f"calibrated run {name}"
 
     def get_frame(self, query: dict[str, str]) -> Response:
         video = query.get("video")

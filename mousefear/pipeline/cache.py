@@ -6,8 +6,9 @@
                     fps, frame count, crop box, scale: :func:`mousefear.pipeline.runs.video_settings`)
     windows.jsonl   window backends: one JSON line per window, appended (flushed and fsynced) as each result
                     arrives: {"index", "start_frame", "end_frame", "partial", "probabilities", "text"}, NaN as null
+                    (and "decided_by" in a hybrid run)
     video.npz       video backends: the whole :class:`~mousefear.backends.base.VideoResult` (signals and their
-                    units included), written atomically
+                    units included), written atomically; a hybrid run's motion pass the same way
 
 A cache whose meta.json does not match is discarded whole, never continued, so one video's results never mix two
 settings. A killed process leaves at most a torn last line in windows.jsonl, which is cut off; lines must hold
@@ -133,13 +134,17 @@ class VideoCache:
         self._good = good
         return records
 
-    def append_window(self, window: Window, probabilities: np.ndarray, text: str) -> dict[str, Any]:
-        """Add one window's result and make it durable (flush + fsync); returns the record written."""
+    def append_window(self, window: Window, probabilities: np.ndarray, text: str,
+                      decided_by: str | None = None) -> dict[str, Any]:
+        """Add one window's result and make it durable (flush + fsync); returns the record written (with
+        ``decided_by`` when given: a run that combines several paths)."""
         self._prepare_write()
         probs = [None if math.isnan(p) else float(p) for p in np.asarray(probabilities, dtype=np.float64)]
         rec = {"index": int(window.index), "start_frame": int(window.start_frame),
                "end_frame": int(window.end_frame), "partial": bool(window.partial), "probabilities": probs,
                "text": text}
+        if decided_by is not None:
+            rec["decided_by"] = decided_by
         with writing(self.path):
             if self._fh is None:
                 self._fh = open(self.path, "ab")  # noqa: SIM115 - closed in close()

@@ -47,22 +47,23 @@ from tqdm.auto import tqdm
 
 from mousefear._io import atomic_write_text, json_object_or_empty
 from mousefear.backends import build_backend
-from mousefear.backends.base import Backend, VideoBackend, VideoResult, WindowBackend, check_probabilities
+from mousefear.backends.base import (
+    Backend,
+    Routing,
+    VideoBackend,
+    VideoResult,
+    WindowBackend,
+    check_probabilities,
+)
 from mousefear.core.intervals import window_bounds, window_partial
 from mousefear.core.preprocess import preprocess_window
 from mousefear.core.project import ConfigLike, Project
-from mousefear.core.video import Video, iter_windows
-from mousefear.errors import (
-    ConfigError,
-    ModelError,
-    MousefearError,
-    ProjectError,
-    TaskError,
-    VideoError,
-)
+from mousefear.core.video import Video, Window, iter_windows
+from mousefear.errors import ConfigError, ModelError, MousefearError, ProjectError, TaskError, VideoError
 from mousefear.formats.vectors import measurement_table, write_vector
 from mousefear.pipeline.cache import VideoCache
 from mousefear.pipeline.cluster import EXECUTORS
+from mousefear.pipeline.context import decided_label, with_context
 from mousefear.pipeline.registry import check_video_unchanged
 from mousefear.pipeline.runfiles import finish_run, finished, preflight, record_error, run_lock, video_locks
 from mousefear.pipeline.runs import (
@@ -115,6 +116,13 @@ class _Job:
     started: float | None = None
     covered_frames: int = 0  # frames covered by the windows classified in this call (overlaps counted once)
     last_end: int = 0
+    measured: VideoResult | None = None  # a pass over every frame before the windows (the hybrid's detector)
+    routing: Routing | None = None  # which windows that pass decides
+
+    def cover(self, start: int, end: int) -> None:
+        """Count the frames of a window classified in this call (overlaps once)."""
+        self.covered_frames += max(0, int(end) - max(int(start), self.last_end))
+        self.last_end = max(self.last_end, int(end))
 
 
 class _Run:
@@ -202,8 +210,6 @@ class _Run:
         video's cache as it arrives, in order; a video's vector file is written as soon as its last window is in.
         """
         assert isinstance(self.backend, WindowBackend)
-        pre = self.project.settings.classification.preprocessing
-        w = self.rs.settings["windows"]
         by_id = {job.video.id: job for job in jobs}
         open_jobs: list[_Job] = []
         n_behaviors = len(self.backend.behaviors)
@@ -221,38 +227,108 @@ class _Run:
                 self._write_from_records(job)
                 seconds = time.perf_counter() - job.started if job.started is not None else 0.0
                 self.timing[job.video.id] = {"windows_classified": job.n_new, "seconds": round(seconds, 3),
-                                             "video_seconds": round(job.covered_frames / job.video.fps, 3)}
+                                             "video_seconds": round(job.covered_frames / job.video.fps, 3),
+                                             **self._model_share(job)}
                 overall.update(1)
 
-        def windows() -> Iterator[Any]:
+        def decided(job: _Job) -> None:  # the windows next in order that the backend's own pass decided
+            r = job.routing
+            while r is not None and len(job.records) < len(job.bounds) and r.decided[len(job.records)]:
+                k = len(job.records)
+                window = Window(job.video.id, k, int(job.bounds[k, 0]), int(job.bounds[k, 1]), np.empty(0, np.int64),
+                                np.empty((0, 1, 1, 3), np.uint8), job.video.fps, bool(job.partial[k]))
+                self.start()
+                job.records.append(job.cache.append_window(window, r.probabilities[k], "", r.decided_by))
+                job.cover(window.start_frame, window.end_frame)
+                bar.update(1)
+
+        def video(job: _Job) -> Iterator[Window]:
+            open_jobs.append(job)
+            job.started = time.perf_counter()
+            self._route(job)
+            decided(job)
+            for window in self._video_windows(job):
+                job.fed += 1
+                self.first_input = self.first_input or time.time()
+                yield window
+            job.fed_all = True
+            finish_ready()
+
+        def windows() -> Iterator[Window]:
             for job in jobs:
-                open_jobs.append(job)
-                job.started = time.perf_counter()
-                done = len(job.records)
-                if done < len(job.bounds):
-                    crop = job.video.crop if self.rs.crop else None
-                    job.stream = iter_windows(job.video, w["window_seconds"], w["stride_seconds"],
-                                              w["frames_per_window"], crop=crop, start_window=done)
-                    job.last_end = int(job.bounds[done - 1, 1]) if done else 0
-                    for window in job.stream:
-                        job.fed += 1
-                        self.first_input = self.first_input or time.time()
-                        yield replace(window, frames=preprocess_window(window.frames, pre, grid=self.rs.grid))
-                job.fed_all = True
-                finish_ready()
+                yield from video(job)
 
         batch_size = self.project.settings.classification.batch_size
-        for window, result in self.backend.classify_stream(windows(), batch_size=batch_size):
+        if self.rs.context == "autoregressive":  # each video a chain: a window needs its previous one's label
+            results = self.backend.classify_chains((video(job) for job in jobs), batch_size=batch_size)
+        else:
+            results = self.backend.classify_stream(windows(), batch_size=batch_size)
+        for window, result in results:
             job = by_id[window.video_id]
             p = check_probabilities(result.probabilities, n_behaviors)
             self.start()
-            job.records.append(job.cache.append_window(window, p, result.text or ""))
+            model = job.routing.model if job.routing is not None else None
+            job.records.append(job.cache.append_window(window, p, result.text or "", model))
             job.n_new += 1
-            job.covered_frames += max(0, int(window.end_frame) - max(int(window.start_frame), job.last_end))
-            job.last_end = max(job.last_end, int(window.end_frame))
+            job.cover(window.start_frame, window.end_frame)
             bar.update(1)
+            decided(job)
             finish_ready()
         finish_ready()
+
+    def _route(self, job: _Job) -> None:
+        """For a backend that first passes over every frame (the hybrid's motion detector): its result from the
+        cache, or made now and kept there; then which windows it decides."""
+        assert isinstance(self.backend, WindowBackend)
+        measured = job.cache.load_video()
+        if measured is None:
+            crop = job.video.crop if self.rs.crop else None
+            measured = self.backend.measure_video(job.video, job.bounds, crop=crop, progress=self.progress)
+            if measured is None:
+                return
+            self.unchanged(job)
+            self.start()
+            job.cache.store_video(measured)
+        job.measured = measured
+        job.routing = self.backend.route(measured, job.video.fps)
+
+    def _model_share(self, job: _Job) -> dict[str, Any]:
+        """``windows``, ``windows_to_model`` and ``model_share`` of a routed video (its whole run), logged."""
+        if job.routing is None:
+            return {}
+        n, to_model = len(job.records), sum(r.get("decided_by") == job.routing.model for r in job.records)
+        logger.info("Run %s, %s: %d of %d windows (%.1f %%) sent to the model (%s), the others decided by %s",
+                    self.rs.name, job.video.id, to_model, n, 100 * to_model / max(n, 1), job.routing.model,
+                    job.routing.decided_by)
+        return {"windows": n, "windows_to_model": to_model, "model_share": round(to_model / max(n, 1), 4)}
+
+    def _video_windows(self, job: _Job) -> Iterator[Window]:
+        """The windows of a video still to classify: decoded once, preprocessed once, with their context (in a
+        context mode the stream starts one window early, for the previous window's frames)."""
+        pre = self.project.settings.classification.preprocessing
+        w = self.rs.settings["windows"]
+        mode, done, n = self.rs.context, len(job.records), len(job.bounds)
+        routing = job.routing
+        wanted = [k for k in range(done, n) if routing is None or not routing.decided[k]]
+        if not wanted:
+            return
+        select = None
+        if routing is not None:  # only the model's windows, and their neighbours in a context mode
+            near = {j for k in wanted for j in (k - 1, k + 1) if 0 <= j < n} if mode != "none" else set()
+            select = sorted(set(wanted) | near)
+        job.last_end = int(job.bounds[done - 1, 1]) if done else 0
+        crop = job.video.crop if self.rs.crop else None
+        job.stream = iter_windows(job.video, w["window_seconds"], w["stride_seconds"], w["frames_per_window"],
+                                  crop=crop, start_window=done - 1 if mode != "none" and done else done,
+                                  select=select)
+        plain = (replace(win, frames=preprocess_window(win.frames, pre, grid=self.rs.grid)) for win in job.stream)
+        behaviors = self.backend.behaviors
+
+        def previous_label(k: int) -> str | None:
+            return decided_label(job.records[k - 1]["probabilities"], behaviors)
+
+        hint = (lambda k: routing.hints[k]) if routing is not None else None
+        yield from with_context(plain, mode, n, set(wanted), previous_label=previous_label, hint=hint)
 
     def _write_from_records(self, job: _Job) -> None:
         records = job.records
@@ -264,10 +340,12 @@ class _Run:
         probs = np.array([[np.nan if x is None else x for x in r["probabilities"]] for r in records],
                          dtype=np.float64)
         self.start()
+        routed = job.measured is not None
         write_vector(job.out, behaviors=self.backend.behaviors, start_frame=start, end_frame=end,
                      probabilities=probs, n_frames=job.video.n_frames, attrs=self._attrs(job.video),
                      text=[r["text"] for r in records], partial=np.array([bool(r["partial"]) for r in records]),
-                     created=self.start())
+                     created=self.start(), decided_by=[r["decided_by"] for r in records] if routed else None,
+                     measurements=video_measurements(job.measured) if routed else None)
         self.written(job)
 
     def _attrs(self, video: Video) -> dict[str, Any]:
@@ -324,7 +402,8 @@ def classify_videos(
     Returns
     -------
     str
-        The run name; results are in ``behavior-vectors/<run>/``.
+        The run name; results are in ``behavior-vectors/<run>/``. With ``postprocess.smoothing: hmm`` the
+        smoothed run (:func:`~mousefear.pipeline.smoothing.smooth`) is written beside it, for the same videos.
 
     Raises
     ------
@@ -362,13 +441,20 @@ def classify_videos(
     rs = run_settings(project, backend, run)
     existing = check_run(project, rs, overwrite)  # a conflicting run stops us before the model loads
     if executor != "inline":
-        return _classify_in_tasks(project, given, rs, chosen, overwrite, progress, verify, executor, wait)
-    with video_locks(project, rs, chosen):
-        call = _classify_locked(project, backend, rs, existing, chosen, overwrite, progress, verify)
-    error = finish_run(project, rs, chosen, call.timing if call else {}, call.wall if call else 0.0,
-                        call.resolved.get("device") if call else None)
-    if error:
-        raise ModelError(error)
+        name = _classify_in_tasks(project, given, rs, chosen, overwrite, progress, verify, executor, wait)
+        if not wait:
+            return name
+    else:
+        with video_locks(project, rs, chosen):
+            call = _classify_locked(project, backend, rs, existing, chosen, overwrite, progress, verify)
+        error = finish_run(project, rs, chosen, call.timing if call else {}, call.wall if call else 0.0,
+                           call.resolved.get("device") if call else None)
+        if error:
+            raise ModelError(error)
+    if project.settings.postprocess.smoothing != "none":  # the smoothed run beside it (a derived run)
+        from mousefear.pipeline.smoothing import smooth
+
+        logger.info("Run %s: smoothed into run %s", rs.name, smooth(project, rs.name, videos=[v.id for v in chosen]))
     return rs.name
 
 

@@ -23,8 +23,8 @@ __all__ = ["compare_runs"]
 logger = logging.getLogger(__name__)
 
 #: Columns of the comparison that describe a run's settings, in order.
-SETTINGS_COLUMNS = ("backend", "model", "prompt", "prompt_hash", "icl_per_class", "icl_examples", "preprocessing",
-                    "in_sample")
+SETTINGS_COLUMNS = ("backend", "model", "prompt", "prompt_hash", "icl_per_class", "icl_examples", "context",
+                    "preprocessing", "in_sample")
 
 
 def compare_runs(config: ConfigLike, runs: Sequence[str] | None = None) -> pd.DataFrame:
@@ -43,7 +43,8 @@ def compare_runs(config: ConfigLike, runs: Sequence[str] | None = None) -> pd.Da
     pandas.DataFrame, one row per run (index ``run``)
         Settings columns ``backend`` (name), ``model`` (model id; ``motion-baseline`` for the motion
         backend), ``prompt`` (template name), ``prompt_hash`` (SHA-256 of the prompt text), ``icl_per_class``,
-        ``icl_examples`` (number of in-context examples), ``preprocessing`` (in a few words) and ``in_sample``
+        ``icl_examples`` (number of in-context examples), ``context`` (the context mode of a model run),
+        ``preprocessing`` (in a few words) and ``in_sample``
         (``in-sample`` when the run was calibrated on the labels it is scored on, ``partly in-sample`` when some
         scored frames were in-context examples, else empty; see :func:`~mousefear.pipeline.runs.run_columns`),
         then frame-level ``f1_<behaviour>`` for every behaviour, ``macro_f1, mcc, kappa, accuracy,

@@ -11,12 +11,14 @@ the same kind. :func:`derive_run` is the one mechanism that turns a derivation i
   evaluate, summarize, review, compare and export treat it like any other;
 - its settings (run.json ``settings``) are the parent's as the derivation changes them, and its identity and
   name follow the rules of every run (:mod:`mousefear.pipeline.runs`): a run of that name with other settings is
-  refused unless ``overwrite``; a finished video of the same settings is not derived again. A derivation whose
+  refused unless ``overwrite``; a finished video of the same settings, made from the parent's current file, is not
+  derived again. A derivation whose
   result equals a classification with other settings (rethresholding) gives the very run that classification
   would give: the same settings, identity, default name and vector files;
 - run.json records ``derived_from``: ``{"run": <parent>, "settings_sha256": <parent's identity>, "kind":
   <derivation>, "parameters": {...}}``, and every vector file the attribute ``derived_from`` (the same, plus
-  ``parent_created``, the creation time of the parent's file), so where a result came from stays on record;
+  ``parent_created``, the creation time of the parent's file, and ``parent_sha256``, its SHA-256), so where a
+  result came from stays on record, and a parent file that changed (its video classified again) is derived again;
 - every file of a video keeps the parent's per-video provenance (video checksum, crop box, scale): the results
   come from what the parent measured, whatever the registry says now (a warning says when they differ).
 
@@ -39,6 +41,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from mousefear._io import sha256_file
 from mousefear.core.project import Project, check_name
 from mousefear.errors import ProjectError, VectorFileError
 from mousefear.formats.vectors import read_vector, read_vector_measurements, read_vector_windows, write_vector
@@ -166,24 +169,28 @@ def _read_parent(video_id: str, path: Path) -> ParentVideo:
                        measurements=read_vector_measurements(path, missing_ok=True))
 
 
-def _finished(path: Path, rs: RunSettings, parent_attrs: Mapping[str, Any]) -> bool:
-    """Whether ``path`` is a vector file of this run's settings made from the same per-video settings."""
+def _finished(path: Path, rs: RunSettings, parent_attrs: Mapping[str, Any], parent_sha256: str) -> bool:
+    """Whether ``path`` is a vector file of this run's settings made from the same per-video settings and from the
+    parent's current file (SHA-256 ``parent_sha256``: a parent video classified again is derived again)."""
     if not path.is_file():
         return False
     try:
         attrs = read_vector_windows(path).attrs
     except VectorFileError:
         return False
-    return (attrs.get("run_settings_sha256") == rs.sha256
+    made_from = (attrs.get("derived_from") or {}).get("parent_sha256")
+    return (attrs.get("run_settings_sha256") == rs.sha256 and made_from == parent_sha256
             and recorded_video_settings(attrs, rs) == recorded_video_settings(parent_attrs, rs))
 
 
-def _attrs(parent: ParentVideo, rs: RunSettings, created: str, derived_from: dict[str, Any]) -> dict[str, Any]:
+def _attrs(parent: ParentVideo, rs: RunSettings, created: str, derived_from: dict[str, Any],
+           parent_sha256: str) -> dict[str, Any]:
     attrs = {k: v for k, v in parent.attrs.items() if k not in _WRITER_ATTRS}
     desc = rs.settings["backend"]
     attrs.update({"run": rs.name, "run_created": created, "run_settings_sha256": rs.sha256,
                   "backend_settings": {k: v for k, v in desc.get("settings", {}).items() if k not in rs.runtime},
-                  "derived_from": {**derived_from, "parent_created": parent.attrs.get("created")}})
+                  "derived_from": {**derived_from, "parent_created": parent.attrs.get("created"),
+                                   "parent_sha256": parent_sha256}})
     return attrs
 
 
@@ -261,7 +268,8 @@ def derive_run(
     for video_id, path in parent_files.items():
         out = folder / f"{video_id}.h5"
         pv = _read_parent(video_id, path)
-        if not overwrite and _finished(out, rs, pv.attrs):
+        parent_sha = sha256_file(path)
+        if not overwrite and _finished(out, rs, pv.attrs, parent_sha):
             logger.info("%s: finished already (%s); skipping", video_id, out)
             continue
         now = video_settings(registry[video_id], rs)
@@ -272,7 +280,7 @@ def derive_run(
         write_vector(out, behaviors=pv.behaviors, start_frame=pv.windows["start_frame"].to_numpy(),
                      end_frame=pv.windows["end_frame"].to_numpy(),
                      probabilities=np.asarray(result.probabilities, dtype=np.float64), n_frames=pv.n_frames,
-                     attrs=_attrs(pv, rs, created, derived_from), text=pv.windows["text"].tolist(),
+                     attrs=_attrs(pv, rs, created, derived_from, parent_sha), text=pv.windows["text"].tolist(),
                      partial=pv.windows["partial"].to_numpy(dtype=bool),
                      frame_probabilities=result.frame_probabilities, frame_label=result.frame_label,
                      created=created, measurements=result.measurements)

@@ -456,8 +456,13 @@ def _in_sample(folder: Path, settings: Mapping[str, Any], scored: list[_VideoDat
       the other blocks of time, with its 95 % interval) is kept as the out-of-sample estimate.
     - ``icl_frames``: scored frames inside the run's in-context example windows (shown to the model with
       their label).
+    - ``probability_calibration``: ``{"videos": [...]}`` when the run's decisions depend on a temperature fitted on
+      the labels of these scored videos (:mod:`mousefear.pipeline.temperature`: one temperature per behaviour, or
+      a derivation such as smoothing after the calibration); ``{}`` otherwise (one temperature alone keeps every
+      decision of the run it was fitted for).
     """
-    out: dict[str, Any] = {"calibrated": False, "videos": [], "cross_validated": {}, "icl_frames": 0, "notes": []}
+    out: dict[str, Any] = {"calibrated": False, "videos": [], "cross_validated": {}, "icl_frames": 0,
+                           "probability_calibration": {}, "notes": []}
     ids = {v.video_id for v in scored}
     summary = folder / "calibration" / "motion_calibration.json"
     if summary.is_file():
@@ -479,6 +484,16 @@ def _in_sample(folder: Path, settings: Mapping[str, Any], scored: list[_VideoDat
                 "agreement of those videos overstates what to expect on new videos; the cross-validated freezing F1 "
                 "of the calibration (thresholds chosen on the other blocks of time) is the out-of-sample estimate")
     s = settings.get("settings") if isinstance(settings.get("settings"), Mapping) else {}
+    steps = list((s or {}).get("derivations") or [])
+    for i, step in enumerate(steps):
+        if step.get("kind") == "calibrate" and (step.get("per_behavior") or i < len(steps) - 1):
+            fitted = sorted(ids & set(step.get("fit_videos") or []))
+            if fitted:
+                out["probability_calibration"] = {"videos": fitted}
+                out["notes"].append(
+                    f"IN-SAMPLE in part: the decisions depend on a temperature fitted on the labels of "
+                    f"{', '.join(fitted)} (probability calibration), the labels scored here; evaluate on other videos "
+                    "for an out-of-sample figure")
     example_ids = ((s.get("icl") or {}).get("example_ids") if s else settings.get("icl_example_ids")) or []
     by_id = {v.video_id: v for v in scored}
     for ex in example_ids:

@@ -33,6 +33,7 @@ __all__ = [
     "bout_metrics",
     "cohen_kappa",
     "confusion",
+    "expected_calibration_error",
     "macro_f1",
     "match_bouts",
     "mcc",
@@ -44,6 +45,7 @@ __all__ = [
     "percent_from_confusion",
     "percent_time",
     "pooled_bout_metrics",
+    "reliability_table",
     "row_normalize",
     "window_truth",
 ]
@@ -277,7 +279,8 @@ def overall_from_confusion(cm: pd.DataFrame, per_behavior: pd.DataFrame) -> dict
 # ------------------------------------------------------------------------------------------------------------
 
 
-def window_truth(human: Any, start_frame: Any, end_frame: Any, behaviors: Sequence[str]) -> np.ndarray:
+def window_truth(human: Any, start_frame: Any, end_frame: Any, behaviors: Sequence[str], *,
+                 whole: bool = False) -> np.ndarray:
     """Human label of each window: the behaviour covering most of the window's labelled frames.
 
     Parameters
@@ -288,11 +291,13 @@ def window_truth(human: Any, start_frame: Any, end_frame: Any, behaviors: Sequen
         Half-open frame range of each window.
     behaviors : sequence of str
         Class names; ties go to the behaviour listed first.
+    whole : bool
+        Only windows whose every frame is labelled (the scored windows) get a behaviour.
 
     Returns
     -------
     numpy.ndarray, shape (n_windows,), object
-        Behaviour name, ``""`` for a window with no labelled frame.
+        Behaviour name, ``""`` for a window with no labelled frame (with ``whole``: with an unlabelled frame).
     """
     behaviors = list(behaviors)
     h = _as_names(human, "human")
@@ -310,7 +315,7 @@ def window_truth(human: Any, start_frame: Any, end_frame: Any, behaviors: Sequen
     counts = cum[e] - cum[s]
     out = np.asarray(behaviors, dtype=object)[np.argmax(counts, axis=1)] if s.size else np.array([], dtype=object)
     out = np.asarray(out, dtype=object)
-    out[counts.sum(axis=1) == 0] = ""
+    out[(counts.sum(axis=1) < np.maximum(e - s, 1)) if whole else (counts.sum(axis=1) == 0)] = ""
     return out
 
 
@@ -524,3 +529,69 @@ def correlation_evidence(predicted: Any, human: Any, min_n: int = MIN_CORRELATIO
     if math.isnan(r):
         return False, note
     return True, ""
+
+
+# ------------------------------------------------------------------------------------------------ calibration
+#: Bins of the expected calibration error: equal-width bins of the top probability over (0, 1].
+ECE_BINS = 15
+
+
+def reliability_table(probabilities: Any, labels: Any, n_bins: int = ECE_BINS) -> pd.DataFrame:
+    """Top-label confidence against accuracy, in equal-width bins (the table behind a reliability diagram).
+
+    Parameters
+    ----------
+    probabilities : array-like of float, shape (n, n_behaviors)
+        Probability per behaviour of each window (rows without NaN).
+    labels : array-like of int, shape (n,)
+        Index of the true behaviour of each window.
+    n_bins : int
+        Bins ``((b - 1) / n_bins, b / n_bins]`` for ``b = 1 .. n_bins``.
+
+    Returns
+    -------
+    pandas.DataFrame, one row per bin
+        ``lower``, ``upper`` (the bin's edges), ``n`` (windows whose top probability falls in it),
+        ``confidence`` (their mean top probability) and ``accuracy`` (the fraction whose top behaviour is the true
+        one); NaN for an empty bin. The top behaviour of a tie is the first listed.
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.int64)
+    if p.ndim != 2 or p.shape[0] != y.size:
+        raise ValueError(f"Expected (n, n_behaviors) probabilities and n labels, but got {p.shape} and {y.shape}")
+    conf = p.max(axis=1) if y.size else np.zeros(0)
+    correct = (p.argmax(axis=1) == y) if y.size else np.zeros(0, dtype=bool)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.clip(np.ceil(conf * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
+    rows = []
+    for b in range(n_bins):
+        m = which == b
+        rows.append({"lower": edges[b], "upper": edges[b + 1], "n": int(m.sum()),
+                     "confidence": float(conf[m].mean()) if m.any() else math.nan,
+                     "accuracy": float(correct[m].mean()) if m.any() else math.nan})
+    return pd.DataFrame(rows)
+
+
+def expected_calibration_error(probabilities: Any, labels: Any, n_bins: int = ECE_BINS) -> float:
+    """Expected calibration error of the top label: ``sum_b (n_b / n) * |accuracy_b - confidence_b|``.
+
+    The windows are put in ``n_bins`` equal-width bins of their top probability (:func:`reliability_table`);
+    each bin weighs by its share of the windows. 0 = the top probabilities are as often right as they claim.
+
+    Parameters
+    ----------
+    probabilities : array-like of float, shape (n, n_behaviors)
+    labels : array-like of int, shape (n,)
+    n_bins : int
+
+    Returns
+    -------
+    float
+        In [0, 1]; NaN when there is no window.
+    """
+    t = reliability_table(probabilities, labels, n_bins)
+    n = int(t["n"].sum())
+    if n == 0:
+        return math.nan
+    full = t[t["n"] > 0]
+    return float((full["n"] / n * (full["accuracy"] - full["confidence"]).abs()).sum())

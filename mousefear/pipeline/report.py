@@ -181,11 +181,12 @@ def _settings_section(d: Mapping[str, Any]) -> str:
 
 def in_sample_tag(data: Mapping[str, Any]) -> str:
     """``"in-sample"`` when the run was calibrated on the scored labels, ``"partly in-sample"`` when some scored
-    frames were in-context examples, else ``""`` (from ``metrics.json``)."""
+    frames were in-context examples or its decisions depend on a temperature fitted on them, else ``""`` (from
+    ``metrics.json``)."""
     ins = data.get("in_sample") or {}
     if ins.get("calibrated"):
         return "in-sample"
-    return "partly in-sample" if ins.get("icl_frames") else ""
+    return "partly in-sample" if ins.get("icl_frames") or ins.get("probability_calibration") else ""
 
 
 def _in_sample_banner(d: Mapping[str, Any]) -> str:
@@ -210,7 +211,10 @@ def _in_sample_banner(d: Mapping[str, Any]) -> str:
                          "scoring) and calibrate again, or evaluate on videos that were not calibrated on. ")
     if ins.get("icl_frames"):
         parts.append(f"{int(ins['icl_frames'])} scored frame(s) lie in the run's in-context example windows, which "
-                     "the model was shown together with their labels.")
+                     "the model was shown together with their labels. ")
+    if (ins.get("probability_calibration") or {}).get("videos"):
+        parts.append("The run's decisions depend on a temperature fitted on the labels of "
+                     f"{html.escape(', '.join(ins['probability_calibration']['videos']))} (probability calibration).")
     parts.append("</div>")
     return "".join(parts)
 

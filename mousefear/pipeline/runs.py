@@ -10,7 +10,10 @@ in run.json under ``resolved`` and must not change between the calls of one run.
 run.json (``behavior-vectors/<run>/run.json``)::
 
     {"run", "created" (ISO 8601 UTC), "mousefear_version", "settings_sha256", "settings": {"backend",
-     "frame_level", "behaviors", "windows", "preprocessing", "prompt", "icl"}, "resolved": {...}}
+     "frame_level", "behaviors", "windows", "context", "preprocessing", "prompt", "icl"}, "resolved": {...}}
+
+``context`` (window backends only: ``none``, ``temporal`` or ``autoregressive``) is part of the identity except
+when it is ``none``, so runs made before context modes existed keep theirs.
 
 A *derived run* (:mod:`mousefear.pipeline.derived`) has the same run.json, plus ``derived_from`` (the parent run
 and the derivation's settings).
@@ -94,6 +97,11 @@ class RunSettings:
         return self.settings["preprocessing"]
 
     @property
+    def context(self) -> str:
+        """The context mode of a window run (``none`` for a video backend)."""
+        return str(self.settings.get("context", "none"))
+
+    @property
     def crop(self) -> bool:
         """Whether the run cuts frames to each video's crop box."""
         return bool(self.settings["preprocessing"].get("crop"))
@@ -109,6 +117,8 @@ def _without_runtime(settings: Mapping[str, Any], runtime: tuple[str, ...]) -> d
         (backend.get("settings") or {}).pop(key, None)
     if isinstance(ident.get("prompt"), dict):
         ident["prompt"].pop("template_file", None)  # where the template lies is not part of it (its text is)
+    if ident.get("context") == "none":
+        del ident["context"]  # runs without context keep the identity they had before context modes existed
     return ident
 
 
@@ -147,9 +157,9 @@ def name_from_settings(settings: Mapping[str, Any], sha: str) -> str:
     settings, then 6 hex digits of the identity hash for uniqueness.
 
     Video backends: ``<backend>-<freeze_threshold>-<min_freeze_seconds>s[-flee]`` (``motion-0.0005-1s-5ee282``);
-    model backends: ``[<backend>-]<model>[-<prompt>]-icl<k>[-gen][-vid][-gray][-clahe][-diff|-overlay][-nocrop]``
-    (``qwen3b-icl1-clahe-5ee282``; the backend is named unless it is transformers, the prompt unless it is
-    ``default``)."""
+    model backends: ``[<backend>-]<model>[-<prompt>]-icl<k>[-temporal|-ar][-gen][-vid][-gray][-clahe]
+    [-diff|-overlay][-nocrop]`` (``qwen3b-icl1-clahe-5ee282``; the backend is named unless it is transformers, the
+    prompt unless it is ``default``)."""
     desc = settings["backend"]
     params = desc.get("settings") or {}
     if settings["frame_level"]:
@@ -160,6 +170,7 @@ def name_from_settings(settings: Mapping[str, Any], sha: str) -> str:
         if settings["prompt"]["template"] not in ("", "default"):
             parts.append(settings["prompt"]["template"])
         parts.append(f"icl{settings['icl']['per_class']}")
+        parts += {"temporal": ["temporal"], "autoregressive": ["ar"]}.get(str(settings.get("context")), [])
         if params.get("decision") == "generate":
             parts.append("gen")
         if params.get("input_mode") == "video":
@@ -206,7 +217,8 @@ def run_columns(record: Mapping[str, Any]) -> dict[str, Any]:
     dict
         ``backend`` (name), ``model`` (model id; None for a backend without a model), ``prompt`` (template name),
         ``prompt_hash`` (SHA-256 of the prompt text), ``icl_per_class`` (int), ``icl_examples`` (number of
-        in-context examples), ``preprocessing`` (:func:`preprocessing_text`); None where the record has no value.
+        in-context examples), ``context`` (the context mode of a model run), ``preprocessing``
+        (:func:`preprocessing_text`); None where the record has no value.
     """
     s = record.get("settings") if isinstance(record.get("settings"), Mapping) else None
     if s is not None and isinstance(s.get("backend"), Mapping):  # run.json
@@ -220,6 +232,7 @@ def run_columns(record: Mapping[str, Any]) -> dict[str, Any]:
             "prompt_hash": prompt.get("sha256") or None,
             "icl_per_class": icl.get("per_class"),
             "icl_examples": len(icl.get("example_ids") or []),
+            "context": None if s.get("frame_level") else s.get("context", "none"),
             "preprocessing": preprocessing_text(s.get("preprocessing")),
         }
     ids = record.get("icl_example_ids")
@@ -230,6 +243,7 @@ def run_columns(record: Mapping[str, Any]) -> dict[str, Any]:
         "prompt_hash": record.get("prompt_hash") or None,
         "icl_per_class": None,
         "icl_examples": len(ids) if isinstance(ids, list) else None,
+        "context": record.get("context"),
         "preprocessing": preprocessing_text(record.get("preprocessing")),
     }
 
@@ -345,7 +359,8 @@ def run_settings(project: Project, backend: Backend, run: str | None = None) -> 
         template = load_prompt_template(cls.prompt, project.root)
         prompt = render_prompt(template, definitions)
         examples = icl_examples(project, grid)
-        text = prompt_document(prompt, examples, cls.frames_per_window, cls.window_seconds)
+        text = prompt_document(prompt, examples, cls.frames_per_window, cls.window_seconds, cls.context)
+        settings["context"] = cls.context
         settings["preprocessing"] = preprocessing_record(cls.preprocessing, grid)
         settings["prompt"] = {"template": template.name, "template_file": str(template.path), "text": text,
                               "sha256": text_hash(text)}
@@ -570,6 +585,7 @@ def vector_attrs(video: Video, rs: RunSettings, created: str, resolved: Mapping[
         "model_revision": str(resolved.get("model_revision") or desc.get("model_revision", "")),
         "backend_settings": {k: v for k, v in desc.get("settings", {}).items() if k not in rs.runtime},
         "backend_resolved": {k: v for k, v in resolved.items() if k not in rs.runtime},
+        "context": rs.context,
         "prompt_template": s["prompt"]["template"],
         "prompt_hash": s["prompt"]["sha256"],
         "icl_example_ids": list(s["icl"]["example_ids"]),

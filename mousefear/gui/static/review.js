@@ -38,7 +38,8 @@ function isCorrected(i, set) {
 function uncertainOrder() {
   const n = st.data.windows.start.length;
   const idx = [...Array(n).keys()];
-  const key = (i) => { const t = topProb(i); return t === null ? -1 : t; };
+  const cal = st.data.windows.certainty;  // calibrated top probabilities, when the run has a calibrated run
+  const key = (i) => { const t = cal ? cal[i] : topProb(i); return t === null ? -1 : t; };
   idx.sort((a, b) => key(a) - key(b) || a - b);
   return idx;
 }
@@ -239,9 +240,10 @@ function renderQueue() {
   const w = st.data.windows;
   const open = order.filter((i) => !isCorrected(i, done));
   document.getElementById("uncertain-summary").textContent =
-    `${w.start.length - open.length} of ${w.start.length} windows reviewed`;
+    `${w.start.length - open.length} of ${w.start.length} windows reviewed` +
+    (st.data.certainty_from ? ` (ordered by the probabilities of ${st.data.certainty_from})` : "");
   for (const i of order.slice(0, 40)) {
-    const t = topProb(i);
+    const t = w.certainty ? w.certainty[i] : topProb(i);
     const sw = MF.el("span", { class: "badge", text: w.label[i] || "?" });
     sw.style.background = MF.color(st.behaviors, w.label[i]);
     const btn = MF.el("button", { onclick: () => { st.fromQueue = true; select(i); }, "data-window": String(i) },
