@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import cv2
@@ -128,3 +131,21 @@ TINY_MODELS = {"qwen2_5_vl": "tiny_qwen", "qwen3_vl": "tiny_qwen3"}
 def tiny_model(request) -> tuple[str, Path]:
     """``(family, folder)`` of the tiny random model of each supported family in turn (tests run once per family)."""
     return request.param, request.getfixturevalue(TINY_MODELS[request.param])
+
+
+def kill_when_cached(child: subprocess.Popen, cache_root: Path, pattern: str, at_least: int = 3,
+                     limit_s: float = 240) -> tuple[int, str]:
+    """SIGKILL a classifying child process as soon as the cache file ``cache_root.glob(pattern)`` holds
+    ``at_least`` windows (or it ended, or ``limit_s`` passed); the windows cached then and the end of its stderr."""
+    deadline, n_cached = time.monotonic() + limit_s, 0
+    try:
+        while time.monotonic() < deadline and child.poll() is None:
+            files = list(cache_root.glob(pattern))
+            n_cached = files[0].read_bytes().count(b"\n") if files else 0
+            if n_cached >= at_least:
+                break
+            time.sleep(0.05)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        _, err = child.communicate()
+    return n_cached, err.decode()[-2000:]

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, write_video
+from conftest import REPO, kill_when_cached, write_video
 
 import mousefear
 from mousefear.backends.base import VideoBackend, VideoResult
@@ -236,19 +234,8 @@ def test_resume_after_kill_gives_identical_files(tmp_path, tiny_model):
     child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(_CHILD.format(repo=str(REPO), cfg=str(killed)))],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     cache_root = project_paths(killed).root / "cache"
-    deadline = time.monotonic() + 240
-    n_cached = 0
-    try:
-        while time.monotonic() < deadline and child.poll() is None:
-            files = list(cache_root.glob("*/m2_day3/windows.jsonl"))
-            n_cached = files[0].read_bytes().count(b"\n") if files else 0
-            if n_cached >= 3:
-                break
-            time.sleep(0.05)
-    finally:
-        child.send_signal(signal.SIGKILL)
-        _, err = child.communicate()
-    assert 3 <= n_cached < 12, err.decode()[-2000:]
+    n_cached, err = kill_when_cached(child, cache_root, "*/m2_day3/windows.jsonl")
+    assert 3 <= n_cached < 12, err
     (jsonl,) = cache_root.glob("*/m2_day3/windows.jsonl")
     with open(jsonl, "ab") as fh:  # a write torn by the kill
         fh.write(b'{"index": 999, "start_fr')

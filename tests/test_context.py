@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import signal
 import subprocess
 import sys
 import textwrap
@@ -16,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO, write_video
+from conftest import REPO, kill_when_cached, write_video
 
 import mousefear
 from mousefear.backends.fake import FakeWindowBackend
@@ -366,18 +365,8 @@ def test_autoregressive_run_killed_and_resumed_gives_identical_files(tmp_path, t
     child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(_CHILD.format(repo=str(REPO), cfg=str(killed)))],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     cache_root = Project.open(killed).paths.root / "cache"
-    deadline, n_cached = time.monotonic() + 240, 0
-    try:
-        while time.monotonic() < deadline and child.poll() is None:
-            files = list(cache_root.glob("*/m2_day3/windows.jsonl"))
-            n_cached = files[0].read_bytes().count(b"\n") if files else 0
-            if n_cached >= 3:
-                break
-            time.sleep(0.05)
-    finally:
-        child.send_signal(signal.SIGKILL)
-        _, err = child.communicate()
-    assert 3 <= n_cached < 10, err.decode()[-2000:]
+    n_cached, err = kill_when_cached(child, cache_root, "*/m2_day3/windows.jsonl")
+    assert 3 <= n_cached < 10, err
     run = mousefear.classify_videos(killed, progress=False)
     assert mousefear.classify_videos(straight, progress=False) == run and run.split("-")[-2] == "ar"
     a = Project.open(killed).paths.vector_file(run, "m2_day3")
