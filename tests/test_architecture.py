@@ -167,3 +167,14 @@ def test_every_public_function_reads_config_once(project, monkeypatch, tmp_path)
         if name != "load_config":
             call(opened)
             assert reads == [], f"{name} read config.yaml again although it was given the opened project"
+
+
+def test_setup_cfg_ships_every_package():
+    """A package missing from setup.cfg's ``packages`` works in an editable install and is absent from a wheel."""
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO / "setup.cfg")
+    listed = {p.strip() for p in cfg["options"]["packages"].split() if p.strip()}
+    found = {".".join(p.parent.relative_to(REPO).parts) for p in PACKAGE.rglob("__init__.py")}
+    assert found - listed == set()
