@@ -26,33 +26,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mousefear.core import config as _config
-from mousefear.core.checks import (  # noqa: F401 (the checks of every field; importable from here too)
+from mousefear.core.checks import (
     Check,
     _field,
     _float_or_none,
     _is_number,
     _section,
-    _str_date,
     any_text,
     aware_time,
     boolean,
-    choice,
-    date_text,
-    http_url,
-    http_urls,
     int_at_least,
-    iso_duration,
-    list_of,
-    list_of_text,
-    nonnegative_number,
-    number_between,
-    odd_or_zero,
     optional,
-    parse_time,
     positive_number,
-    run_name,
-    sbatch_options,
-    seconds_per_name,
     text,
 )
 from mousefear.core.names import file_name_problem
