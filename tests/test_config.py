@@ -48,7 +48,8 @@ def test_defaults_come_from_the_template_only():
     s = Settings.default()
     assert s.classification.motion == MotionSettings(
         method="animal", pixel_cutoff=20.0, body_change_threshold=0.03, still_speed=0.5, lag_seconds=0.1,
-        animal_contrast=30.0, blur_kernel=5, freeze_threshold=0.0005, min_freeze_seconds=1.0, flee_speed=None,
+        animal_contrast=30.0, blur_kernel=5, freeze_threshold=0.0005, min_freeze_seconds=1.0, freezing_unit="window",
+        flee_speed=None,
         flee_speed_unit="cm/s", animal="dark", analysis_width=320, max_repeat_frames=3,
         moving_behavior="exploring", fleeing_behavior="fleeing")
     assert isinstance(s.classification.window_seconds, float) and s.classification.stride_seconds is None

@@ -83,6 +83,28 @@ def test_still_intervals_are_freezing_frame_by_frame(tmp_path, noise):
     assert set(pred) <= {"freezing", "exploring", "fleeing"}
 
 
+def test_a_window_is_freezing_only_when_every_frame_of_it_is(tmp_path):
+    """freezing_unit window (the default): a stillness that fills no whole window is not freezing, as a person
+    scoring per second would not call it; freezing_unit frame keeps every frame of a long-enough stillness."""
+    path = write_motion_video(tmp_path / "v.avi", SCRIPT)
+    bounds = [(s, min(s + 30, N)) for s in range(0, N, 30)]  # the 40-frame stillness at 45-84 fills none
+    b = backend()
+    by_frame = classify(backend(freezing_unit="frame"), path, n_frames=N, window_bounds=bounds)
+    by_window = classify(b, path, n_frames=N, window_bounds=bounds)
+    np.testing.assert_array_equal(names(b, by_frame) == "freezing", expected_freezing())
+    whole = np.zeros(N, dtype=bool)
+    whole[180:] = True  # windows [180, 210) and [210, 220) lie inside the last stillness (175-219)
+    np.testing.assert_array_equal(names(b, by_window) == "freezing", whole)
+    moved = expected_freezing() & ~whole
+    assert (names(b, by_window)[moved] == "exploring").all()
+    np.testing.assert_allclose(by_window.frame_probabilities[moved][:, [0, 1]],
+                               by_frame.frame_probabilities[moved][:, [1, 0]])  # freezing and moving swapped
+    assert np.flatnonzero(by_window.probabilities.argmax(axis=1) == 0).tolist() == [6, 7]
+    assert 1 in np.flatnonzero(by_frame.probabilities.argmax(axis=1) == 0)  # half of [30, 60) still: on top
+    unchanged = classify(b, path, n_frames=N)  # no windows given: the frame decisions
+    np.testing.assert_array_equal(unchanged.frame_label, by_frame.frame_label)
+
+
 def test_probabilities_are_consistent_and_unmodelled_classes_zero(tmp_path):
     path = write_motion_video(tmp_path / "v.avi", SCRIPT, noise=2.0)
     b = backend()

@@ -112,6 +112,31 @@ def test_empty_chamber_and_open_field_have_no_freezing_second(shared_video):
     assert pred.sum() == 0  # every second is exploring
 
 
+def test_tracktor_run_reports_freezing_by_the_rule_it_is_scored_by(shared_video, tmp_path):
+    """The published number: a motion run's percent freezing (evaluate, summaries) counts only the seconds in which
+    the mouse is still throughout, as the per-second scorer did; frame, window and bout figures agree. Counted
+    per frame, a stillness of 1.5 s across two seconds would add 1.5 s the scorer never called freezing (on this
+    video 14.1 % of the frames against 4.8 % scored, measured with freezing_unit frame)."""
+    import mousefear
+    from mousefear.core.project import Project
+
+    video = shared_video("tracktor/mouse_video.mp4")
+    cfg = mousefear.create_project("tr", "t", [video], working_directory=tmp_path, date="2026-01-01")
+    mousefear.import_labels(cfg, video.parent / "mouse_video_labels_per_second.csv", video="mouse_video")
+    with Project.open(cfg).edit() as doc:
+        doc["classification"]["backend"] = "motion"
+    run = mousefear.classify_videos(cfg, progress=False)
+    frames = mousefear.read_vector(cfg.parent / "behavior-vectors" / run / "mouse_video.h5")
+    frozen = (frames["label"] == "freezing").to_numpy()
+    seconds = frozen[: frozen.size // 30 * 30].reshape(-1, 30).all(axis=1)
+    assert frozen.sum() == 30 * seconds.sum()  # every freezing frame lies in a wholly freezing second
+    overall = mousefear.evaluate(cfg, run, plots=False).data["overall"]
+    assert overall["percent_time"]["freezing"]["predicted"] == pytest.approx(100 * frozen.mean(), abs=0.01)
+    assert abs(overall["percent_time"]["freezing"]["predicted"] - overall["percent_time"]["freezing"]["human"]) <= 2
+    f1 = {level: overall[level]["per_behavior"]["freezing"]["f1"] for level in ("frame", "window")}
+    assert f1["frame"] == pytest.approx(f1["window"]) and f1["window"] >= 0.85
+
+
 def test_tracktor_freezing_f1(shared_video):
     """Defaults against the per-second human labels (measured: F1 0.97, 16 of 16 freezing seconds found, 1
     false; percent freezing 4.8 true, 5.1 predicted). Runs in the default suite (about 10 s)."""

@@ -177,6 +177,39 @@ def decide(
     return decision, confidence
 
 
+def whole_window_freezing(probs: np.ndarray, label: np.ndarray, bounds: np.ndarray, freezing: int, moving: int) -> int:
+    """Keep freezing only in windows whose every frame is freezing (in place); returns the frames changed.
+
+    A person scoring per second calls a second freezing when the mouse is still for the whole of it; a stillness
+    of 1.5 s that straddles two seconds fills neither. The frames decided freezing outside a wholly freezing
+    window (of any window holding them, when windows overlap) get the moving behaviour, with their freezing and
+    moving probabilities swapped, so each window's mean probabilities put freezing on top only when the whole
+    window is freezing.
+
+    Parameters
+    ----------
+    probs
+        (n_frames, n_behaviors) float frame probabilities, changed in place.
+    label
+        (n_frames,) int frame labels (-1: no decision), changed in place.
+    bounds
+        (n_windows, 2) half-open ``[start_frame, end_frame)`` windows; none = nothing changes.
+    freezing, moving
+        Columns of the freezing and the moving behaviour.
+    """
+    is_freezing = label == freezing
+    keep = np.zeros(label.size, dtype=bool)
+    for start, end in bounds:
+        if end > start and is_freezing[start:end].all():
+            keep[start:end] = True
+    trim = is_freezing & ~keep
+    if bounds.size == 0 or not trim.any():
+        return 0
+    probs[trim, freezing], probs[trim, moving] = probs[trim, moving], probs[trim, freezing].copy()
+    label[trim] = moving
+    return int(trim.sum())
+
+
 # ------------------------------------------------------------------------------------------------ backend
 class MotionBackend(VideoBackend):
     """Pixel-change freezing detector with a speed rule for fleeing (a video backend, no model weights).
@@ -207,6 +240,11 @@ class MotionBackend(VideoBackend):
         Freezing while the fraction of changed pixels in the crop stays below this (0-1).
     min_freeze_seconds
         Shortest stillness, in seconds, that counts as freezing.
+    freezing_unit
+        ``"window"``: a window is freezing only when every frame of it is (as a person scoring per second decides);
+        the freezing frames of other windows get the moving behaviour (:func:`whole_window_freezing`).
+        ``"frame"``: every frame of a stillness of at least ``min_freeze_seconds`` is freezing (percent of frames,
+        as ezTrack reports it).
     flee_speed
         Speed above which a moving animal is fleeing, in ``flee_speed_unit``; None = fleeing not detected.
     flee_speed_unit
@@ -242,6 +280,7 @@ class MotionBackend(VideoBackend):
         blur_kernel: int,
         freeze_threshold: float,
         min_freeze_seconds: float,
+        freezing_unit: str,
         flee_speed: float | None,
         flee_speed_unit: str,
         animal: str,
@@ -263,6 +302,7 @@ class MotionBackend(VideoBackend):
         self.blur_kernel = blur_kernel
         self.freeze_threshold = freeze_threshold
         self.min_freeze_seconds = min_freeze_seconds
+        self.freezing_unit = freezing_unit
         self.flee_speed = flee_speed
         self.flee_speed_unit = flee_speed_unit
         self.animal = animal
@@ -497,6 +537,9 @@ class MotionBackend(VideoBackend):
                 label_map[k] = col_of[name]
         frame_label = label_map[decision]
         bounds = np.asarray(window_bounds, dtype=np.int64).reshape(-1, 2)
+        if self.freezing_unit == "window":
+            whole_window_freezing(probs, frame_label, bounds, col_of[self.freezing_behavior],
+                                  col_of[self.moving_behavior])
         start, end, wprobs = window_means(probs, bounds)
         out_signals = {k: np.asarray(m[k], dtype=np.float32) for k in names}
         out_signals.update({k: np.asarray(v, dtype=np.float32) for k, v in signals.items()})

@@ -124,6 +124,7 @@ class MotionSettings:
     blur_kernel: int = _field(odd_or_zero)  # pixels of the shrunk frame
     freeze_threshold: float = _field(number_between(0, 1), float)  # fraction of the crop's pixels
     min_freeze_seconds: float = _field(nonnegative_number, float)
+    freezing_unit: str = _field(choice("window", "frame"))
     flee_speed: float | None = _field(optional(positive_number), _float_or_none)
     flee_speed_unit: str = _field(choice("cm/s", "body_lengths/s"))
     animal: str = _field(choice("dark", "bright"))
