@@ -308,3 +308,15 @@ def test_tracktor_cross_validated_f1(tmp_path, shared_video):
     pred = _seconds_of(mousefear.read_vector(cfg.parent / "behavior-vectors" / new / "mouse_video.h5")["label"])
     tp, fp, fn = np.sum(pred & truth), np.sum(pred & ~truth), np.sum(~pred & truth)
     assert 2 * tp / (2 * tp + fp + fn) == pytest.approx(res.f1_in_sample)
+
+
+def test_the_command_says_unchanged_values_are_unchanged(capsys):
+    from types import SimpleNamespace
+
+    from mousefear.cli.analysis import _print_calibration
+
+    res = SimpleNamespace(message="m", values={"body_change_threshold": 0.003, "min_freeze_seconds": 1.0},
+                          previous={"body_change_threshold": 0.03, "min_freeze_seconds": 1.0}, written=True, files=[])
+    assert _print_calibration(res, "classification.motion") == 0
+    assert capsys.readouterr().out.splitlines() == ["m", "classification.motion.body_change_threshold: 0.03 -> 0.003",
+                                                    "classification.motion.min_freeze_seconds: 1 (unchanged)"]

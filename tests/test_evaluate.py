@@ -169,7 +169,7 @@ def test_evaluate_known_errors(eval_project):
     assert pt.at[("m2_day1", "freezing"), "human"] == pytest.approx(50.0)
     # two labelled videos: no correlation, with the reason
     c = d["correlation"]["freezing"]
-    assert math.isnan(c["r"]) and c["n"] == 2 and "fewer than 3" in c["note"]
+    assert math.isnan(c["r"]) and c["n"] == 2 and "n = 2 video(s): too few" in c["note"]
     # the unlabelled video is reported, not crashed on
     status = {v["video_id"]: v["status"] for v in d["videos"]}
     assert status == {"mouse1_day1": "evaluated", "m2_day1": "evaluated", "m3_day2": "no labels"}
@@ -239,8 +239,8 @@ def test_evaluate_writes_files(evaluated):
         assert list(scores["percent_time"]) == [*B, "none"]
         assert all(list(x) == ["human", "predicted", "difference"] for x in scores["percent_time"].values())
     assert list(j["per_video"]) == ["m2_day1", "mouse1_day1"] and list(j["groups"]) == ["subject"]
-    assert j["correlation"]["freezing"] == {"r": None, "n": 2, "note": "fewer than 3 videos with labels (n = 2); "
-                                            "no correlation computed", "evidence": False}
+    assert j["correlation"]["freezing"] == {"r": None, "n": 2, "note": "n = 2 video(s): too few for a correlation "
+                                            "to be evidence (at least 5 needed)", "evidence": False}
     assert j["overall"]["frame"]["confusion"]["counts"][4] == [0, 0, 0, 0, 60, 30]
     assert j["overall"]["bout"]["per_behavior"]["freezing"]["matched"] == 4
     # the typed scores of the result are those of the file

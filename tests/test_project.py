@@ -191,3 +191,11 @@ def test_a_video_id_that_clashes_with_a_window_table_is_refused(project, make_vi
                                            r"per-window table of 'm1_day1'"):
         mousefear.add_videos(project, [make_video("m1_day1_seconds.avi")])
     assert snapshot(project.parent) == before
+
+
+def test_a_missing_file_is_named_before_its_name_is_checked_against_the_pattern(tmp_path, make_video):
+    cfg = mousefear.create_project("p", "t", [make_video("m1_day1.avi")], working_directory=tmp_path)
+    missing = tmp_path / "cropped.mp4"  # does not match {subject}_{session} either
+    with pytest.raises(VideoError) as err:
+        mousefear.add_videos(cfg, [missing])
+    assert str(missing) in str(err.value) and "video_pattern" not in str(err.value)

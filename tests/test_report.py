@@ -193,3 +193,19 @@ def _parse_html(html_text):
     p = _ReportParser()
     p.feed(html_text)
     return p
+
+
+def test_a_run_with_calibrated_thresholds_under_another_name_is_marked_in_sample(two_runs):
+    """The mark follows the thresholds, not the run's folder: the same calibrated settings classified as run
+    ``copy`` are just as much fitted on these labels."""
+    project, motion, _, _ = two_runs
+    copy = mousefear.classify_videos(project, run="copy", progress=False)
+    ev = mousefear.evaluate(project, run=copy, plots=False)
+    assert ev.data["in_sample"]["calibrated"] is True
+    assert ev.data["in_sample"]["videos"] == ["mouse1_day1", "mouse2_day1"]
+    assert any(f"{motion}/calibration/motion_calibration.json" in note and note.startswith("IN-SAMPLE")
+               for note in ev.data["notes"])
+    with project.edit() as doc:  # other thresholds: no longer the calibration's
+        doc["classification"]["motion"]["freeze_threshold"] = 0.2
+    other = mousefear.classify_videos(project, run="other", progress=False)
+    assert mousefear.evaluate(project, run=other, plots=False).data["in_sample"]["calibrated"] is False

@@ -15,7 +15,10 @@ def _print_calibration(res: Any, section: str) -> int:
     print(res.message)
     for key, value in res.values.items():
         what = "" if res.written else " (fitted, not written to config.yaml)"
-        print(f"{section}.{key}: {res.previous[key]:g} -> {value:g}{what}")
+        if value == res.previous[key]:
+            print(f"{section}.{key}: {value:g} (unchanged)")
+        else:
+            print(f"{section}.{key}: {res.previous[key]:g} -> {value:g}{what}")
     for f in res.files:
         print(f"wrote {f}")
     return 0

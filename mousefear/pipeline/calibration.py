@@ -158,7 +158,7 @@ def calibrate_motion(
         digits, ``.``, ``_`` and ``-``. Default: the name :func:`~mousefear.pipeline.classify.classify_videos`
         would give a motion run of the calibrated settings (:func:`~mousefear.pipeline.classify.default_run_name`
         with the chosen values applied, whether or not ``save``): ``classification.run`` when set, else e.g.
-        ``motion-0.0005-1s-1a2b3c``.
+        ``motion-animal-0.03-1s-1a2b3c``.
     from_labels
         Choose the thresholds of the method (``classification.motion.method``) from the scored seconds, and
         report their cross-validated F1 (see the module).
@@ -211,8 +211,11 @@ def calibrate_motion(
                 doc["classification"]["motion"][key] = value
         result.written = True
         for key, value in result.values.items():
-            logger.info("classification.motion.%s: %g -> %g (written to %s)", key, result.previous[key], value,
-                        project.config_path)
+            if value == result.previous[key]:
+                logger.info("classification.motion.%s: %g, unchanged", key, value)
+            else:
+                logger.info("classification.motion.%s: %g -> %g (written to %s)", key, result.previous[key], value,
+                            project.config_path)
     return result
 
 

@@ -376,7 +376,7 @@ def classify_videos(
     run
         Run name; default ``classification.run`` of config.yaml, else derived from the settings
         (a readable stem and 6 hex digits of the settings' hash, e.g. ``qwen3b-icl1-1a2b3c``,
-        ``motion-0.0005-1s-1a2b3c``).
+        ``motion-animal-0.03-1s-1a2b3c``).
     overwrite
         Classify finished videos again, and replace a run of the same name made with other settings.
     backend

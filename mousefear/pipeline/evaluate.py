@@ -447,6 +447,30 @@ def _tidy(data: dict[str, Any]) -> pd.DataFrame:
 _EXEMPLAR_ID = re.compile(r"^(?P<video>.+)_(?P<start>\d{6,})-(?P<end>\d{6,})$")
 
 
+def _motion_calibrations(folder: Path, settings: Mapping[str, Any]) -> list[tuple[Path, dict[str, Any]]]:
+    """The motion calibrations that chose a run's thresholds: its own (``calibration/motion_calibration.json`` of
+    ``evaluation/<run>/``), then that of any other run whose chosen values (``values``) are the run's motion
+    settings, so a run classified under another name with calibrated thresholds is marked too."""
+    own = folder / "calibration" / "motion_calibration.json"
+    backend = settings.get("settings", {}).get("backend", {}) if isinstance(settings.get("settings"), Mapping) else {}
+    params = backend.get("settings") if isinstance(backend, Mapping) else None
+    params = params if isinstance(params, Mapping) else {}
+    found = []
+    for path in [own, *sorted(folder.parent.glob("*/calibration/motion_calibration.json"))]:
+        if not path.is_file() or (path != own and path.parent.parent == folder):
+            continue
+        try:
+            cal = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise VectorFileError(f"{path}: not a readable calibration summary ({exc})") from None
+        values = cal.get("values") if isinstance(cal, dict) else None
+        if path == own or (isinstance(values, dict) and values and all(
+                isinstance(params.get(k), (int, float)) and isinstance(v, (int, float))
+                and math.isclose(float(params[k]), float(v), rel_tol=1e-9) for k, v in values.items())):
+            found.append((path, cal))
+    return found
+
+
 def _in_sample(folder: Path, settings: Mapping[str, Any], scored: list[_VideoData]) -> dict[str, Any]:
     """What of the scored labels the run was tuned on (a figure measured on them is in-sample).
 
@@ -464,12 +488,7 @@ def _in_sample(folder: Path, settings: Mapping[str, Any], scored: list[_VideoDat
     out: dict[str, Any] = {"calibrated": False, "videos": [], "cross_validated": {}, "icl_frames": 0,
                            "probability_calibration": {}, "notes": []}
     ids = {v.video_id for v in scored}
-    summary = folder / "calibration" / "motion_calibration.json"
-    if summary.is_file():
-        try:
-            cal = json.loads(summary.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise VectorFileError(f"{summary}: not a readable calibration summary ({exc})") from None
+    for summary, cal in _motion_calibrations(folder, settings):
         calibrated = ids & set((cal.get("measurements") or {}) or ids)
         if calibrated and not cal.get("too_few"):
             out["calibrated"] = True
@@ -480,9 +499,11 @@ def _in_sample(folder: Path, settings: Mapping[str, Any], scored: list[_VideoDat
                                           "block_seconds": cal.get("block_seconds")}
             out["notes"].append(
                 f"IN-SAMPLE: the run's motion thresholds were chosen on the scored seconds of "
-                f"{', '.join(out['videos'])} ({summary.relative_to(folder).as_posix()}), the labels scored here; the "
-                "agreement of those videos overstates what to expect on new videos; the cross-validated freezing F1 "
-                "of the calibration (thresholds chosen on the other blocks of time) is the out-of-sample estimate")
+                f"{', '.join(out['videos'])} ({summary.relative_to(folder.parent).as_posix()}), the labels scored "
+                "here; the agreement of those videos overstates what to expect on new videos; the cross-validated "
+                "freezing F1 of the calibration (thresholds chosen on the other blocks of time) is the out-of-sample "
+                "estimate")
+            break
     s = settings.get("settings") if isinstance(settings.get("settings"), Mapping) else {}
     steps = list((s or {}).get("derivations") or [])
     for i, step in enumerate(steps):
@@ -599,7 +620,7 @@ def evaluate(
         predicted = [per_video[v.video_id].percent_time.at[b, "predicted"] for v in scored]
         r, n, note = pearson(predicted, human)
         evidence, why = correlation_evidence(predicted, human)
-        correlation[b] = {"r": r, "n": n, "note": note or why, "evidence": evidence}
+        correlation[b] = {"r": r, "n": n, "note": why or note, "evidence": evidence}
     in_sample = _in_sample(paths.evaluation(run), settings, scored)
     notes.extend(in_sample.pop("notes"))
     if overall.frame.no_prediction:

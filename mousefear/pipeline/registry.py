@@ -215,15 +215,22 @@ def add_videos(
         if any(vid == p.vid for p in plan):
             raise ProjectError(f"{src}: video id {vid!r} is given twice in this call")
         check_table_names(vid, [*(k for k in registered_before if k != vid), *(p.vid for p in plan)], src)
+        try:
+            stat = src.stat()
+        except OSError:
+            stat = None  # probe_video names the problem
+        info = probe_video(src)  # a missing or unreadable file is named before its name is parsed
         parsed = parse_subject_session(vid, pattern)
         if subject is not None or session is not None:
             subj = subject if subject is not None else (parsed[0] if parsed else vid)
             sess = session if session is not None else (parsed[1] if parsed else "")
         else:
             if parsed is None:
-                raise VideoError(f"{src}: file name {vid!r} does not match video_pattern {pattern!r} of "
-                                 f"{project.config_path}; rename the file, change video_pattern, or give the "
-                                 "subject and session (subject= and session=, or --subject and --session)")
+                raise VideoError(f"{src}: file name {vid!r} does not match video_pattern {pattern!r}; rename the "
+                                 "file, change video_pattern (in config.yaml, or create_project(video_pattern=...)), "
+                                 "or give the subject and session (subject= and session=, or --subject and "
+                                 "--session: they apply to every video of the call, so add differently named videos "
+                                 "in separate calls)")
             subj, sess = parsed
             other = other_split(vid, pattern) if pattern is not None else None
             if other is not None:
@@ -231,11 +238,6 @@ def add_videos(
                                "subject %r, session %r); taking the first. Make video_pattern more specific or give "
                                "subject= and session= if that is wrong", src, pattern, vid, subj, sess,
                                other.get("subject", vid), other.get("session", ""))
-        try:
-            stat = src.stat()
-        except OSError:
-            stat = None  # probe_video names the problem
-        info = probe_video(src)
         plan.append(_Planned(src, vid, info, subj, sess, _registration_fps(src, info, fps), stat, old))
 
     # 2. link or copy into videos/, then write config.yaml; undo everything on failure

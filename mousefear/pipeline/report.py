@@ -283,7 +283,9 @@ behaviour never predicted, recall of a behaviour absent from the labels, F1 of a
 <dt>Macro F1</dt><dd>Mean F1 over the behaviours present in the human labels or the predictions.</dd>
 <dt>Balanced accuracy</dt><dd>Mean recall over the behaviours present in the human labels.</dd>
 <dt>MCC, kappa</dt><dd>Matthews correlation (multi-class) and Cohen's kappa over all classes, with
-<code>none</code> as a class; n/a when undefined (one side uses a single class only).</dd>
+<code>none</code> as a class. MCC is n/a when one side uses a single class only; kappa is n/a when both use one
+and the same class only, and near 0 when the human labels hold a single class however well the run agrees (chance
+agreement is then almost total: read accuracy and F1 for such a video).</dd>
 <dt>Windows</dt><dd>The same metrics on the model's windows; a window's human label is the behaviour covering
 most of its labelled frames (ties: first behaviour in project order); windows without labelled frames are left
 out.</dd>

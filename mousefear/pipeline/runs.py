@@ -156,7 +156,8 @@ def name_from_settings(settings: Mapping[str, Any], sha: str) -> str:
     """The run name derived from a run's settings and identity when none is given: a readable stem of the
     settings, then 6 hex digits of the identity hash for uniqueness.
 
-    Video backends: ``<backend>-<freeze_threshold>-<min_freeze_seconds>s[-flee]`` (``motion-0.0005-1s-5ee282``);
+    Video backends: ``<backend>-<method>-<threshold of the method>-<min_freeze_seconds>s[-flee]``
+    (``motion-animal-0.03-1s-5ee282``);
     model backends: ``[<backend>-]<model>[-<prompt>]-icl<k>[-temporal|-ar][-gen][-vid][-gray][-clahe]
     [-diff|-overlay][-nocrop]`` (``qwen3b-icl1-clahe-5ee282``; the backend is named unless it is transformers, the
     prompt unless it is ``default``)."""
@@ -392,7 +393,8 @@ def default_run_name(config: ConfigLike, settings: Settings | None = None) -> st
     Returns
     -------
     str
-        ``classification.run`` when set, else the name derived from the settings (e.g. ``motion-0.0005-1s-1a2b3c``).
+        ``classification.run`` when set, else the name derived from the settings (e.g.
+        ``motion-animal-0.03-1s-1a2b3c``).
         For a model backend this loads the in-context examples, as a run would.
     """
     from mousefear.backends import build_backend
