@@ -170,7 +170,7 @@ def test_epoch_section_shows_confidence_intervals_when_epochs_csv_has_them(tmp_p
     path = tmp_path / "epochs.csv"
     pd.DataFrame({"run": ["r", "r"], "video_id": ["m1_day1"] * 2, "subject": ["m1"] * 2, "session": ["day1"] * 2,
                   "epoch_index": [0, 1], "epoch": ["baseline", "tone"], "start_s": [0.0, 120.0],
-                  "end_s": [120.0, 150.0], "covered_s": [120.0, 30.0], "labelled_s": [120.0, 30.0],
+                  "end_s": [120.0, 150.0], "covered_s": [120.0, 30.0], "decided_s": [120.0, 30.0],
                   "freezing_percent": [12.5, 60.0], "exploring_percent": [87.5, 40.0],
                   "freezing_percent_ci_low": [8.1, 41.2], "freezing_percent_ci_high": [18.0, 76.4],
                   "freezing_bouts": [3, 2], "freezing_mean_bout_s": [5.0, 9.0],

@@ -53,13 +53,13 @@ def test_summarize_epochs_by_hand():
     t = summarize_epochs(labels, BEH, 10.0, epochs).set_index("epoch")
     # baseline frames 0-29: exploring 10, freezing 15 (10-24), exploring 5 -> 1 bout of 1.5 s, latency 1.0 s
     b = t.loc["baseline"]
-    assert b.covered_s == 3.0 and b.labelled_s == 3.0
+    assert b.covered_s == 3.0 and b.decided_s == 3.0
     assert b.freezing_percent == pytest.approx(50.0) and b.exploring_percent == pytest.approx(50.0)
     assert (b.freezing_bouts, b.freezing_mean_bout_s, b.freezing_latency_s) == (1, 1.5, 1.0)
     # tone frames 30-59: exploring 30-34, freezing 35-44, unlabelled 45-49, freezing 50-59
     # labelled 25 frames: freezing 20 -> 80 %; the gap ends a bout: 2 bouts of 1 s, latency 0.5 s
     tn = t.loc["tone"]
-    assert tn.labelled_s == 2.5 and tn.freezing_percent == pytest.approx(80.0)
+    assert tn.decided_s == 2.5 and tn.freezing_percent == pytest.approx(80.0)
     assert tn.exploring_percent == pytest.approx(20.0)
     assert (tn.freezing_bouts, tn.freezing_mean_bout_s, tn.freezing_latency_s) == (2, 1.0, 0.5)
     # post frames 60-99 (cut at the video's end): grooming 60-79, freezing 80-99
@@ -124,7 +124,7 @@ def test_summarize_project_writes_epochs_csv_and_plot(four_videos):
     table = mousefear.summarize(project)
     csv = pd.read_csv(run / "epochs.csv", keep_default_na=True)
     assert list(csv.columns) == ["run", "video_id", "subject", "session", "epoch_index", "epoch", "start_s",
-                                 "end_s", "covered_s", "labelled_s", *[f"{b}_percent" for b in BEH],
+                                 "end_s", "covered_s", "decided_s", *[f"{b}_percent" for b in BEH],
                                  "freezing_bouts", "freezing_mean_bout_s", "freezing_latency_s",
                                  "freezing_percent_ci_low", "freezing_percent_ci_high"]
     assert list(table.columns) == list(csv.columns)
@@ -250,7 +250,7 @@ def test_summarize_vector_hand_computed():
     assert s["percent"].tolist() == [50.0, 50.0, 0.0]  # of the 6 labelled frames, not of all 8
     assert s["bouts"].tolist() == [2, 1, 0]
     assert s["mean_bout_s"].tolist()[:2] == [0.75, 1.5] and np.isnan(s.at["grooming", "mean_bout_s"])
-    assert s.attrs == {"fps": 2.0, "n_frames": 8, "labelled_frames": 6, "duration_s": 4.0, "labelled_s": 3.0}
+    assert s.attrs == {"fps": 2.0, "n_frames": 8, "decided_frames": 6, "duration_s": 4.0, "decided_s": 3.0}
     # explicit fps wins over attrs
     assert summarize_vector(df, fps=1.0)["seconds"].tolist() == [3.0, 3.0, 0.0]
 
@@ -275,13 +275,13 @@ def test_write_run_summary(tmp_path):
     out = tmp_path / "summary.csv"
     table = write_run_summary([m1, m2], out)
     assert list(table.columns) == [
-        "video_id", "subject", "session", "n_frames", "duration_s", "labelled_frames", "labelled_s",
+        "video_id", "subject", "session", "n_frames", "duration_s", "decided_frames", "decided_s",
         "freezing_seconds", "freezing_percent", "freezing_bouts",
         "exploring_seconds", "exploring_percent", "exploring_bouts",
         "grooming_seconds", "grooming_percent", "grooming_bouts",
     ]  # fmt: skip
     assert out.read_text() == (
-        "video_id,subject,session,n_frames,duration_s,labelled_frames,labelled_s,"
+        "video_id,subject,session,n_frames,duration_s,decided_frames,decided_s,"
         "freezing_seconds,freezing_percent,freezing_bouts,exploring_seconds,exploring_percent,exploring_bouts,"
         "grooming_seconds,grooming_percent,grooming_bouts\n"
         "m1_day1,m1,day1,6,3.000000,4,2.000000,1.000000,50.000000,1,1.000000,50.000000,1,0.000000,0.000000,0\n"

@@ -10,7 +10,7 @@ one epoch ``whole`` covering the video.
 Epoch ``[start, end)`` in seconds covers frames ``round(start * fps)`` to ``round(end * fps)`` (half-open),
 cut at the end of the video. Bouts are clipped to the epoch: a freezing bout that spans an epoch boundary
 counts as one bout in each epoch it touches, with only its part inside the epoch as duration, and a bout under
-way at an epoch's start gives a latency of 0. Unlabelled frames (label ``""``) are left out of the
+way at an epoch's start gives a latency of 0. Frames without a decided behaviour (label ``""``) are left out of the
 percentages and end a bout.
 """
 
@@ -46,7 +46,7 @@ __all__ = ["block_bootstrap_ci", "epoch_table", "epochs_for_session", "plot_free
 
 #: Columns of epochs.csv before the per-behaviour percentages.
 BASE_COLUMNS = ("run", "video_id", "subject", "session", "epoch_index", "epoch", "start_s", "end_s",
-                "covered_s", "labelled_s")
+                "covered_s", "decided_s")
 #: Columns of epochs.csv after the percentages.
 FREEZE_COLUMNS = ("freezing_bouts", "freezing_mean_bout_s", "freezing_latency_s", "freezing_percent_ci_low",
                   "freezing_percent_ci_high")
@@ -61,12 +61,12 @@ def block_bootstrap_ci(frozen: np.ndarray, labelled: np.ndarray, fps: float, see
                        level: float = 0.95) -> tuple[float, float]:
     """95 % confidence interval of percent freezing by a moving-block bootstrap over seconds.
 
-    The epoch is cut into seconds; each second contributes its freezing frames and its labelled frames. Blocks
-    of ``block_seconds`` consecutive seconds (so that the dependence between neighbouring seconds is kept) are
-    drawn with replacement until the epoch's length is reached, ``n_resamples`` times; the interval is the
-    ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the resampled percent freezing (of the labelled
-    frames). It says how much the percentage could change with another stretch of the same behaviour, given
-    the per-second decisions; it does not include the error of the decisions themselves (see
+    The epoch is cut into seconds; each second contributes its freezing frames and its frames with a decided
+    behaviour. Blocks of ``block_seconds`` consecutive seconds (so that the dependence between neighbouring seconds
+    is kept) are drawn with replacement until the epoch's length is reached, ``n_resamples`` times; the interval is
+    the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the resampled percent freezing (of the decided
+    frames). It says how much the percentage could change with another stretch of the same behaviour, given the
+    per-second decisions; it does not include the error of the decisions themselves (see
     docs/motion-and-summaries.md).
 
     Parameters
@@ -81,7 +81,7 @@ def block_bootstrap_ci(frozen: np.ndarray, labelled: np.ndarray, fps: float, see
     Returns
     -------
     (low, high) : tuple of float
-        Percent (0-100); NaN when the epoch has no labelled frame.
+        Percent (0-100); NaN when the epoch has no frame with a decided behaviour.
     """
     frozen = np.asarray(frozen, dtype=bool)
     labelled = np.asarray(labelled, dtype=bool)
@@ -166,8 +166,9 @@ def summarize_epochs(
     -------
     pandas.DataFrame
         One row per epoch: ``epoch_index``, ``epoch``, ``start_s``, ``end_s`` (as in the protocol),
-        ``covered_s`` (seconds of the epoch inside the video), ``labelled_s``, ``<behavior>_percent`` for every
-        behaviour (percent of the epoch's labelled frames; NaN when none), ``freezing_bouts`` (int),
+        ``covered_s`` (seconds of the epoch inside the video), ``decided_s`` (of them, seconds with a decided
+        behaviour), ``<behavior>_percent`` for every behaviour (percent of the epoch's frames with a decided
+        behaviour; NaN when none), ``freezing_bouts`` (int),
         ``freezing_mean_bout_s`` and ``freezing_latency_s`` (seconds from the epoch's start to its first
         freezing frame) — both NaN without a bout in the epoch — and ``freezing_percent_ci_low``,
         ``freezing_percent_ci_high``: the 95 % interval of the freezing percentage (:func:`block_bootstrap_ci`).
@@ -185,7 +186,7 @@ def summarize_epochs(
         labelled = seg != ""
         n_lab = int(np.count_nonzero(labelled))
         row: dict[str, Any] = {"epoch_index": i, "epoch": ep.name, "start_s": start_s, "end_s": end_s,
-                               "covered_s": (f1 - f0) / fps, "labelled_s": n_lab / fps}
+                               "covered_s": (f1 - f0) / fps, "decided_s": n_lab / fps}
         for b in behaviors:
             row[f"{b}_percent"] = 100.0 * np.count_nonzero(seg == b) / n_lab if n_lab else math.nan
         frozen = (seg == freeze_behavior).astype(np.int8)
@@ -267,9 +268,9 @@ def summarize(config: ConfigLike, run: str | None = None, plot: bool = True) -> 
     pandas.DataFrame
         One row per video x epoch, sorted by subject, session, epoch order, with the columns of
         ``behavior-vectors/<run>/epochs.csv``: ``run, video_id, subject, session, epoch_index, epoch, start_s,
-        end_s, covered_s, labelled_s, <behavior>_percent ..., freezing_bouts, freezing_mean_bout_s,
+        end_s, covered_s, decided_s, <behavior>_percent ..., freezing_bouts, freezing_mean_bout_s,
         freezing_latency_s, freezing_percent_ci_low, freezing_percent_ci_high`` (seconds; percentages of the
-        labelled frames of the epoch; the last two the 95 % interval of percent freezing).
+        frames of the epoch with a decided behaviour; the last two the 95 % interval of percent freezing).
 
     Raises
     ------
@@ -422,10 +423,10 @@ def summarize_vector(vector: pd.DataFrame, fps: float | None = None) -> pd.DataF
     -------
     pandas.DataFrame
         Indexed by ``behavior`` (every class, in order), columns ``frames`` (int), ``seconds``, ``percent``
-        (of the *labelled* frames, i.e. frames whose label is not ``""``; NaN when no frame is labelled),
-        ``bouts`` (int, runs of consecutive frames; an unlabelled frame ends a bout) and ``mean_bout_s``
-        (NaN without bouts). ``attrs`` holds ``fps``, ``n_frames``, ``labelled_frames``, ``duration_s``
-        and ``labelled_s``.
+        (of the frames with a decided behaviour, i.e. whose label is not ``""``; NaN when there is none),
+        ``bouts`` (int, runs of consecutive frames; a frame without a decided behaviour ends a bout) and
+        ``mean_bout_s`` (NaN without bouts). ``attrs`` holds ``fps``, ``n_frames``, ``decided_frames`` (frames
+        with a decided behaviour), ``duration_s`` and ``decided_s``.
     """
     if fps is None:
         fps = vector.attrs.get("fps")
@@ -457,9 +458,9 @@ def summarize_vector(vector: pd.DataFrame, fps: float | None = None) -> pd.DataF
     out.attrs.update(
         fps=fps,
         n_frames=n_frames,
-        labelled_frames=labelled,
+        decided_frames=labelled,
         duration_s=n_frames / fps,
-        labelled_s=labelled / fps,
+        decided_s=labelled / fps,
     )
     return out
 
@@ -478,9 +479,9 @@ def write_run_summary(vectors: Sequence[str | os.PathLike], out_path: str | os.P
     Returns
     -------
     pandas.DataFrame
-        The table written: columns ``video_id, subject, session, n_frames, duration_s, labelled_frames,
-        labelled_s``, then ``<b>_seconds, <b>_percent, <b>_bouts`` for every behaviour ``b``. Percentages
-        are of the labelled frames (``labelled_frames``), not of all frames.
+        The table written: columns ``video_id, subject, session, n_frames, duration_s, decided_frames,
+        decided_s``, then ``<b>_seconds, <b>_percent, <b>_bouts`` for every behaviour ``b``. Percentages
+        are of the frames with a decided behaviour (``decided_frames``), not of all frames.
 
     Raises
     ------
@@ -513,8 +514,8 @@ def write_run_summary(vectors: Sequence[str | os.PathLike], out_path: str | os.P
             "session": vec.attrs["session"],
             "n_frames": s.attrs["n_frames"],
             "duration_s": s.attrs["duration_s"],
-            "labelled_frames": s.attrs["labelled_frames"],
-            "labelled_s": s.attrs["labelled_s"],
+            "decided_frames": s.attrs["decided_frames"],
+            "decided_s": s.attrs["decided_s"],
         }
         for b in behaviors:
             row[f"{b}_seconds"] = s.at[b, "seconds"]
