@@ -625,7 +625,8 @@ def evaluate(
     notes.extend(in_sample.pop("notes"))
     if overall.frame.no_prediction:
         notes.append(f"{overall.frame.no_prediction} labelled frame(s) have no prediction (column 'none'); they "
-                     "count as wrong")
+                     "count as wrong (a model that named no behaviour; for the motion detector, frames where it found "
+                     "no animal or the first frames of a video, which have no earlier frame to compare with)")
 
     data: dict[str, Any] = {
         "format": METRICS_FORMAT,
