@@ -62,8 +62,8 @@ def test_damaged_video_error_is_the_only_line_on_stderr(tmp_path):
 def test_create_project_with_subject_and_session_for_names_the_pattern_cannot_read(tmp_path, make_video, capsys):
     v = make_video("nounderscore.avi")
     assert main(["create-project", "fc", "bob", str(v), "-d", str(tmp_path), "--date", "2026-11-23"]) == 2
-    assert "give the subject and session (subject= and session=, or --subject and --session)" in \
-        capsys.readouterr().err
+    assert ("give the subject and session (subject= and session=, or --subject and --session: they apply to every "
+            "video of the call") in capsys.readouterr().err
     assert not (tmp_path / "fc-bob-2026-11-23").exists()
     assert main(["create-project", "fc", "bob", str(v), "-d", str(tmp_path), "--date", "2026-11-23", "--subject",
                  "m7", "--session", "day3"]) == 0
