@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -72,13 +73,18 @@ def test_create_project_with_subject_and_session_for_names_the_pattern_cannot_re
 
 def test_info_into_a_closed_pipe_ends_quietly(tmp_path, make_video):
     """``mousefear info CONFIG | head -1``: no BrokenPipeError traceback."""
-    videos = [str(make_video(f"m{i}_day1.avi", n_frames=5)) for i in range(40)]
+    import fcntl
+
+    videos = [str(make_video(f"m{i}_day1.avi", n_frames=5)) for i in range(80)]
     assert main(["create-project", "fc", "bob", *videos, "-d", str(tmp_path), "--date", "2026-11-23"]) == 0
     cfg = tmp_path / "fc-bob-2026-11-23" / "config.yaml"
-    proc = subprocess.Popen([sys.executable, "-m", "mousefear.cli", "info", str(cfg)], stdout=subprocess.PIPE,
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, 1031, 4096)  # F_SETPIPE_SZ: the ~7 KB listing cannot fit, so the writer waits for `head`
+    proc = subprocess.Popen([sys.executable, "-m", "mousefear.cli", "info", str(cfg)], stdout=write_end,
                             stderr=subprocess.PIPE, bufsize=0)
-    first = proc.stdout.read(10)  # read a little, then hang up like `head` does
-    proc.stdout.close()
+    os.close(write_end)
+    with os.fdopen(read_end, "rb", buffering=0) as out:
+        first = out.read(10)  # read a little, then hang up like `head` does
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141 and first == b"project fc"
     assert "Traceback" not in err and "BrokenPipeError" not in err
