@@ -6,7 +6,8 @@ import pytest
 
 from mousefear.core import config as C
 from mousefear.core.project import Project
-from mousefear.core.settings import MotionSettings, Settings, key_paths, load_config, save_config
+from mousefear.core.sections import MotionSettings
+from mousefear.core.settings import Settings, key_paths, load_config, save_config
 from mousefear.errors import ConfigError
 
 

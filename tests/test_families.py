@@ -8,7 +8,8 @@ import pytest
 
 from mousefear.backends.families import FAMILIES, QWEN2_5_VL, QWEN3_VL, family_from_config, family_named
 from mousefear.core.preprocess import PatchGrid, preprocess_window
-from mousefear.core.settings import ClassificationSettings, Settings
+from mousefear.core.sections import ClassificationSettings
+from mousefear.core.settings import Settings
 from mousefear.errors import ConfigError, ModelError
 
 #: raw frame sizes (height, width): VGA, QVGA, a tiny crop (enlarged), full HD, a B-SOiD panel, a tall crop

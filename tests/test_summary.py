@@ -14,7 +14,8 @@ import pytest
 
 import mousefear
 from mousefear.core.project import Project
-from mousefear.core.settings import Epoch, Settings, load_config, save_config
+from mousefear.core.sections import Epoch
+from mousefear.core.settings import Settings, load_config, save_config
 from mousefear.errors import ConfigError, ProjectError, VectorFileError
 from mousefear.formats.vectors import write_vector
 from mousefear.pipeline.summary import epochs_for_session, summarize_epochs, summarize_vector, write_run_summary

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 if TYPE_CHECKING:
-    from mousefear.core.settings import PreprocessingSettings
+    from mousefear.core.sections import PreprocessingSettings
 
 #: Version of the preprocessing code; bumped whenever the same settings would give different pixels.
 PREPROCESSING_VERSION = 1

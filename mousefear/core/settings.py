@@ -41,7 +41,7 @@ from mousefear.core.checks import (
     text,
 )
 from mousefear.core.names import file_name_problem
-from mousefear.core.sections import (  # noqa: F401 (the sections, importable from here too)
+from mousefear.core.sections import (
     _SUBJECT_KEYS,
     Behavior,
     ClassificationSettings,
@@ -49,12 +49,8 @@ from mousefear.core.sections import (  # noqa: F401 (the sections, importable fr
     Epoch,
     EvaluationSettings,
     ExemplarSettings,
-    HybridSettings,
-    MotionSettings,
     NWBSettings,
-    OpenAISettings,
     PostprocessSettings,
-    PreprocessingSettings,
     ProjectInfo,
 )
 from mousefear.core.video import Video
@@ -63,25 +59,7 @@ from mousefear.errors import ConfigError
 if TYPE_CHECKING:
     from ruamel.yaml.comments import CommentedMap
 
-__all__ = [
-    "Behavior",
-    "ClassificationSettings",
-    "ClusterSettings",
-    "Epoch",
-    "EvaluationSettings",
-    "ExemplarSettings",
-    "HybridSettings",
-    "MotionSettings",
-    "NWBSettings",
-    "OpenAISettings",
-    "PostprocessSettings",
-    "PreprocessingSettings",
-    "ProjectInfo",
-    "Settings",
-    "key_paths",
-    "load_config",
-    "save_config",
-]
+__all__ = ["Settings", "key_paths", "load_config", "save_config"]
 
 # -------------------------------------------------------------------------------------------------- settings
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ import pandas as pd
 
 from mousefear._io import atomic_path, atomic_write_text, json_safe
 from mousefear.core.project import ConfigLike, Project, check_name
-from mousefear.core.settings import MotionSettings
+from mousefear.core.sections import MotionSettings
 from mousefear.errors import ConfigError, ProjectError
 
 logger = logging.getLogger(__name__)

@@ -47,7 +47,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from mousefear._io import pid_alive
-from mousefear.core.settings import ClusterSettings
+from mousefear.core.sections import ClusterSettings
 from mousefear.errors import ProjectError, TaskError
 from mousefear.pipeline.slurm import ACTIVE_STATES, squeue_states
 

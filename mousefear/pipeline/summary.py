@@ -32,7 +32,7 @@ from mousefear._io import atomic_write_text
 from mousefear.core.intervals import labels_to_bouts, labels_to_codes
 from mousefear.core.patterns import match_session
 from mousefear.core.project import ConfigLike, Project
-from mousefear.core.settings import Epoch
+from mousefear.core.sections import Epoch
 from mousefear.errors import ConfigError, VectorFileError
 from mousefear.formats.labels import read_label_file
 from mousefear.formats.vectors import read_vector
